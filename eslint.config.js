@@ -1,0 +1,33 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'cdk.out/', 'dist/', 'coverage/', '.etl/'] },
+  js.configs.recommended,
+  ...tseslint.configs.strict,
+  {
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-console': 'off',
+    },
+  },
+  {
+    // Imports flow one way: runtimes -> stages -> pipeline definition.
+    files: ['src/stages/**/*.ts', 'src/pipeline/**/*.ts', 'src/patterns/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/runtime/**', '**/cli/**', '**/infra/**', '**/adapters/**'], message: 'Stages and the pipeline definition stay pure: runtimes adapt them.' },
+            { group: ['@aws-sdk/*', 'aws-cdk-lib', 'aws-cdk-lib/*', 'dynalite', 's3rver', '@aws-lambda-powertools/*'], message: 'Stages and the pipeline definition import no AWS or local runtime code.' },
+          ],
+        },
+      ],
+    },
+  },
+);
