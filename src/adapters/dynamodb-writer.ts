@@ -1,0 +1,64 @@
+/**
+ * ItemWriter on DynamoDB BatchWriteItem: batches of 25, UnprocessedItems retried with backoff.
+ * Keys are deduplicated per call because BatchWriteItem rejects a batch that names a key twice.
+ */
+import { BatchWriteItemCommand, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import type { Item, ItemWriter, WriteFailure } from '../stages/ports.ts';
+import { backoffDelayMs, sleep } from './backoff.ts';
+
+export const MAX_BATCH_WRITE_ITEMS = 25;
+
+export interface DynamoItemWriterOptions {
+  client: DynamoDBClient;
+  tableName: string;
+  key: string;
+  /** BatchWriteItem calls in flight at once. */
+  concurrency?: number;
+  /** Attempts per batch before its unprocessed items are reported failed. */
+  maxAttempts?: number;
+}
+
+export class DynamoItemWriter implements ItemWriter {
+  constructor(private readonly options: DynamoItemWriterOptions) {}
+
+  async writeItems(items: Item[]): Promise<WriteFailure[]> {
+    const byKey = new Map<string, Item>();
+    for (const item of items) byKey.set(JSON.stringify(item[this.options.key]), item);
+    const unique = [...byKey.values()];
+    const chunks: Item[][] = [];
+    for (let i = 0; i < unique.length; i += MAX_BATCH_WRITE_ITEMS) {
+      chunks.push(unique.slice(i, i + MAX_BATCH_WRITE_ITEMS));
+    }
+    const failures: WriteFailure[] = [];
+    const concurrency = this.options.concurrency ?? 2;
+    for (let i = 0; i < chunks.length; i += concurrency) {
+      const results = await Promise.all(chunks.slice(i, i + concurrency).map((c) => this.writeChunk(c)));
+      for (const unprocessed of results) {
+        for (const item of unprocessed) failures.push({ item, reason: 'DynamoDB left the item unprocessed' });
+      }
+    }
+    // A duplicate key shares its fate with the item that was written for it.
+    if (failures.length > 0 && unique.length < items.length) {
+      const failedKeys = new Set(failures.map((f) => JSON.stringify(f.item[this.options.key])));
+      return items
+        .filter((item) => failedKeys.has(JSON.stringify(item[this.options.key])))
+        .map((item) => ({ item, reason: 'DynamoDB left the item unprocessed' }));
+    }
+    return failures;
+  }
+
+  /** Writes one batch; resolves with the items still unprocessed after every attempt. */
+  private async writeChunk(chunk: Item[]): Promise<Item[]> {
+    const { client, tableName } = this.options;
+    const maxAttempts = this.options.maxAttempts ?? 8;
+    let requests: WriteRequest[] = chunk.map((item) => ({ PutRequest: { Item: item } }));
+    for (let attempt = 0; ; attempt++) {
+      const response = await client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }));
+      const unprocessed = response.UnprocessedItems?.[tableName] ?? [];
+      if (unprocessed.length === 0) return [];
+      if (attempt + 1 >= maxAttempts) return unprocessed.map((r) => r.PutRequest?.Item as Item);
+      requests = unprocessed;
+      await sleep(backoffDelayMs(attempt));
+    }
+  }
+}

@@ -1,0 +1,42 @@
+/** `etl`: the command line. Each command is a thin layer over the local runtime. */
+import { Command, CommanderError } from 'commander';
+import { registerEvents, registerErrors, registerRuns } from './inspect.ts';
+import { registerRun } from './run.ts';
+import { registerScan } from './scan.ts';
+// TEMP import { registerTestEventPattern } from './test-event-pattern.ts';
+import { UserError } from './errors.ts';
+import { ExtractError } from '../stages/extract.ts';
+import { InputFileError } from '../runtime/local/pipeline.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('etl')
+    .description('Event-driven CSV-to-DynamoDB ETL: every row an event on an EventBridge bus')
+    .showHelpAfterError()
+    .exitOverride();
+  registerRun(program);
+  registerScan(program);
+  registerEvents(program);
+  registerErrors(program);
+  registerRuns(program);
+  // TEMP registerTestEventPattern(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof UserError || error instanceof InputFileError || error instanceof ExtractError) {
+      console.error(`etl: ${error.message}`);
+      return error instanceof UserError ? error.exitCode : 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    if (process.env.ETL_DEBUG) console.error(error);
+    else console.error(`etl: internal error: ${message} (set ETL_DEBUG=1 for the stack trace)`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);

@@ -1,0 +1,101 @@
+/** `etl run FILE...`: each file through the pipeline to completion, then its tally. */
+import type { Command } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { LocalPipeline, type RunReport } from '../runtime/local/pipeline.ts';
+import { withStateDir } from './options.ts';
+
+export function registerRun(program: Command): void {
+  withStateDir(
+    program
+      .command('run')
+      .description('run CSV files through the pipeline; exit 0 only when every row loaded')
+      .argument('<file...>', 'CSV files, first row the header'),
+  ).action(async (files: string[], options: { stateDir: string }) => {
+    const pipeline = await LocalPipeline.start({ stateDir: options.stateDir });
+    const reports: RunReport[] = [];
+    try {
+      for (const file of files) {
+        const stopProgress = showProgress(file, pipeline);
+        try {
+          const report = await pipeline.runFile(file);
+          stopProgress();
+          printTally(report);
+          reports.push(report);
+        } finally {
+          stopProgress();
+        }
+      }
+    } finally {
+      await pipeline.close();
+    }
+    const fileError = reports.find((r) => r.error);
+    const failed = reports.reduce((n, r) => n + r.counts.failed, 0);
+    if (fileError?.error) {
+      console.error(`etl: ${fileError.error.message}`);
+      process.exitCode = 2;
+    } else if (failed > 0) {
+      const runs = reports.filter((r) => r.counts.failed > 0).map((r) => r.run);
+      console.error(
+        `etl: ${failed} row${failed === 1 ? '' : 's'} failed; see ${failed === 1 ? 'it' : 'them'} with: etl errors --run ${runs[0]}` +
+          (options.stateDir === '.etl' ? '' : ` --state-dir ${options.stateDir}`),
+      );
+      process.exitCode = 1;
+    } else if (reports.some((r) => r.counts.loaded < r.counts.extracted)) {
+      console.error('etl: some rows were neither loaded nor reported failed (see: etl events)');
+      process.exitCode = 1;
+    }
+  });
+}
+
+function printTally(report: RunReport): void {
+  const { counts } = report;
+  const lines = [
+    `${report.file} (${report.run})`,
+    `  extracted    ${counts.extracted}`,
+    `  transformed  ${counts.transformed}`,
+    `  loaded       ${counts.loaded}`,
+    `  failed       ${counts.failed}`,
+  ];
+  console.log(lines.join('\n'));
+}
+
+/** A progress bar on a terminal, a line every few seconds otherwise. Returns the function that stops it. */
+function showProgress(file: string, pipeline: LocalPipeline): () => void {
+  const tty = process.stderr.isTTY;
+  const bar = tty
+    ? new SingleBar({
+        format: `${file} [{bar}] {settled}/{extracted} rows loaded or failed`,
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: true,
+      })
+    : undefined;
+  let started = false;
+  let lastLine = '';
+  const timer = setInterval(
+    () => {
+      const counts = pipeline.progress();
+      if (!counts) return;
+      const values = { settled: counts.settled, extracted: counts.extracted };
+      if (bar) {
+        const total = Math.max(counts.expected ?? counts.extracted, 1);
+        if (!started) bar.start(total, counts.settled, values);
+        else bar.setTotal(total);
+        bar.update(counts.settled, values);
+        started = true;
+        return;
+      }
+      const line = `${file}: ${counts.extracted} rows extracted, ${counts.loaded} loaded, ${counts.failed} failed`;
+      if (line !== lastLine) console.error(line);
+      lastLine = line;
+    },
+    tty ? 200 : 2_000,
+  );
+  let stopped = false;
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(timer);
+    if (started) bar?.stop();
+  };
+}

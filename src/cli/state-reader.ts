@@ -1,0 +1,58 @@
+/** Reads what runs left under the state directory: summaries, the observer's events, the quarantine. */
+import { createReadStream } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import type { StatePaths } from '../runtime/local/state.ts';
+import { UserError } from './errors.ts';
+
+export interface RunSummary {
+  run: string;
+  file?: string;
+  expected?: number;
+  extracted: number;
+  transformed: number;
+  loaded: number;
+  failed: number;
+  startedAt?: string;
+  finishedAt?: string;
+  error?: string;
+}
+
+export async function listRuns(paths: StatePaths): Promise<RunSummary[]> {
+  let names: string[];
+  try {
+    names = await readdir(paths.runs);
+  } catch {
+    return [];
+  }
+  const summaries: RunSummary[] = [];
+  for (const name of names) {
+    try {
+      summaries.push(JSON.parse(await readFile(paths.run(name).summary, 'utf8')) as RunSummary);
+    } catch {
+      // A run without a summary was cut short; its events are still readable.
+      summaries.push({ run: name, extracted: 0, transformed: 0, loaded: 0, failed: 0 });
+    }
+  }
+  return summaries.sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? ''));
+}
+
+/** The runs to read: the one asked for (which must exist) or all of them. */
+export async function selectRuns(paths: StatePaths, run: string | undefined): Promise<string[]> {
+  const runs = (await listRuns(paths)).map((r) => r.run);
+  if (run === undefined) return runs;
+  if (!runs.includes(run)) throw new UserError(`no run ${run} under ${paths.root} (see: etl runs)`);
+  return [run];
+}
+
+export async function* readJsonLines<T>(path: string): AsyncGenerator<T> {
+  let stream;
+  try {
+    stream = createReadStream(path);
+    const lines = createInterface({ input: stream, crlfDelay: Infinity });
+    for await (const line of lines) if (line) yield JSON.parse(line) as T;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+}

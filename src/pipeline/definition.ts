@@ -1,0 +1,141 @@
+/**
+ * The one pipeline definition. Event source, detail types, rules, stage delivery settings and the
+ * column mapping live here and nowhere else; the local runtime and the CDK stack both read them.
+ */
+import { SEED_MAPPING, type Mapping } from './mapping.ts';
+
+export const DEFAULT_EVENT_SOURCE = 'cdkpatterns.the-eventbridge-etl';
+
+/** Detail types: the seed's three, plus run lifecycle and error events. */
+export const DetailType = {
+  /** One per CSV row, put by extract (seed). */
+  rowExtracted: 's3RecordExtraction',
+  /** One per row, put by transform (seed). */
+  rowTransformed: 'transform',
+  /** One per row, put by load (seed). */
+  rowLoaded: 'data-loaded',
+  /** A row that could not be carried through; routed to the quarantine by the error rule. */
+  rowFailed: 'row-failed',
+  /** Put by the AWS extract trigger once the Fargate task is started (seed). */
+  taskStarted: 'ecs-started',
+  extractionStarted: 'extraction-started',
+  /** Carries the run's row count, so the observer knows when every row is accounted for. */
+  extractionCompleted: 'extraction-completed',
+  /** A file that could not be read to its end (bad encoding, unterminated quote, ...). */
+  extractionFailed: 'extraction-failed',
+  /** Put by the observer once every extracted row was loaded or reported failed. */
+  runCompleted: 'run-completed',
+} as const;
+export type DetailTypeName = (typeof DetailType)[keyof typeof DetailType];
+
+/** `detail.status` values; the first three are the seed's. */
+export const Status = {
+  extracted: 'extracted',
+  transformed: 'transformed',
+  loaded: 'success',
+  failed: 'failed',
+  started: 'started',
+  completed: 'completed',
+} as const;
+
+/** Stages that receive events from rules. */
+export type TargetName = 'transform' | 'load' | 'observe' | 'quarantine';
+
+export interface RuleDefinition {
+  /** Rule name on the bus (the seed's construct ids). */
+  name: string;
+  description: string;
+  eventPattern: Record<string, unknown>;
+  target: TargetName;
+}
+
+/**
+ * How a target consumes its queue. On AWS this is the SQS event source of its Lambda
+ * (maximumConcurrency, batchSize, maxBatchingWindow); locally, the bus's delivery loop.
+ */
+export interface TargetDelivery {
+  /** At most this many batches in flight: the seed's throttle of 2. */
+  concurrency: number;
+  /** Up to this many events per invocation. */
+  batchSize: number;
+  /** On AWS, how long SQS may wait to fill a batch larger than 10. */
+  maxBatchingWindowSeconds: number;
+  /** Attempts before an event goes to the target's dead-letter queue. */
+  maxAttempts: number;
+}
+
+export interface PipelineDefinition {
+  source: string;
+  rules: RuleDefinition[];
+  delivery: Record<TargetName, TargetDelivery>;
+  mapping: Mapping;
+}
+
+/** The seed's throttle (LAMBDA_THROTTLE_SIZE). */
+export const DEFAULT_STAGE_CONCURRENCY = 2;
+
+export function pipelineRules(source: string): RuleDefinition[] {
+  return [
+    {
+      name: 'transformRule',
+      description: 'Data extracted from S3, Needs transformed',
+      eventPattern: {
+        source: [source],
+        'detail-type': [DetailType.rowExtracted],
+        detail: { status: [Status.extracted] },
+      },
+      target: 'transform',
+    },
+    {
+      name: 'loadRule',
+      description: 'Data transformed, Needs loaded into dynamodb',
+      eventPattern: {
+        source: [source],
+        'detail-type': [DetailType.rowTransformed],
+        detail: { status: [Status.transformed] },
+      },
+      target: 'load',
+    },
+    {
+      name: 'observeRule',
+      description: 'all events are caught here and logged centrally',
+      eventPattern: { source: [source] },
+      target: 'observe',
+    },
+    {
+      name: 'errorRule',
+      description: 'Rows that failed a stage are quarantined with their reason',
+      eventPattern: {
+        source: [source],
+        'detail-type': [DetailType.rowFailed],
+        detail: { status: [Status.failed] },
+      },
+      target: 'quarantine',
+    },
+  ];
+}
+
+export function definePipeline(
+  options: { source?: string; concurrency?: number; mapping?: Mapping } = {},
+): PipelineDefinition {
+  const source = options.source ?? DEFAULT_EVENT_SOURCE;
+  const concurrency = options.concurrency ?? DEFAULT_STAGE_CONCURRENCY;
+  const delivery = (batchSize: number): TargetDelivery => ({
+    concurrency,
+    batchSize,
+    maxBatchingWindowSeconds: batchSize > 10 ? 1 : 0,
+    maxAttempts: 5,
+  });
+  return {
+    source,
+    rules: pipelineRules(source),
+    delivery: {
+      transform: delivery(100),
+      // A multiple of BatchWriteItem's 25 so each invocation writes full batches.
+      load: delivery(100),
+      observe: delivery(500),
+      quarantine: delivery(100),
+    },
+    mapping: options.mapping ?? SEED_MAPPING,
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * The event contract: PutEvents entries going in, EventBridge envelopes coming out, and the detail
+ * of every detail type. Faithful to the seed (status/headers/data) with what reconciliation needs
+ * (run id and 1-based row number) added.
+ */
+import { DetailType, Status } from './definition.ts';
+
+/** A PutEvents request entry, as the EventBridge API takes it. */
+export interface PutEventsEntry {
+  Source: string;
+  DetailType: string;
+  /** JSON text. */
+  Detail: string;
+  Time?: Date;
+  Resources?: string[];
+  EventBusName?: string;
+}
+
+/** An event as EventBridge delivers it to targets. */
+export interface EventEnvelope<D = Record<string, unknown>> {
+  version: '0';
+  id: string;
+  'detail-type': string;
+  source: string;
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: D;
+}
+
+/** Every row-level detail names its run and its 1-based row number among data rows. */
+export interface RowRef {
+  run: string;
+  row: number;
+}
+
+export interface RowExtractedDetail extends RowRef {
+  status: typeof Status.extracted;
+  /** The header line, CSV-encoded (the seed's comma-joined headers, quoted where needed). */
+  headers: string;
+  /** The row, CSV-encoded; sensitive cells are ciphertext. */
+  data: string;
+}
+
+export interface RowTransformedDetail extends RowRef {
+  status: typeof Status.transformed;
+  /** Header -> value (the seed's shape); sensitive values are ciphertext. */
+  data: Record<string, string>;
+}
+
+export interface RowLoadedDetail extends RowRef {
+  status: typeof Status.loaded;
+  /** The item's key attribute. */
+  key: string;
+  /** The item written, with sensitive attributes redacted. */
+  data: Record<string, unknown>;
+}
+
+export interface RowFailedDetail extends RowRef {
+  status: typeof Status.failed;
+  stage: 'extract' | 'transform' | 'load';
+  reason: string;
+  column?: string;
+}
+
+export interface ExtractionStartedDetail {
+  status: typeof Status.started;
+  run: string;
+  file: string;
+}
+
+export interface ExtractionCompletedDetail {
+  status: typeof Status.completed;
+  run: string;
+  file: string;
+  /** Data rows extracted (the header excluded). */
+  rows: number;
+}
+
+export interface ExtractionFailedDetail {
+  status: typeof Status.failed;
+  run: string;
+  file: string;
+  reason: string;
+  /** Rows put before the file became unreadable. */
+  rows: number;
+}
+
+export interface RunCompletedDetail {
+  status: typeof Status.completed;
+  run: string;
+  file: string;
+  extracted: number;
+  transformed: number;
+  loaded: number;
+  failed: number;
+}
+
+export interface DetailByType {
+  [DetailType.rowExtracted]: RowExtractedDetail;
+  [DetailType.rowTransformed]: RowTransformedDetail;
+  [DetailType.rowLoaded]: RowLoadedDetail;
+  [DetailType.rowFailed]: RowFailedDetail;
+  [DetailType.extractionStarted]: ExtractionStartedDetail;
+  [DetailType.extractionCompleted]: ExtractionCompletedDetail;
+  [DetailType.extractionFailed]: ExtractionFailedDetail;
+  [DetailType.runCompleted]: RunCompletedDetail;
+}
+
+export function entry<T extends keyof DetailByType>(
+  source: string,
+  detailType: T,
+  detail: DetailByType[T],
+): PutEventsEntry {
+  return { Source: source, DetailType: detailType, Detail: JSON.stringify(detail) };
+}
+
+export function isDetailType<T extends keyof DetailByType>(
+  event: EventEnvelope<unknown>,
+  detailType: T,
+): event is EventEnvelope<DetailByType[T]> {
+  return event['detail-type'] === detailType;
+}

@@ -1,0 +1,302 @@
+/**
+ * The local event bus: EventBridge's PutEvents in, rules matched against each event, matched events
+ * delivered to targets in batches, each target with its own concurrency limit. Events are queued,
+ * never dropped; a failed delivery is retried with backoff and, after its last attempt, dead-lettered.
+ */
+import { randomUUID } from 'node:crypto';
+import type { TargetDelivery } from '../../pipeline/definition.ts';
+import type { EventEnvelope, PutEventsEntry } from '../../pipeline/events.ts';
+import {
+  MAX_ENTRIES_PER_PUT_EVENTS,
+  MAX_PUT_EVENTS_BYTES,
+  putEventsEntrySize,
+} from '../../pipeline/put-events.ts';
+import { backoffDelayMs } from '../../adapters/backoff.ts';
+
+/** Routes an event to the targets of the rules it matches. The pattern engine implements it. */
+export interface RuleRouter<T> {
+  add(name: string, pattern: unknown, target: T): void;
+  match(event: unknown): T[];
+}
+
+export type AnyEvent = EventEnvelope<unknown>;
+
+/** What a target reports back: the events it could not process (SQS's batchItemFailures). */
+export interface BatchOutcome {
+  failedEventIds?: string[];
+}
+
+export type TargetHandler = (events: AnyEvent[]) => Promise<BatchOutcome | void>;
+
+export interface PutEventsResultEntry {
+  EventId?: string;
+  ErrorCode?: string;
+  ErrorMessage?: string;
+}
+
+export interface PutEventsResult {
+  FailedEntryCount: number;
+  Entries: PutEventsResultEntry[];
+}
+
+/** The request as a whole breaks a PutEvents limit (AWS answers with a ValidationException). */
+export class PutEventsValidationError extends Error {
+  override readonly name = 'ValidationException';
+}
+
+export interface DeadLetter {
+  target: string;
+  event: AnyEvent;
+  attempts: number;
+  reason: string;
+}
+
+export interface LocalEventBusOptions {
+  name?: string;
+  account?: string;
+  region?: string;
+  router: RuleRouter<string>;
+  /** Events queued or in flight above which producers that ask for capacity wait. */
+  highWaterMark?: number;
+  onDeadLetter?: (letter: DeadLetter) => void;
+}
+
+interface Queued {
+  event: AnyEvent;
+  attempts: number;
+}
+
+class TargetQueue {
+  private items: Queued[] = [];
+  private head = 0;
+  inFlight = 0;
+  /** Events handed to the handler and not yet settled. */
+  inFlightEvents = 0;
+
+  constructor(
+    readonly name: string,
+    readonly handler: TargetHandler,
+    readonly delivery: TargetDelivery,
+  ) {}
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: Queued): void {
+    this.items.push(item);
+  }
+
+  take(max: number): Queued[] {
+    const end = Math.min(this.items.length, this.head + max);
+    const batch = this.items.slice(this.head, end);
+    this.head = end;
+    // Compact now and then so the array does not grow with everything ever queued.
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return batch;
+  }
+}
+
+export class LocalEventBus {
+  readonly name: string;
+  readonly account: string;
+  readonly region: string;
+  private readonly router: RuleRouter<string>;
+  private readonly targets = new Map<string, TargetQueue>();
+  private readonly highWaterMark: number;
+  private pending = 0;
+  private retriesScheduled = 0;
+  private pumpScheduled = false;
+  private capacityWaiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private readonly onDeadLetter: ((letter: DeadLetter) => void) | undefined;
+
+  constructor(options: LocalEventBusOptions) {
+    this.name = options.name ?? 'default';
+    this.account = options.account ?? '000000000000';
+    this.region = options.region ?? 'us-east-1';
+    this.router = options.router;
+    this.highWaterMark = options.highWaterMark ?? 20_000;
+    this.onDeadLetter = options.onDeadLetter;
+  }
+
+  addTarget(name: string, handler: TargetHandler, delivery: TargetDelivery): void {
+    if (this.targets.has(name)) throw new Error(`target ${name} is already registered`);
+    this.targets.set(name, new TargetQueue(name, handler, delivery));
+  }
+
+  putRule(name: string, eventPattern: unknown, target: string): void {
+    if (!this.targets.has(target)) throw new Error(`rule ${name} names unknown target ${target}`);
+    this.router.add(name, eventPattern, target);
+  }
+
+  /** PutEvents with EventBridge's validation: request limits throw, entry problems are reported per entry. */
+  async putEvents(entries: readonly PutEventsEntry[]): Promise<PutEventsResult> {
+    if (entries.length === 0 || entries.length > MAX_ENTRIES_PER_PUT_EVENTS) {
+      throw new PutEventsValidationError(
+        `PutEvents takes 1 to ${MAX_ENTRIES_PER_PUT_EVENTS} entries; got ${entries.length}`,
+      );
+    }
+    let total = 0;
+    for (const e of entries) total += putEventsEntrySize(e);
+    if (total > MAX_PUT_EVENTS_BYTES) {
+      throw new PutEventsValidationError('Total size of the entries in the request is over the limit.');
+    }
+    const results: PutEventsResultEntry[] = [];
+    let failed = 0;
+    for (const e of entries) {
+      const parsed = parseEntry(e);
+      if ('ErrorCode' in parsed) {
+        failed++;
+        results.push(parsed);
+        continue;
+      }
+      const event = this.envelope(e, parsed.detail);
+      results.push({ EventId: event.id });
+      this.route(event);
+    }
+    return { FailedEntryCount: failed, Entries: results };
+  }
+
+  /** Resolves when the bus has room: producers call this so that a large file cannot outrun the stages. */
+  waitForCapacity(): Promise<void> {
+    if (this.pending < this.highWaterMark) return Promise.resolve();
+    return new Promise((resolve) => this.capacityWaiters.push(resolve));
+  }
+
+  /** Resolves when no event is queued, in flight or waiting for a retry. */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Events queued or in flight, per target. */
+  depth(): Record<string, number> {
+    const depth: Record<string, number> = {};
+    for (const [name, q] of this.targets) depth[name] = q.length + q.inFlightEvents;
+    return depth;
+  }
+
+  private envelope(e: PutEventsEntry, detail: object): AnyEvent {
+    return {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': e.DetailType,
+      source: e.Source,
+      account: this.account,
+      // EventBridge stamps whole seconds.
+      time: `${(e.Time ?? new Date()).toISOString().slice(0, 19)}Z`,
+      region: this.region,
+      resources: e.Resources ?? [],
+      detail,
+    };
+  }
+
+  private route(event: AnyEvent): void {
+    for (const target of this.router.match(event)) {
+      const queue = this.targets.get(target);
+      if (!queue) continue;
+      queue.push({ event, attempts: 0 });
+      this.pending++;
+    }
+    this.schedulePump();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    // Deliver on the next turn so that events put together travel together.
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      for (const queue of this.targets.values()) this.pump(queue);
+      this.settle();
+    });
+  }
+
+  private pump(queue: TargetQueue): void {
+    while (queue.inFlight < queue.delivery.concurrency && queue.length > 0) {
+      const batch = queue.take(queue.delivery.batchSize);
+      queue.inFlight++;
+      queue.inFlightEvents += batch.length;
+      void this.deliver(queue, batch);
+    }
+  }
+
+  private async deliver(queue: TargetQueue, batch: Queued[]): Promise<void> {
+    let failedIds: Set<string> | undefined;
+    let reason = '';
+    try {
+      const outcome = await queue.handler(batch.map((q) => q.event));
+      if (outcome?.failedEventIds?.length) {
+        failedIds = new Set(outcome.failedEventIds);
+        reason = 'the target reported the event as failed';
+      }
+    } catch (error) {
+      failedIds = new Set(batch.map((q) => q.event.id));
+      reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    }
+    queue.inFlight--;
+    queue.inFlightEvents -= batch.length;
+    for (const item of batch) {
+      if (failedIds?.has(item.event.id)) this.retryOrDeadLetter(queue, item, reason);
+      else this.pending--;
+    }
+    this.pump(queue);
+    this.settle();
+  }
+
+  private retryOrDeadLetter(queue: TargetQueue, item: Queued, reason: string): void {
+    const attempts = item.attempts + 1;
+    if (attempts >= queue.delivery.maxAttempts) {
+      this.pending--;
+      this.onDeadLetter?.({ target: queue.name, event: item.event, attempts, reason });
+      return;
+    }
+    this.retriesScheduled++;
+    setTimeout(() => {
+      this.retriesScheduled--;
+      queue.push({ event: item.event, attempts });
+      this.pump(queue);
+    }, backoffDelayMs(attempts, 20, 2_000));
+  }
+
+  private isIdle(): boolean {
+    return this.pending === 0 && this.retriesScheduled === 0;
+  }
+
+  private settle(): void {
+    if (this.pending < this.highWaterMark / 2 && this.capacityWaiters.length > 0) {
+      const waiters = this.capacityWaiters;
+      this.capacityWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+    if (this.isIdle() && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+}
+
+/** The entry's detail, or the per-entry error PutEvents reports for it. */
+function parseEntry(e: PutEventsEntry): { detail: object } | Required<Omit<PutEventsResultEntry, 'EventId'>> {
+  if (!e.Source || !e.DetailType || !e.Detail) {
+    return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Parameters Source, DetailType and Detail are required.' };
+  }
+  if (putEventsEntrySize(e) > MAX_PUT_EVENTS_BYTES) {
+    return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Event entry is over the 256 KB limit.' };
+  }
+  let detail: unknown;
+  try {
+    detail = JSON.parse(e.Detail);
+  } catch {
+    return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
+  }
+  if (detail === null || typeof detail !== 'object' || Array.isArray(detail)) {
+    return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
+  }
+  return { detail };
+}

@@ -1,0 +1,216 @@
+/**
+ * The local runtime: the pipeline definition's rules on the local bus, the stages as its targets,
+ * the embedded DynamoDB as the table. The same stage code the AWS handlers wrap.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
+import { definePipeline, DetailType, type PipelineDefinition } from '../../pipeline/definition.ts';
+import type { PutEventsEntry, RowExtractedDetail, RowFailedDetail, RowTransformedDetail } from '../../pipeline/events.ts';
+import { batchPutEventsEntries } from '../../pipeline/put-events.ts';
+import { extract, ExtractError } from '../../stages/extract.ts';
+import { loadBatch } from '../../stages/load.ts';
+import { observeBatch } from '../../stages/observe.ts';
+import type { EventPublisher, RunCounts } from '../../stages/ports.ts';
+import { transformBatch } from '../../stages/transform.ts';
+import { type AnyEvent, type DeadLetter, LocalEventBus, type RuleRouter } from './bus.ts';
+import { ensureTable, type LocalDynamo, startDynalite } from './dynalite.ts';
+import { createRuleRouter } from './router.ts';
+import { LineLogs } from './run-log.ts';
+import { DEFAULT_TABLE_NAME, runIdForFile, type StatePaths, statePaths } from './state.ts';
+import { MemoryTallyStore } from './tally-store.ts';
+
+export interface LocalPipelineOptions {
+  stateDir?: string;
+  definition?: PipelineDefinition;
+  tableName?: string;
+  /** Keep the table in memory instead of under the state directory (tests, benchmarks). */
+  inMemory?: boolean;
+  router?: RuleRouter<string>;
+}
+
+export interface RunReport {
+  run: string;
+  file: string;
+  counts: RunCounts;
+  /** Set when the file could not be read to its end. */
+  error?: ExtractError;
+}
+
+/** The file cannot be run at all (missing, a directory, unreadable). */
+export class InputFileError extends Error {
+  override readonly name = 'InputFileError';
+}
+
+export class LocalPipeline {
+  readonly bus: LocalEventBus;
+  readonly tally = new MemoryTallyStore();
+  readonly deadLetters: DeadLetter[] = [];
+  private readonly logs = new LineLogs();
+  private readonly completions = new Map<string, (counts: RunCounts) => void>();
+  private activeRun: string | undefined;
+
+  private constructor(
+    readonly definition: PipelineDefinition,
+    readonly paths: StatePaths,
+    readonly dynamo: LocalDynamo,
+    readonly tableName: string,
+    router: RuleRouter<string>,
+  ) {
+    this.bus = new LocalEventBus({ router, onDeadLetter: (letter) => this.deadLetters.push(letter) });
+    this.wire();
+  }
+
+  static async start(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
+    const definition = options.definition ?? definePipeline();
+    const paths = statePaths(options.stateDir);
+    await mkdir(paths.runs, { recursive: true });
+    const dynamo = await startDynalite(options.inMemory ? {} : { path: paths.dynamodb });
+    const tableName = options.tableName ?? DEFAULT_TABLE_NAME;
+    try {
+      await ensureTable(dynamo.client, tableName, definition.mapping.key);
+    } catch (error) {
+      await dynamo.close();
+      throw error;
+    }
+    return new LocalPipeline(definition, paths, dynamo, tableName, options.router ?? createRuleRouter());
+  }
+
+  get client(): DynamoDBClient {
+    return this.dynamo.client;
+  }
+
+  /** The tally of the run in progress, for progress displays. */
+  progress(): RunCounts | undefined {
+    return this.activeRun === undefined ? undefined : this.tally.snapshot(this.activeRun);
+  }
+
+  /** Runs one file to completion: every row loaded or reported failed. */
+  async runFile(file: string): Promise<RunReport> {
+    await assertReadableFile(file);
+    const run = await runIdForFile(file);
+    this.activeRun = run;
+    const runPaths = this.paths.run(run);
+    this.tally.reset(run);
+    await this.logs.open(runPaths.events, { truncate: true });
+    await this.logs.open(runPaths.errors, { truncate: true });
+    const completed = new Promise<RunCounts>((resolve) => this.completions.set(run, resolve));
+    const startedAt = new Date().toISOString();
+    let error: ExtractError | undefined;
+    try {
+      await extract({
+        source: this.definition.source,
+        run,
+        file,
+        input: createReadStream(file),
+        publisher: this.backpressuredPublisher(),
+        mapping: this.definition.mapping,
+      });
+    } catch (e) {
+      if (!(e instanceof ExtractError)) throw e;
+      error = e;
+    }
+    // Completion comes from the observer; if the bus drains first, a row went missing: say so.
+    const counts = await Promise.race([completed, this.bus.whenIdle().then(() => this.tally.counts(run))]);
+    this.completions.delete(run);
+    this.activeRun = undefined;
+    await this.logs.close(runPaths.events);
+    await this.logs.close(runPaths.errors);
+    const final = counts ?? (await this.tally.counts(run));
+    if (!final) throw new Error(`the observer saw no event of run ${run}`);
+    await writeFile(
+      runPaths.summary,
+      `${JSON.stringify({ ...final, startedAt, finishedAt: new Date().toISOString(), error: error?.message }, null, 2)}\n`,
+    );
+    return { run, file, counts: final, ...(error ? { error } : {}) };
+  }
+
+  async close(): Promise<void> {
+    await this.bus.whenIdle();
+    await this.logs.close();
+    await this.dynamo.close();
+  }
+
+  private wire(): void {
+    const { source, mapping, delivery, rules } = this.definition;
+    const writer = new DynamoItemWriter({ client: this.dynamo.client, tableName: this.tableName, key: mapping.key });
+    const publish = this.handlerPublisher();
+
+    this.bus.addTarget(
+      'transform',
+      async (events) => publish.putEvents(transformBatch(details<RowExtractedDetail>(events), { source, mapping })),
+      delivery.transform,
+    );
+    this.bus.addTarget(
+      'load',
+      async (events) => publish.putEvents(await loadBatch(details<RowTransformedDetail>(events), { source, mapping, writer })),
+      delivery.load,
+    );
+    this.bus.addTarget(
+      'observe',
+      async (events) => {
+        const result = await observeBatch(events, { source, tally: this.tally });
+        for (const record of result.observed) {
+          if (record.run) this.logs.append(this.paths.run(record.run).events, [record]);
+        }
+        await publish.putEvents(result.events);
+        for (const counts of result.completed) this.completions.get(counts.run)?.(counts);
+      },
+      delivery.observe,
+    );
+    this.bus.addTarget(
+      'quarantine',
+      async (events) => {
+        for (const event of events) {
+          const detail = event.detail as RowFailedDetail;
+          this.logs.append(this.paths.run(detail.run).errors, [{ ...detail, time: event.time, id: event.id }]);
+        }
+      },
+      delivery.quarantine,
+    );
+    for (const rule of rules) this.bus.putRule(rule.name, rule.eventPattern, rule.target);
+  }
+
+  /** For stage handlers: never waits for capacity (a handler waiting on its own queue would deadlock). */
+  private handlerPublisher(): EventPublisher {
+    return {
+      putEvents: async (entries: PutEventsEntry[]) => {
+        for (const batch of batchPutEventsEntries(entries)) assertAccepted(await this.bus.putEvents(batch));
+      },
+    };
+  }
+
+  /** For extract: waits while the bus is full, so memory stays flat however large the file. */
+  private backpressuredPublisher(): EventPublisher {
+    return {
+      putEvents: async (entries: PutEventsEntry[]) => {
+        await this.bus.waitForCapacity();
+        for (const batch of batchPutEventsEntries(entries)) assertAccepted(await this.bus.putEvents(batch));
+      },
+    };
+  }
+}
+
+function details<D>(events: AnyEvent[]): D[] {
+  return events.map((e) => e.detail as D);
+}
+
+function assertAccepted(result: { FailedEntryCount: number; Entries: { ErrorCode?: string; ErrorMessage?: string }[] }): void {
+  if (result.FailedEntryCount > 0) {
+    const first = result.Entries.find((e) => e.ErrorCode);
+    throw new Error(`the bus rejected ${result.FailedEntryCount} event(s): ${first?.ErrorCode}: ${first?.ErrorMessage}`);
+  }
+}
+
+async function assertReadableFile(file: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(file);
+  } catch {
+    throw new InputFileError(`${file}: no such file`);
+  }
+  if (!info.isFile()) throw new InputFileError(`${file}: not a file`);
+}
+
+export { DetailType };

@@ -1,0 +1,41 @@
+/** The state directory (default `.etl/`): everything the local stack keeps between commands. */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const DEFAULT_STATE_DIR = '.etl';
+/** The seed's table name. */
+export const DEFAULT_TABLE_NAME = 'TransformedData';
+
+export interface StatePaths {
+  root: string;
+  dynamodb: string;
+  runs: string;
+  run(run: string): { dir: string; events: string; errors: string; summary: string };
+}
+
+export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
+  const root = resolve(stateDir);
+  const runs = join(root, 'runs');
+  return {
+    root,
+    dynamodb: join(root, 'dynamodb'),
+    runs,
+    run(run: string) {
+      const dir = join(runs, run);
+      return {
+        dir,
+        events: join(dir, 'events.ndjson'),
+        errors: join(dir, 'errors.ndjson'),
+        summary: join(dir, 'summary.json'),
+      };
+    },
+  };
+}
+
+/** A run is named by its file's content, so running the same file again is the same run. */
+export async function runIdForFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `run-${hash.digest('hex').slice(0, 16)}`;
+}

@@ -1,0 +1,105 @@
+/**
+ * Load: maps transformed rows to items by the mapping (the seed's five attributes by default),
+ * decrypts sensitive values, writes them through the ItemWriter and reports each row as
+ * `data-loaded` or `row-failed`. Writes are keyed puts, so a redelivered row leaves one item.
+ */
+import { DetailType, Status } from '../pipeline/definition.ts';
+import { entry, type PutEventsEntry, type RowTransformedDetail } from '../pipeline/events.ts';
+import type { Mapping } from '../pipeline/mapping.ts';
+import type { FieldCipher, Item, ItemWriter } from './ports.ts';
+import { checkType, fromItemValue, toItemValue } from './values.ts';
+
+export interface LoadOptions {
+  source: string;
+  mapping: Mapping;
+  writer: ItemWriter;
+  cipher?: FieldCipher;
+}
+
+type Mapped = { ok: true; item: Item } | { ok: false; reason: string; column: string };
+
+export async function mapRow(
+  detail: RowTransformedDetail,
+  mapping: Mapping,
+  cipher: FieldCipher | undefined,
+): Promise<Mapped> {
+  const item: Item = {};
+  for (const [column, spec] of Object.entries(mapping.columns)) {
+    let value = detail.data[column];
+    if (value === undefined || value === '') continue; // transform already failed empty required values
+    if (spec.sensitive) {
+      if (!cipher) return { ok: false, reason: 'sensitive value but no key to decrypt it', column };
+      try {
+        value = await cipher.decrypt(detail.run, value);
+      } catch {
+        return { ok: false, reason: 'sensitive value could not be decrypted', column };
+      }
+      const problem = checkType(value, spec);
+      if (problem) return { ok: false, reason: problem, column };
+    }
+    item[spec.attribute] = toItemValue(value, spec);
+  }
+  if (!(mapping.key in item)) return { ok: false, reason: 'key value is empty', column: keyColumn(mapping) };
+  return { ok: true, item };
+}
+
+function keyColumn(mapping: Mapping): string {
+  return Object.entries(mapping.columns).find(([, c]) => c.attribute === mapping.key)?.[0] ?? mapping.key;
+}
+
+/** Loads a batch; resolves with the events to put. Throws only when the writer itself fails. */
+export async function loadBatch(
+  details: readonly RowTransformedDetail[],
+  options: LoadOptions,
+): Promise<PutEventsEntry[]> {
+  const { source, mapping } = options;
+  const events: PutEventsEntry[] = [];
+  const written: { detail: RowTransformedDetail; item: Item }[] = [];
+  for (const detail of details) {
+    const mapped = await mapRow(detail, mapping, options.cipher);
+    if (mapped.ok) written.push({ detail, item: mapped.item });
+    else events.push(failed(source, detail, mapped.reason, mapped.column));
+  }
+  const failures = await options.writer.writeItems(written.map((w) => w.item));
+  const failedItems = new Map(failures.map((f) => [f.item, f.reason]));
+  const sensitive = new Set(
+    Object.values(mapping.columns)
+      .filter((c) => c.sensitive)
+      .map((c) => c.attribute),
+  );
+  for (const { detail, item } of written) {
+    const reason = failedItems.get(item);
+    if (reason !== undefined) {
+      events.push(failed(source, detail, reason));
+      continue;
+    }
+    const keyValue = item[mapping.key];
+    events.push(
+      entry(source, DetailType.rowLoaded, {
+        status: Status.loaded,
+        key: keyValue === undefined ? '' : String(fromItemValue(keyValue)),
+        data: plainItem(item, sensitive),
+        run: detail.run,
+        row: detail.row,
+      }),
+    );
+  }
+  return events;
+}
+
+function plainItem(item: Item, redact: Set<string>): Record<string, unknown> {
+  const plain: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(item)) plain[name] = redact.has(name) ? '[sensitive]' : fromItemValue(value);
+  return plain;
+}
+
+function failed(source: string, detail: RowTransformedDetail, reason: string, column?: string): PutEventsEntry {
+  return entry(source, DetailType.rowFailed, {
+    status: Status.failed,
+    stage: 'load',
+    reason,
+    ...(column === undefined ? {} : { column }),
+    run: detail.run,
+    row: detail.row,
+  });
+}

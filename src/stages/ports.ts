@@ -1,0 +1,56 @@
+/**
+ * Ports: what the stages need from the world. Runtimes supply adapters (the local bus, the AWS SDK
+ * clients); the stages never import either.
+ */
+import type { PutEventsEntry } from '../pipeline/events.ts';
+
+/** Puts events on the bus. Resolves once every entry is accepted (retrying failed entries). */
+export interface EventPublisher {
+  putEvents(entries: PutEventsEntry[]): Promise<void>;
+}
+
+/** A DynamoDB attribute value, in the API's own shape (numbers stay text: DynamoDB keeps 38 digits). */
+export type ItemValue = { S: string } | { N: string } | { BOOL: boolean };
+export type Item = Record<string, ItemValue>;
+
+export interface WriteFailure {
+  item: Item;
+  reason: string;
+}
+
+/** Writes items keyed by the mapping's key; writing the same item twice leaves one item. */
+export interface ItemWriter {
+  /** Returns the items that could not be written (after retries), each with its reason. */
+  writeItems(items: Item[]): Promise<WriteFailure[]>;
+}
+
+/** Envelope encryption of sensitive values, a data key per run. */
+export interface FieldCipher {
+  encrypt(run: string, plaintext: string): Promise<string>;
+  decrypt(run: string, ciphertext: string): Promise<string>;
+}
+
+export type RowState = 'extracted' | 'transformed' | 'loaded' | 'failed';
+
+export interface RunCounts {
+  run: string;
+  file?: string;
+  /** Data rows in the file, known once extraction completed. */
+  expected?: number;
+  extracted: number;
+  transformed: number;
+  loaded: number;
+  failed: number;
+  /** Distinct rows loaded or failed: the run is complete when this reaches `expected`. */
+  settled: number;
+  completed: boolean;
+}
+
+/** The observer's tally. Marking the same row twice counts it once (events may be redelivered). */
+export interface TallyStore {
+  markRows(run: string, state: RowState, rows: readonly number[]): Promise<void>;
+  setRun(run: string, fields: { file?: string; expected?: number }): Promise<void>;
+  counts(run: string): Promise<RunCounts | undefined>;
+  /** Marks the run completed; resolves true for exactly one caller. */
+  claimCompletion(run: string): Promise<boolean>;
+}
