@@ -53,7 +53,9 @@ export class DynamoItemWriter implements ItemWriter {
     const maxAttempts = this.options.maxAttempts ?? 8;
     let requests: WriteRequest[] = chunk.map((item) => ({ PutRequest: { Item: item } }));
     for (let attempt = 0; ; attempt++) {
-      const response = await client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }));
+      const response = await client.send(
+        new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }),
+      );
       const unprocessed = response.UnprocessedItems?.[tableName] ?? [];
       if (unprocessed.length === 0) return [];
       if (attempt + 1 >= maxAttempts) return unprocessed.map((r) => r.PutRequest?.Item as Item);

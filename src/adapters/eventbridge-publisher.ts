@@ -1,5 +1,9 @@
 /** EventPublisher on the EventBridge API: PutEvents-sized requests, failed entries retried with backoff. */
-import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import {
+  type EventBridgeClient,
+  PutEventsCommand,
+  type PutEventsRequestEntry,
+} from '@aws-sdk/client-eventbridge';
 import type { PutEventsEntry } from '../pipeline/events.ts';
 import { batchPutEventsEntries } from '../pipeline/put-events.ts';
 import type { EventPublisher } from '../stages/ports.ts';
@@ -8,7 +12,9 @@ import { backoffDelayMs, sleep } from './backoff.ts';
 export class PutEventsFailedError extends Error {
   constructor(readonly failures: { ErrorCode?: string; ErrorMessage?: string }[]) {
     const first = failures[0];
-    super(`${failures.length} event(s) were not accepted by PutEvents: ${first?.ErrorCode}: ${first?.ErrorMessage}`);
+    super(
+      `${failures.length} event(s) were not accepted by PutEvents: ${first?.ErrorCode}: ${first?.ErrorMessage}`,
+    );
     this.name = 'PutEventsFailedError';
   }
 }

@@ -20,7 +20,14 @@ export function registerEvents(program: Command): void {
       (run) => paths.run(run).events,
       await selectRuns(paths, options.run),
       options.json,
-      (e) => ({ time: e.time, 'detail-type': e.detailType, status: e.status, run: e.run, row: e.row, reason: e.reason }),
+      (e) => ({
+        time: e.time,
+        'detail-type': e.detailType,
+        status: e.status,
+        run: e.run,
+        row: e.row,
+        reason: e.reason,
+      }),
     );
   });
 }
@@ -44,23 +51,26 @@ export function registerErrors(program: Command): void {
 }
 
 export function registerRuns(program: Command): void {
-  withStateDir(program.command('runs').description('the runs so far, with their tallies').option('--json', 'a JSON array')).action(
-    async (options: { stateDir: string; json?: boolean }) => {
-      const runs = await listRuns(statePaths(options.stateDir));
-      if (options.json) console.log(JSON.stringify(runs, null, 2));
-      else
-        printTable(
-          runs.map((r) => ({
-            run: r.run,
-            file: r.file,
-            extracted: r.extracted,
-            loaded: r.loaded,
-            failed: r.failed,
-            finished: r.finishedAt,
-          })),
-        );
-    },
-  );
+  withStateDir(
+    program
+      .command('runs')
+      .description('the runs so far, with their tallies')
+      .option('--json', 'a JSON array'),
+  ).action(async (options: { stateDir: string; json?: boolean }) => {
+    const runs = await listRuns(statePaths(options.stateDir));
+    if (options.json) console.log(JSON.stringify(runs, null, 2));
+    else
+      printTable(
+        runs.map((r) => ({
+          run: r.run,
+          file: r.file,
+          extracted: r.extracted,
+          loaded: r.loaded,
+          failed: r.failed,
+          finished: r.finishedAt,
+        })),
+      );
+  });
 }
 
 async function printRecords<T>(

@@ -3,7 +3,7 @@
  * of every detail type. Faithful to the seed (status/headers/data) with what reconciliation needs
  * (run id and 1-based row number) added.
  */
-import { DetailType, Status } from './definition.ts';
+import type { DetailType, Status } from './definition.ts';
 
 /** A PutEvents request entry, as the EventBridge API takes it. */
 export interface PutEventsEntry {

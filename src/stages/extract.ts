@@ -73,24 +73,35 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
     if (failure) throw failure;
   };
 
-  await publisher.putEvents([entry(source, DetailType.extractionStarted, { status: Status.started, run, file })]);
+  await publisher.putEvents([
+    entry(source, DetailType.extractionStarted, { status: Status.started, run, file }),
+  ]);
 
-  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: true });
+  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true });
   const sensitive = sensitiveColumnIndexes(options.mapping);
   const batcher = new PutEventsBatcher<PutEventsEntry>();
   let headers: string | undefined;
   let sensitiveIndexes: number[] = [];
   let row = 0;
+  let lastLine = 0;
   const pump = pipeInput(options.input, parser);
   try {
-    for await (const record of parser as AsyncIterable<string[]>) {
+    for await (const { record, info } of parser as AsyncIterable<{
+      record: string[];
+      info: { lines: number };
+    }>) {
+      // `info.lines` is where the record ends; it starts on the line after the previous one ended.
+      const line = lastLine + 1;
+      lastLine = info.lines;
       if (headers === undefined) {
         headers = validateHeader(record, file);
         sensitiveIndexes = record.flatMap((name, i) => (sensitive.has(name) ? [i] : []));
         continue;
       }
       row += 1;
-      const values = options.cipher ? await encryptCells(record, sensitiveIndexes, run, options.cipher) : record;
+      const values = options.cipher
+        ? await encryptCells(record, sensitiveIndexes, run, options.cipher)
+        : record;
       const event = entry(source, DetailType.rowExtracted, {
         status: Status.extracted,
         headers,
@@ -103,7 +114,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
         full = batcher.push(event);
       } catch (error) {
         if (error instanceof EntryTooLargeError) {
-          throw new ExtractError(`row ${row} is too large for one event (${error.message})`, file, parser.info.lines);
+          throw new ExtractError(`row ${row} is too large for one event (${error.message})`, file, line);
         }
         throw error;
       }
@@ -130,7 +141,13 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   if (headers === undefined) {
     const error = new ExtractError('the file is empty: a header row is required', file);
     await publisher.putEvents([
-      entry(source, DetailType.extractionFailed, { status: Status.failed, run, file, reason: error.message, rows: 0 }),
+      entry(source, DetailType.extractionFailed, {
+        status: Status.failed,
+        run,
+        file,
+        reason: error.message,
+        rows: 0,
+      }),
     ]);
     throw error;
   }
@@ -191,7 +208,8 @@ async function pipeInput(input: ExtractOptions['input'], parser: ReturnType<type
   try {
     for await (const chunk of input) {
       const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      if (buffer.includes(0)) throw new InputError(`binary content (a NUL byte near byte ${bytes}), not CSV text`);
+      if (buffer.includes(0))
+        throw new InputError(`binary content (a NUL byte near byte ${bytes}), not CSV text`);
       const text = decode(buffer);
       bytes += buffer.length;
       if (!parser.write(text)) await new Promise<void>((resolve) => parser.once('drain', resolve));

@@ -89,11 +89,17 @@ export async function loadBatch(
 
 function plainItem(item: Item, redact: Set<string>): Record<string, unknown> {
   const plain: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(item)) plain[name] = redact.has(name) ? '[sensitive]' : fromItemValue(value);
+  for (const [name, value] of Object.entries(item))
+    plain[name] = redact.has(name) ? '[sensitive]' : fromItemValue(value);
   return plain;
 }
 
-function failed(source: string, detail: RowTransformedDetail, reason: string, column?: string): PutEventsEntry {
+function failed(
+  source: string,
+  detail: RowTransformedDetail,
+  reason: string,
+  column?: string,
+): PutEventsEntry {
   return entry(source, DetailType.rowFailed, {
     status: Status.failed,
     stage: 'load',

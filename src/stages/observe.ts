@@ -88,7 +88,7 @@ export async function observeBatch(
     const counts = await tally.counts(run);
     if (!counts || counts.expected === undefined || counts.settled < counts.expected) continue;
     if (!(await tally.claimCompletion(run))) continue;
-    completed.push(counts);
+    completed.push({ ...counts, completed: true });
     out.push(
       entry(options.source, DetailType.runCompleted, {
         status: Status.completed,

@@ -54,3 +54,18 @@ export interface TallyStore {
   /** Marks the run completed; resolves true for exactly one caller. */
   claimCompletion(run: string): Promise<boolean>;
 }
+
+/** A run's data key, plaintext for use and wrapped for travel (KMS GenerateDataKey's shape). */
+export interface DataKey {
+  plaintext: Uint8Array;
+  /** The key encrypted under the master key; safe to put in events. */
+  wrapped: Uint8Array;
+}
+
+/** Where data keys come from: KMS on AWS, a key file under the state directory locally. */
+export interface DataKeyProvider {
+  /** A fresh 256-bit data key (KMS GenerateDataKey, AES_256). */
+  generateDataKey(context: Record<string, string>): Promise<DataKey>;
+  /** The plaintext of a wrapped data key (KMS Decrypt). */
+  unwrapDataKey(wrapped: Uint8Array, context: Record<string, string>): Promise<Uint8Array>;
+}

@@ -9,8 +9,7 @@ import { decodeCsvLine } from './csv.ts';
 import { checkValue } from './values.ts';
 
 export type TransformOutcome =
-  | { ok: true; data: Record<string, string> }
-  | { ok: false; reason: string; column?: string };
+  { ok: true; data: Record<string, string> } | { ok: false; reason: string; column?: string };
 
 /** Header lines repeat on every row of a run: decode each once. */
 const headerCache = new Map<string, string[]>();
@@ -25,7 +24,10 @@ function decodeHeaders(line: string): string[] {
   return headers;
 }
 
-export function transformRow(detail: Pick<RowExtractedDetail, 'headers' | 'data'>, mapping: Mapping): TransformOutcome {
+export function transformRow(
+  detail: Pick<RowExtractedDetail, 'headers' | 'data'>,
+  mapping: Mapping,
+): TransformOutcome {
   const headers = decodeHeaders(detail.headers);
   const values = decodeCsvLine(detail.data);
   if (values.length !== headers.length) {

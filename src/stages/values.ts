@@ -9,7 +9,11 @@ const BOOLEAN = new Map([
 ]);
 
 /** Why the value does not fit its column, or undefined when it does. Never quotes the value. */
-export function checkValue(value: string | undefined, spec: ColumnMapping, present: boolean): string | undefined {
+export function checkValue(
+  value: string | undefined,
+  spec: ColumnMapping,
+  present: boolean,
+): string | undefined {
   if (!present) return spec.required ? 'required column is missing from the header' : undefined;
   if (value === undefined || value === '') return spec.required ? 'required value is empty' : undefined;
   if (spec.sensitive) return undefined; // ciphertext until load; load checks the plaintext

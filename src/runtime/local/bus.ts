@@ -256,11 +256,14 @@ export class LocalEventBus {
       return;
     }
     this.retriesScheduled++;
-    setTimeout(() => {
-      this.retriesScheduled--;
-      queue.push({ event: item.event, attempts });
-      this.pump(queue);
-    }, backoffDelayMs(attempts, 20, 2_000));
+    setTimeout(
+      () => {
+        this.retriesScheduled--;
+        queue.push({ event: item.event, attempts });
+        this.pump(queue);
+      },
+      backoffDelayMs(attempts, 20, 2_000),
+    );
   }
 
   private isIdle(): boolean {
@@ -284,7 +287,10 @@ export class LocalEventBus {
 /** The entry's detail, or the per-entry error PutEvents reports for it. */
 function parseEntry(e: PutEventsEntry): { detail: object } | Required<Omit<PutEventsResultEntry, 'EventId'>> {
   if (!e.Source || !e.DetailType || !e.Detail) {
-    return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Parameters Source, DetailType and Detail are required.' };
+    return {
+      ErrorCode: 'InvalidArgument',
+      ErrorMessage: 'Parameters Source, DetailType and Detail are required.',
+    };
   }
   if (putEventsEntrySize(e) > MAX_PUT_EVENTS_BYTES) {
     return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Event entry is over the 256 KB limit.' };

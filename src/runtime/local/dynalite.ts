@@ -32,7 +32,9 @@ export interface LocalDynamo {
 }
 
 /** Starts dynalite; `path` persists its data (in memory without one). */
-export async function startDynalite(options: { path?: string; port?: number; host?: string } = {}): Promise<LocalDynamo> {
+export async function startDynalite(
+  options: { path?: string; port?: number; host?: string } = {},
+): Promise<LocalDynamo> {
   const require = createRequire(import.meta.url);
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,

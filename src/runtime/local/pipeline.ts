@@ -7,7 +7,12 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import { definePipeline, DetailType, type PipelineDefinition } from '../../pipeline/definition.ts';
-import type { PutEventsEntry, RowExtractedDetail, RowFailedDetail, RowTransformedDetail } from '../../pipeline/events.ts';
+import type {
+  PutEventsEntry,
+  RowExtractedDetail,
+  RowFailedDetail,
+  RowTransformedDetail,
+} from '../../pipeline/events.ts';
 import { batchPutEventsEntries } from '../../pipeline/put-events.ts';
 import { extract, ExtractError } from '../../stages/extract.ts';
 import { loadBatch } from '../../stages/load.ts';
@@ -134,17 +139,25 @@ export class LocalPipeline {
 
   private wire(): void {
     const { source, mapping, delivery, rules } = this.definition;
-    const writer = new DynamoItemWriter({ client: this.dynamo.client, tableName: this.tableName, key: mapping.key });
+    const writer = new DynamoItemWriter({
+      client: this.dynamo.client,
+      tableName: this.tableName,
+      key: mapping.key,
+    });
     const publish = this.handlerPublisher();
 
     this.bus.addTarget(
       'transform',
-      async (events) => publish.putEvents(transformBatch(details<RowExtractedDetail>(events), { source, mapping })),
+      async (events) =>
+        publish.putEvents(transformBatch(details<RowExtractedDetail>(events), { source, mapping })),
       delivery.transform,
     );
     this.bus.addTarget(
       'load',
-      async (events) => publish.putEvents(await loadBatch(details<RowTransformedDetail>(events), { source, mapping, writer })),
+      async (events) =>
+        publish.putEvents(
+          await loadBatch(details<RowTransformedDetail>(events), { source, mapping, writer }),
+        ),
       delivery.load,
     );
     this.bus.addTarget(
@@ -164,7 +177,9 @@ export class LocalPipeline {
       async (events) => {
         for (const event of events) {
           const detail = event.detail as RowFailedDetail;
-          this.logs.append(this.paths.run(detail.run).errors, [{ ...detail, time: event.time, id: event.id }]);
+          this.logs.append(this.paths.run(detail.run).errors, [
+            { ...detail, time: event.time, id: event.id },
+          ]);
         }
       },
       delivery.quarantine,
@@ -196,10 +211,15 @@ function details<D>(events: AnyEvent[]): D[] {
   return events.map((e) => e.detail as D);
 }
 
-function assertAccepted(result: { FailedEntryCount: number; Entries: { ErrorCode?: string; ErrorMessage?: string }[] }): void {
+function assertAccepted(result: {
+  FailedEntryCount: number;
+  Entries: { ErrorCode?: string; ErrorMessage?: string }[];
+}): void {
   if (result.FailedEntryCount > 0) {
     const first = result.Entries.find((e) => e.ErrorCode);
-    throw new Error(`the bus rejected ${result.FailedEntryCount} event(s): ${first?.ErrorCode}: ${first?.ErrorMessage}`);
+    throw new Error(
+      `the bus rejected ${result.FailedEntryCount} event(s): ${first?.ErrorCode}: ${first?.ErrorMessage}`,
+    );
   }
 }
 

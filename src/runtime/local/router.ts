@@ -7,13 +7,15 @@ import type { RuleRouter } from './bus.ts';
 type Matcher = (event: unknown) => boolean;
 
 function compile(pattern: unknown): Matcher {
-  const entries = Object.entries(pattern as Record<string, unknown>).map(([key, value]): [string, Matcher] => {
-    if (Array.isArray(value)) {
-      const allowed = new Set(value);
-      return [key, (v) => allowed.has(v)];
-    }
-    return [key, compile(value)];
-  });
+  const entries = Object.entries(pattern as Record<string, unknown>).map(
+    ([key, value]): [string, Matcher] => {
+      if (Array.isArray(value)) {
+        const allowed = new Set(value);
+        return [key, (v) => allowed.has(v)];
+      }
+      return [key, compile(value)];
+    },
+  );
   return (event) => {
     if (event === null || typeof event !== 'object') return false;
     const record = event as Record<string, unknown>;

@@ -33,7 +33,9 @@ export class LineLogs {
         const stream = this.streams.get(p);
         if (!stream) return;
         this.streams.delete(p);
-        await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+        await new Promise<void>((resolve, reject) =>
+          stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
+        );
       }),
     );
   }

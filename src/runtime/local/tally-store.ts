@@ -78,7 +78,12 @@ export class MemoryTallyStore implements TallyStore {
     if (!tally) {
       tally = {
         counts: { run, extracted: 0, transformed: 0, loaded: 0, failed: 0, settled: 0, completed: false },
-        rows: { extracted: new Bitset(), transformed: new Bitset(), loaded: new Bitset(), failed: new Bitset() },
+        rows: {
+          extracted: new Bitset(),
+          transformed: new Bitset(),
+          loaded: new Bitset(),
+          failed: new Bitset(),
+        },
       };
       this.runs.set(run, tally);
     }

@@ -1,0 +1,65 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { etl, tempDir } from '../support/cli.ts';
+
+describe('etl CLI', () => {
+  it('runs the sample, prints the tally, and scan shows the items', async () => {
+    const state = join(tempDir(), 'state');
+    const run = await etl(['run', 'data/test_data.csv', '--state-dir', state]);
+    expect(run.stderr).not.toMatch(/Error|at .*\.ts/);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/extracted\s+5\n\s+transformed\s+5\n\s+loaded\s+5\n\s+failed\s+0/);
+
+    const scan = await etl(['scan', '--json', '--state-dir', state]);
+    expect(scan.code).toBe(0);
+    const items = JSON.parse(scan.stdout) as Record<string, string>[];
+    expect(items).toHaveLength(5);
+    expect(items[0]).toEqual({
+      id: '1',
+      house_number: '12',
+      street_address: 'Main Street',
+      town: 'Antrim',
+      zip: '22876',
+    });
+
+    const events = await etl(['events', '--json', '--state-dir', state]);
+    const observed = JSON.parse(events.stdout) as { detailType: string; row?: number }[];
+    const count = (type: string) => observed.filter((e) => e.detailType === type).length;
+    expect([
+      count('s3RecordExtraction'),
+      count('transform'),
+      count('data-loaded'),
+      count('run-completed'),
+    ]).toEqual([5, 5, 5, 1]);
+  });
+
+  it('persists the table between commands and runs the same file again without duplicates', async () => {
+    const state = join(tempDir(), 'state');
+    expect((await etl(['run', 'data/test_data.csv', '--state-dir', state])).code).toBe(0);
+    const again = await etl(['run', 'data/test_data.csv', '--state-dir', state]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/loaded\s+5/);
+    const items = JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout) as unknown[];
+    expect(items).toHaveLength(5);
+  });
+
+  it('exits 1 and says how to see the failed rows', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'bad.csv');
+    writeFileSync(file, 'ID,HouseNum,Street,Town,Zip\n1,2,3\n');
+    const result = await etl(['run', file, '--state-dir', join(dir, 'state')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/1 row failed; see it with: etl errors --run run-[0-9a-f]{16}/);
+  });
+
+  it.each([
+    ['a missing file', ['run', 'no-such.csv'], /^etl: no-such\.csv: no such file\n$/],
+    ['an unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
+  ])('gives %s one clear line and exit 2, no stack trace', async (_, args, message) => {
+    const result = await etl([...args, '--state-dir', join(tempDir(), 'state')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});

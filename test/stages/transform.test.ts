@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { DetailType } from '../../src/pipeline/definition.ts';
+import type { Mapping } from '../../src/pipeline/mapping.ts';
+import { SEED_MAPPING } from '../../src/pipeline/mapping.ts';
+import { encodeCsvLine } from '../../src/stages/csv.ts';
+import { transformBatch, transformRow } from '../../src/stages/transform.ts';
+
+const headers = 'ID,HouseNum,Street,Town,Zip';
+
+describe('transform', () => {
+  it("zips headers and data into the seed's object", () => {
+    expect(transformRow({ headers, data: '1,12,Main Street,Antrim,22876' }, SEED_MAPPING)).toEqual({
+      ok: true,
+      data: { ID: '1', HouseNum: '12', Street: 'Main Street', Town: 'Antrim', Zip: '22876' },
+    });
+  });
+
+  it("keeps a quoted comma inside its field (the seed's split(',') did not)", () => {
+    const data = encodeCsvLine(['1', '12', 'Main Street, Upper', 'Antrim', '22876']);
+    const outcome = transformRow({ headers, data }, SEED_MAPPING);
+    expect(outcome).toMatchObject({ ok: true, data: { Street: 'Main Street, Upper', Town: 'Antrim' } });
+  });
+
+  it('fails a row whose field count differs from the header', () => {
+    expect(transformRow({ headers, data: '1,12,Main Street' }, SEED_MAPPING)).toEqual({
+      ok: false,
+      reason: 'row has 3 fields; the header has 5',
+    });
+  });
+
+  it('fails an empty required value, naming the column', () => {
+    expect(transformRow({ headers, data: ',12,Main Street,Antrim,22876' }, SEED_MAPPING)).toEqual({
+      ok: false,
+      reason: 'required value is empty',
+      column: 'ID',
+    });
+  });
+
+  it('fails values that do not fit their type, without quoting them', () => {
+    const mapping: Mapping = {
+      key: 'id',
+      columns: {
+        ID: { attribute: 'id', type: 'string', required: true },
+        Zip: { attribute: 'zip', type: 'number' },
+        Active: { attribute: 'active', type: 'boolean' },
+      },
+    };
+    expect(transformRow({ headers: 'ID,Zip,Active', data: '1,BT1 5GS,true' }, mapping)).toEqual({
+      ok: false,
+      reason: 'value is not a number',
+      column: 'Zip',
+    });
+    expect(transformRow({ headers: 'ID,Zip,Active', data: '1,2,maybe' }, mapping)).toEqual({
+      ok: false,
+      reason: 'value is not a boolean (true or false)',
+      column: 'Active',
+    });
+    expect(transformRow({ headers: 'ID,Zip,Active', data: '1,-2.5e3,FALSE' }, mapping).ok).toBe(true);
+  });
+
+  it('puts transform events, and row-failed events with run and row for bad rows', () => {
+    const entries = transformBatch(
+      [
+        { status: 'extracted', headers, data: '1,12,Main Street,Antrim,22876', run: 'r', row: 1 },
+        { status: 'extracted', headers, data: '2,23', run: 'r', row: 2 },
+      ],
+      { source: 's', mapping: SEED_MAPPING },
+    );
+    expect(entries.map((e) => e.DetailType)).toEqual([DetailType.rowTransformed, DetailType.rowFailed]);
+    expect(JSON.parse(entries[0]?.Detail ?? '')).toMatchObject({ status: 'transformed', run: 'r', row: 1 });
+    expect(JSON.parse(entries[1]?.Detail ?? '')).toEqual({
+      status: 'failed',
+      stage: 'transform',
+      reason: 'row has 2 fields; the header has 5',
+      run: 'r',
+      row: 2,
+    });
+  });
+});
