@@ -30,7 +30,7 @@ export class DynamoItemWriter implements ItemWriter {
       chunks.push(unique.slice(i, i + MAX_BATCH_WRITE_ITEMS));
     }
     const failures: WriteFailure[] = [];
-    const concurrency = this.options.concurrency ?? 2;
+    const concurrency = this.options.concurrency ?? 4;
     for (let i = 0; i < chunks.length; i += concurrency) {
       const results = await Promise.all(chunks.slice(i, i + concurrency).map((c) => this.writeChunk(c)));
       for (const unprocessed of results) {

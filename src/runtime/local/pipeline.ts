@@ -164,9 +164,8 @@ export class LocalPipeline {
       'observe',
       async (events) => {
         const result = await observeBatch(events, { source, tally: this.tally });
-        for (const record of result.observed) {
-          if (record.run) this.logs.append(this.paths.run(record.run).events, [record]);
-        }
+        for (const [run, records] of groupByRun(result.observed))
+          this.logs.append(this.paths.run(run).events, records);
         await publish.putEvents(result.events);
         for (const counts of result.completed) this.completions.get(counts.run)?.(counts);
       },
@@ -175,12 +174,9 @@ export class LocalPipeline {
     this.bus.addTarget(
       'quarantine',
       async (events) => {
-        for (const event of events) {
-          const detail = event.detail as RowFailedDetail;
-          this.logs.append(this.paths.run(detail.run).errors, [
-            { ...detail, time: event.time, id: event.id },
-          ]);
-        }
+        const failures = events.map((e) => ({ ...(e.detail as RowFailedDetail), time: e.time, id: e.id }));
+        for (const [run, records] of groupByRun(failures))
+          this.logs.append(this.paths.run(run).errors, records);
       },
       delivery.quarantine,
     );
@@ -205,6 +201,18 @@ export class LocalPipeline {
       },
     };
   }
+}
+
+/** Groups records by run, so each batch costs one log write per run. */
+function groupByRun<R extends { run?: string }>(records: readonly R[]): Map<string, R[]> {
+  const groups = new Map<string, R[]>();
+  for (const record of records) {
+    if (record.run === undefined) continue;
+    let group = groups.get(record.run);
+    if (!group) groups.set(record.run, (group = []));
+    group.push(record);
+  }
+  return groups;
 }
 
 function details<D>(events: AnyEvent[]): D[] {
