@@ -7,6 +7,7 @@ import { registerScan } from './scan.ts';
 import { UserError } from './errors.ts';
 import { ExtractError } from '../stages/extract.ts';
 import { InputFileError } from '../runtime/local/pipeline.ts';
+import { TableKeyMismatchError } from '../runtime/local/dynalite.ts';
 
 export function buildProgram(): Command {
   const program = new Command('etl')
@@ -28,7 +29,12 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (error instanceof UserError || error instanceof InputFileError || error instanceof ExtractError) {
+    if (
+      error instanceof UserError ||
+      error instanceof InputFileError ||
+      error instanceof ExtractError ||
+      error instanceof TableKeyMismatchError
+    ) {
       console.error(`etl: ${error.message}`);
       return error instanceof UserError ? error.exitCode : 2;
     }

@@ -5,6 +5,7 @@
 import { SEED_MAPPING, type Mapping } from './mapping.ts';
 
 export const DEFAULT_EVENT_SOURCE = 'cdkpatterns.the-eventbridge-etl';
+export const DEFAULT_EVENT_BUS_NAME = 'eventbridge-etl';
 
 /** Detail types: the seed's three, plus run lifecycle and error events. */
 export const DetailType = {
@@ -66,6 +67,8 @@ export interface TargetDelivery {
 
 export interface PipelineDefinition {
   source: string;
+  /** The custom event bus (the seed used the default bus; production wants its own). */
+  busName: string;
   rules: RuleDefinition[];
   delivery: Record<TargetName, TargetDelivery>;
   mapping: Mapping;
@@ -116,7 +119,7 @@ export function pipelineRules(source: string): RuleDefinition[] {
 }
 
 export function definePipeline(
-  options: { source?: string; concurrency?: number; mapping?: Mapping } = {},
+  options: { source?: string; busName?: string; concurrency?: number; mapping?: Mapping } = {},
 ): PipelineDefinition {
   const source = options.source ?? DEFAULT_EVENT_SOURCE;
   const concurrency = options.concurrency ?? DEFAULT_STAGE_CONCURRENCY;
@@ -128,6 +131,7 @@ export function definePipeline(
   });
   return {
     source,
+    busName: options.busName ?? DEFAULT_EVENT_BUS_NAME,
     rules: pipelineRules(source),
     delivery: {
       transform: delivery(100),

@@ -1,4 +1,5 @@
 /** Which CSV columns become which DynamoDB attributes, with their types. */
+import { z } from 'zod';
 export type ColumnType = 'string' | 'number' | 'boolean';
 
 export interface ColumnMapping {
@@ -26,3 +27,74 @@ export const SEED_MAPPING: Mapping = {
     Zip: { attribute: 'zip', type: 'string' },
   },
 };
+
+const columnSchema = z.strictObject({
+  attribute: z.string().min(1, 'must be a non-empty attribute name'),
+  type: z.enum(['string', 'number', 'boolean']).default('string'),
+  required: z.boolean().optional(),
+  sensitive: z.boolean().optional(),
+});
+
+const mappingSchema = z
+  .strictObject({
+    key: z.string().min(1, 'must name the attribute that is the partition key'),
+    columns: z
+      .record(z.string().min(1, 'column names must be non-empty'), columnSchema)
+      .refine((columns) => Object.keys(columns).length > 0, 'must map at least one column'),
+  })
+  .superRefine((mapping, ctx) => {
+    const byAttribute = new Map<string, string>();
+    for (const [column, spec] of Object.entries(mapping.columns)) {
+      const other = byAttribute.get(spec.attribute);
+      if (other !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['columns', column, 'attribute'],
+          message: `"${spec.attribute}" is also the attribute of column "${other}"`,
+        });
+      }
+      byAttribute.set(spec.attribute, column);
+    }
+    const keyColumn = byAttribute.get(mapping.key);
+    if (keyColumn === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['key'],
+        message: `no column maps to the key attribute "${mapping.key}"`,
+      });
+      return;
+    }
+    const spec = mapping.columns[keyColumn];
+    if (spec?.type !== 'string') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['columns', keyColumn, 'type'],
+        message: 'the key column must be of type "string" (the table\'s partition key is a string)',
+      });
+    }
+    if (spec?.sensitive) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['columns', keyColumn, 'sensitive'],
+        message: 'the key column cannot be sensitive: its value names the item in events',
+      });
+    }
+  });
+
+export class MappingError extends Error {
+  override readonly name = 'MappingError';
+}
+
+/** Validates a mapping; the error names the first bad field, e.g. `columns.Zip.type: ...`. */
+export function parseMapping(input: unknown, origin = 'mapping'): Mapping {
+  const result = mappingSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : '(top level)';
+    throw new MappingError(`${origin}: ${where}: ${issue?.message ?? 'invalid mapping'}`);
+  }
+  // The key column is required whether or not the file says so: an item needs its key.
+  const mapping = result.data as Mapping;
+  for (const spec of Object.values(mapping.columns)) if (spec.attribute === mapping.key) spec.required = true;
+  return mapping;
+}

@@ -44,6 +44,13 @@ export class PutEventsValidationError extends Error {
   override readonly name = 'ValidationException';
 }
 
+export interface BusRule {
+  name: string;
+  eventPattern: unknown;
+  target: string;
+  description?: string;
+}
+
 export interface DeadLetter {
   target: string;
   event: AnyEvent;
@@ -106,6 +113,7 @@ export class LocalEventBus {
   readonly region: string;
   private readonly router: RuleRouter<string>;
   private readonly targets = new Map<string, TargetQueue>();
+  private readonly rules = new Map<string, BusRule>();
   private readonly highWaterMark: number;
   private pending = 0;
   private retriesScheduled = 0;
@@ -128,9 +136,16 @@ export class LocalEventBus {
     this.targets.set(name, new TargetQueue(name, handler, delivery));
   }
 
-  putRule(name: string, eventPattern: unknown, target: string): void {
+  putRule(name: string, eventPattern: unknown, target: string, description?: string): void {
     if (!this.targets.has(target)) throw new Error(`rule ${name} names unknown target ${target}`);
+    if (this.rules.has(name)) throw new Error(`rule ${name} already exists`);
     this.router.add(name, eventPattern, target);
+    this.rules.set(name, { name, eventPattern, target, ...(description ? { description } : {}) });
+  }
+
+  /** The rules, in the order they were put (ListRules, DescribeRule, ListTargetsByRule). */
+  listRules(): BusRule[] {
+    return [...this.rules.values()];
   }
 
   /** PutEvents with EventBridge's validation: request limits throw, entry problems are reported per entry. */

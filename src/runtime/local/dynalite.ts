@@ -76,10 +76,23 @@ export function localClient(endpoint: string): DynamoDBClient {
   });
 }
 
+/** The table exists with another partition key than the mapping's. */
+export class TableKeyMismatchError extends Error {
+  override readonly name = 'TableKeyMismatchError';
+  constructor(tableName: string, tableKey: string, mappingKey: string) {
+    super(
+      `table ${tableName} has partition key "${tableKey}" but the mapping's key is "${mappingKey}"; ` +
+        'use a mapping with the same key, or another --state-dir',
+    );
+  }
+}
+
 /** Creates the table (partition key only, on-demand) unless it exists. */
 export async function ensureTable(client: DynamoDBClient, tableName: string, key: string): Promise<void> {
   try {
-    await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const hashKey = Table?.KeySchema?.find((k) => k.KeyType === 'HASH')?.AttributeName;
+    if (hashKey !== key) throw new TableKeyMismatchError(tableName, hashKey ?? '', key);
     return;
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;

@@ -3,6 +3,7 @@
  * the embedded DynamoDB as the table. The same stage code the AWS handlers wrap.
  */
 import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
@@ -17,7 +18,9 @@ import { batchPutEventsEntries } from '../../pipeline/put-events.ts';
 import { extract, ExtractError } from '../../stages/extract.ts';
 import { loadBatch } from '../../stages/load.ts';
 import { observeBatch } from '../../stages/observe.ts';
-import type { EventPublisher, RunCounts } from '../../stages/ports.ts';
+import type { EventPublisher, FieldCipher, RunCounts } from '../../stages/ports.ts';
+import { EnvelopeCipher } from '../../adapters/envelope-cipher.ts';
+import { KeyFileDataKeys } from './key-file.ts';
 import { transformBatch } from '../../stages/transform.ts';
 import { type AnyEvent, type DeadLetter, LocalEventBus, type RuleRouter } from './bus.ts';
 import { ensureTable, type LocalDynamo, startDynalite } from './dynalite.ts';
@@ -33,6 +36,13 @@ export interface LocalPipelineOptions {
   /** Keep the table in memory instead of under the state directory (tests, benchmarks). */
   inMemory?: boolean;
   router?: RuleRouter<string>;
+}
+
+export interface RunSource {
+  /** How the input is named in events and messages: a path, or s3://bucket/key. */
+  file: string;
+  run: string;
+  open: () => Readable | AsyncIterable<Buffer>;
 }
 
 export interface RunReport {
@@ -54,7 +64,9 @@ export class LocalPipeline {
   readonly deadLetters: DeadLetter[] = [];
   private readonly logs = new LineLogs();
   private readonly completions = new Map<string, (counts: RunCounts) => void>();
-  private activeRun: string | undefined;
+  private readonly activeRuns = new Set<string>();
+  /** Present when the mapping marks columns sensitive. */
+  private readonly cipher: FieldCipher | undefined;
 
   private constructor(
     readonly definition: PipelineDefinition,
@@ -63,7 +75,13 @@ export class LocalPipeline {
     readonly tableName: string,
     router: RuleRouter<string>,
   ) {
-    this.bus = new LocalEventBus({ router, onDeadLetter: (letter) => this.deadLetters.push(letter) });
+    const sensitive = Object.values(definition.mapping.columns).some((c) => c.sensitive);
+    this.cipher = sensitive ? new EnvelopeCipher(new KeyFileDataKeys(paths.masterKey)) : undefined;
+    this.bus = new LocalEventBus({
+      name: definition.busName,
+      router,
+      onDeadLetter: (letter) => this.deadLetters.push(letter),
+    });
     this.wire();
   }
 
@@ -86,16 +104,27 @@ export class LocalPipeline {
     return this.dynamo.client;
   }
 
-  /** The tally of the run in progress, for progress displays. */
+  /** The tally of the newest run in progress, for progress displays. */
   progress(): RunCounts | undefined {
-    return this.activeRun === undefined ? undefined : this.tally.snapshot(this.activeRun);
+    const run = [...this.activeRuns].at(-1);
+    return run === undefined ? undefined : this.tally.snapshot(run);
   }
 
   /** Runs one file to completion: every row loaded or reported failed. */
   async runFile(file: string): Promise<RunReport> {
     await assertReadableFile(file);
-    const run = await runIdForFile(file);
-    this.activeRun = run;
+    return this.runSource({ file, run: await runIdForFile(file), open: () => createReadStream(file) });
+  }
+
+  /**
+   * Runs one CSV from any source (a file, an S3 object) to completion. The run id names the content,
+   * so running the same content again is the same run: its tally starts afresh and its writes land
+   * on the same keys.
+   */
+  async runSource(source: RunSource): Promise<RunReport> {
+    const { file, run } = source;
+    if (this.activeRuns.has(run)) throw new Error(`run ${run} is already in progress`);
+    this.activeRuns.add(run);
     const runPaths = this.paths.run(run);
     this.tally.reset(run);
     await this.logs.open(runPaths.events, { truncate: true });
@@ -108,18 +137,23 @@ export class LocalPipeline {
         source: this.definition.source,
         run,
         file,
-        input: createReadStream(file),
+        input: source.open(),
         publisher: this.backpressuredPublisher(),
         mapping: this.definition.mapping,
+        ...(this.cipher ? { cipher: this.cipher } : {}),
       });
     } catch (e) {
-      if (!(e instanceof ExtractError)) throw e;
+      if (!(e instanceof ExtractError)) {
+        this.activeRuns.delete(run);
+        this.completions.delete(run);
+        throw e;
+      }
       error = e;
     }
     // Completion comes from the observer; if the bus drains first, a row went missing: say so.
     const counts = await Promise.race([completed, this.bus.whenIdle().then(() => this.tally.counts(run))]);
     this.completions.delete(run);
-    this.activeRun = undefined;
+    this.activeRuns.delete(run);
     await this.logs.close(runPaths.events);
     await this.logs.close(runPaths.errors);
     const final = counts ?? (await this.tally.counts(run));
@@ -156,7 +190,12 @@ export class LocalPipeline {
       'load',
       async (events) =>
         publish.putEvents(
-          await loadBatch(details<RowTransformedDetail>(events), { source, mapping, writer }),
+          await loadBatch(details<RowTransformedDetail>(events), {
+            source,
+            mapping,
+            writer,
+            ...(this.cipher ? { cipher: this.cipher } : {}),
+          }),
         ),
       delivery.load,
     );
@@ -180,7 +219,7 @@ export class LocalPipeline {
       },
       delivery.quarantine,
     );
-    for (const rule of rules) this.bus.putRule(rule.name, rule.eventPattern, rule.target);
+    for (const rule of rules) this.bus.putRule(rule.name, rule.eventPattern, rule.target, rule.description);
   }
 
   /** For stage handlers: never waits for capacity (a handler waiting on its own queue would deadlock). */

@@ -11,6 +11,8 @@ export interface StatePaths {
   root: string;
   dynamodb: string;
   runs: string;
+  /** The master key for sensitive fields. */
+  masterKey: string;
   run(run: string): { dir: string; events: string; errors: string; summary: string };
 }
 
@@ -21,6 +23,7 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
     root,
     dynamodb: join(root, 'dynamodb'),
     runs,
+    masterKey: join(root, 'keys', 'master.key'),
     run(run: string) {
       const dir = join(runs, run);
       return {
