@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { runIdFromDigest } from '../../pipeline/run-id.ts';
 
 export const DEFAULT_STATE_DIR = '.etl';
 /** The seed's table name. */
@@ -40,5 +41,5 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
 export async function runIdForFile(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return `run-${hash.digest('hex').slice(0, 16)}`;
+  return runIdFromDigest(hash.digest('hex'));
 }

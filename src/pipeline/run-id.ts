@@ -1,0 +1,18 @@
+/**
+ * Run ids name the content, so the same input run twice is the same run: its items land on the
+ * same keys and its tally starts afresh instead of doubling.
+ */
+import { createHash } from 'node:crypto';
+
+const PREFIX = 'run-';
+
+/** A run id from a digest of the file's bytes (local files). */
+export function runIdFromDigest(sha256Hex: string): string {
+  return `${PREFIX}${sha256Hex.slice(0, 16)}`;
+}
+
+/** A run id for an S3 object: its bucket, key and ETag name one version of its content. */
+export function runIdForObject(bucket: string, key: string, etag: string): string {
+  const unquoted = etag.replace(/^"|"$/g, '');
+  return runIdFromDigest(createHash('sha256').update(`${bucket}\n${key}\n${unquoted}`).digest('hex'));
+}
