@@ -1,0 +1,155 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { etl, tempDir } from '../support/cli.ts';
+
+function fixture(name: string, content: string | Buffer): { dir: string; file: string; state: string } {
+  const dir = tempDir();
+  const file = join(dir, name);
+  writeFileSync(file, content);
+  return { dir, file, state: join(dir, 'state') };
+}
+
+function readAll(dir: string): string {
+  let text = '';
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) text += readFileSync(join(entry.parentPath, entry.name), 'latin1');
+  }
+  return text;
+}
+
+describe('bad files: one line saying what and where, exit 2, no stack trace, state intact', () => {
+  it.each([
+    ['an empty file', '', /^etl: \S+\/in\.csv: the file is empty: a header row is required$/m],
+    ['an unterminated quote', 'ID,HouseNum\n1,"12\n', /^etl: \S+\/in\.csv:2: unterminated quoted field$/m],
+    ['a duplicate header', 'ID,ID\n1,2\n', /^etl: \S+\/in\.csv:1: header column "ID" appears twice$/m],
+    ['no header names', ',\n1,2\n', /^etl: \S+\/in\.csv:1: header column 1 has no name$/m],
+    [
+      'invalid UTF-8',
+      Buffer.from('ID,Town\n1,\xff\xfe\n', 'latin1'),
+      /^etl: \S+\/in\.csv: invalid UTF-8 near byte \d+/m,
+    ],
+    [
+      'a binary file',
+      Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00]),
+      /^etl: \S+\/in\.csv: binary content/m,
+    ],
+    [
+      'a row too large for one event',
+      `ID,Blob\n1,${'x'.repeat(300_000)}\n`,
+      /^etl: \S+\/in\.csv:2: row 1 is too large for one event/m,
+    ],
+  ])('%s', async (_, content, message) => {
+    const { file, state } = fixture('in.csv', content);
+    const result = await etl(['run', file, '--state-dir', state]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at |Error:/);
+    // The next good run works on the same state.
+    const next = await etl(['run', 'data/test_data.csv', '--state-dir', state]);
+    expect(next.code).toBe(0);
+    expect(JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout)).toHaveLength(5);
+  });
+
+  it('a directory or a missing file', async () => {
+    const dir = tempDir();
+    expect(await etl(['run', dir, '--state-dir', join(dir, 'state')])).toMatchObject({
+      code: 2,
+      stderr: `etl: ${dir}: not a file\n`,
+    });
+    expect((await etl(['run', join(dir, 'nope.csv'), '--state-dir', join(dir, 'state')])).stderr).toBe(
+      `etl: ${join(dir, 'nope.csv')}: no such file\n`,
+    );
+  });
+
+  it('a header-only file is a valid run of 0 rows', async () => {
+    const { file, state } = fixture('in.csv', 'ID,HouseNum,Street,Town,Zip\r\n');
+    const result = await etl(['run', file, '--state-dir', state]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/extracted\s+0\n\s+transformed\s+0\n\s+loaded\s+0\n\s+failed\s+0/);
+  });
+
+  it.each([
+    ['unreadable', null, /^etl: \S+: cannot read the mapping file$/m],
+    ['not JSON', '{"key": ', /^etl: \S+: not valid JSON/],
+    [
+      'invalid',
+      '{"key": "id", "columns": {"ID": {"attribute": "id", "type": "text"}}}',
+      /^etl: \S+: columns\.ID\.type: /,
+    ],
+  ])('a mapping file that is %s', async (_, content, message) => {
+    const dir = tempDir();
+    const mapping = join(dir, 'mapping.json');
+    if (content !== null) writeFileSync(mapping, content);
+    const result = await etl([
+      'run',
+      'data/test_data.csv',
+      '--mapping',
+      mapping,
+      '--state-dir',
+      join(dir, 'state'),
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+});
+
+describe('bad rows become error events; sensitive values never appear in clear', () => {
+  const mapping = {
+    key: 'id',
+    columns: {
+      ID: { attribute: 'id', type: 'string', required: true },
+      Name: { attribute: 'name', type: 'string' },
+      Email: { attribute: 'email', type: 'string', sensitive: true },
+      Age: { attribute: 'age', type: 'number' },
+      Active: { attribute: 'active', type: 'boolean' },
+    },
+  };
+  const csv = [
+    'ID,Name,Email,Age,Active,Ignored',
+    '1,Ann,ann@example.com,34,true,x',
+    '2,Bob,bob@example.com,forty,true,x',
+    '3,"Cy, Jr.",cy@example.com,51,FALSE,x',
+    ',Dee,dee@example.com,20,true,x',
+    '5,Eve,eve@example.com,20',
+    '6,Fay,,7,false,x',
+  ].join('\r\n');
+
+  it('loads the good rows typed by the mapping, reports the bad ones, exits 1', async () => {
+    const { dir, file, state } = fixture('people.csv', csv);
+    writeFileSync(join(dir, 'mapping.json'), JSON.stringify(mapping));
+    const run = await etl(['run', file, '--mapping', join(dir, 'mapping.json'), '--state-dir', state]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/extracted\s+6\n\s+transformed\s+3\n\s+loaded\s+3\n\s+failed\s+3/);
+    expect(run.stderr).toMatch(
+      /^etl: 3 rows failed; see them with: etl errors --run (run-[0-9a-f]{16}) --state-dir /m,
+    );
+
+    const items = JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout) as unknown[];
+    expect(items).toEqual([
+      { id: '1', name: 'Ann', email: 'ann@example.com', age: 34, active: true },
+      { id: '3', name: 'Cy, Jr.', email: 'cy@example.com', age: 51, active: false },
+      { id: '6', name: 'Fay', age: 7, active: false },
+    ]);
+
+    const errors = JSON.parse((await etl(['errors', '--json', '--state-dir', state])).stdout) as Record<
+      string,
+      unknown
+    >[];
+    expect(errors.map(({ row, column, reason, stage }) => ({ row, column, reason, stage }))).toEqual(
+      expect.arrayContaining([
+        { row: 2, column: 'Age', reason: 'value is not a number', stage: 'transform' },
+        { row: 4, column: 'ID', reason: 'required value is empty', stage: 'transform' },
+        { row: 5, column: undefined, reason: 'row has 4 fields; the header has 6', stage: 'transform' },
+      ]),
+    );
+    expect(errors).toHaveLength(3);
+
+    // No plaintext email anywhere in what the pipeline kept: events, errors, summaries.
+    const kept = readAll(join(state, 'runs'));
+    expect(kept).toContain('s3RecordExtraction');
+    for (const email of ['ann@', 'bob@', 'cy@', 'dee@', 'eve@']) expect(kept).not.toContain(email);
+    const text = (await etl(['errors', '--state-dir', state])).stdout;
+    expect(text).toMatch(/2\s+transform\s+Age\s+value is not a number/);
+  });
+});
