@@ -8,6 +8,7 @@ import { UserError } from './errors.ts';
 import { ExtractError } from '../stages/extract.ts';
 import { InputFileError } from '../runtime/local/pipeline.ts';
 import { TableKeyMismatchError } from '../runtime/local/dynalite.ts';
+import { StateDirInUseError } from '../runtime/local/lock.ts';
 
 export function buildProgram(): Command {
   const program = new Command('etl')
@@ -33,7 +34,8 @@ export async function main(argv: string[]): Promise<number> {
       error instanceof UserError ||
       error instanceof InputFileError ||
       error instanceof ExtractError ||
-      error instanceof TableKeyMismatchError
+      error instanceof TableKeyMismatchError ||
+      error instanceof StateDirInUseError
     ) {
       console.error(`etl: ${error.message}`);
       return error instanceof UserError ? error.exitCode : 2;

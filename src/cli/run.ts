@@ -23,6 +23,10 @@ export function registerRun(program: Command): void {
     });
     const reports: RunReport[] = [];
     try {
+      for (const report of await pipeline.recover()) {
+        console.log(`recovered a run cut short earlier:`);
+        printTally(report);
+      }
       for (const file of files) {
         const stopProgress = showProgress(file, pipeline);
         try {

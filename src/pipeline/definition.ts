@@ -63,6 +63,8 @@ export interface TargetDelivery {
   maxBatchingWindowSeconds: number;
   /** Attempts before an event goes to the target's dead-letter queue. */
   maxAttempts: number;
+  /** How long an event may keep being retried (EventBridge's MaximumEventAgeInSeconds). */
+  maxEventAgeSeconds: number;
 }
 
 export interface PipelineDefinition {
@@ -128,6 +130,7 @@ export function definePipeline(
     batchSize,
     maxBatchingWindowSeconds: batchSize > 10 ? 1 : 0,
     maxAttempts: 5,
+    maxEventAgeSeconds: 24 * 3600,
   });
   return {
     source,

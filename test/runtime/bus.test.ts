@@ -14,6 +14,7 @@ const delivery = (overrides: Partial<TargetDelivery> = {}): TargetDelivery => ({
   batchSize: 10,
   maxBatchingWindowSeconds: 0,
   maxAttempts: 3,
+  maxEventAgeSeconds: 3600,
   ...overrides,
 });
 const put = (

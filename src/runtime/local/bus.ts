@@ -12,6 +12,7 @@ import {
   putEventsEntrySize,
 } from '../../pipeline/put-events.ts';
 import { backoffDelayMs } from '../../adapters/backoff.ts';
+import { type Journal, journalLine } from './journal.ts';
 
 /** Routes an event to the targets of the rules it matches. The pattern engine implements it. */
 export interface RuleRouter<T> {
@@ -65,12 +66,19 @@ export interface LocalEventBusOptions {
   router: RuleRouter<string>;
   /** Events queued or in flight above which producers that ask for capacity wait. */
   highWaterMark?: number;
+  /** Dead-lettered events go here (synchronously, before they are acknowledged). */
   onDeadLetter?: (letter: DeadLetter) => void;
+  /** Makes delivery durable: events are journaled before delivery and acknowledged after. */
+  journal?: Journal;
 }
 
 interface Queued {
   event: AnyEvent;
   attempts: number;
+  /** Journal sequence number (0 without a journal). */
+  seq: number;
+  /** When the bus first accepted the event, for the maximum event age. */
+  receivedAt: number;
 }
 
 class TargetQueue {
@@ -121,6 +129,7 @@ export class LocalEventBus {
   private capacityWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   private readonly onDeadLetter: ((letter: DeadLetter) => void) | undefined;
+  private readonly journal: Journal | undefined;
 
   constructor(options: LocalEventBusOptions) {
     this.name = options.name ?? 'default';
@@ -129,6 +138,7 @@ export class LocalEventBus {
     this.router = options.router;
     this.highWaterMark = options.highWaterMark ?? 20_000;
     this.onDeadLetter = options.onDeadLetter;
+    this.journal = options.journal;
   }
 
   addTarget(name: string, handler: TargetHandler, delivery: TargetDelivery): void {
@@ -161,6 +171,7 @@ export class LocalEventBus {
       throw new PutEventsValidationError('Total size of the entries in the request is over the limit.');
     }
     const results: PutEventsResultEntry[] = [];
+    const accepted: { event: AnyEvent; targets: string[]; detailJson: string }[] = [];
     let failed = 0;
     for (const e of entries) {
       const parsed = parseEntry(e);
@@ -171,8 +182,18 @@ export class LocalEventBus {
       }
       const event = this.envelope(e, parsed.detail);
       results.push({ EventId: event.id });
-      this.route(event);
+      accepted.push({ event, targets: this.router.match(event), detailJson: e.Detail });
     }
+    let seq = 0;
+    if (this.journal && accepted.length > 0) {
+      // Written before any target can see the events: an accepted event survives a crash.
+      seq = this.journal.reserve(accepted.length);
+      let text = '';
+      for (const [i, a] of accepted.entries()) text += journalLine(seq + i, a.targets, a.event, a.detailJson);
+      this.journal.appendLines(seq, text);
+    }
+    const now = Date.now();
+    for (const [i, a] of accepted.entries()) this.enqueue(a.targets, a.event, seq === 0 ? 0 : seq + i, now);
     return { FailedEntryCount: failed, Entries: results };
   }
 
@@ -210,11 +231,54 @@ export class LocalEventBus {
     };
   }
 
-  private route(event: AnyEvent): void {
-    for (const target of this.router.match(event)) {
+  /**
+   * Delivers events again that the journal holds unacknowledged (after a restart), to the targets
+   * that had not acknowledged them. Waits for capacity, so recovering a large backlog stays bounded.
+   */
+  async recover(
+    records: AsyncIterable<{ seq: number; targets: string[]; event: AnyEvent }>,
+  ): Promise<number> {
+    let recovered = 0;
+    for await (const record of records) {
+      await this.waitForCapacity();
+      this.enqueue(record.targets, record.event, record.seq, Date.parse(record.event.time));
+      recovered++;
+    }
+    return recovered;
+  }
+
+  /**
+   * Puts an archived event back through the rules, as an EventBridge replay does: same id and
+   * time, marked with `replay-name`. Returns the targets it went to.
+   */
+  replay(event: AnyEvent, replayName: string): string[] {
+    const replayed = { ...event, 'replay-name': replayName } as AnyEvent;
+    const targets = this.router.match(replayed);
+    this.enqueueJournaled(targets, replayed);
+    return targets;
+  }
+
+  /** Delivers a dead-lettered event to its target again (a DLQ redrive). */
+  redrive(target: string, event: AnyEvent): void {
+    if (!this.targets.has(target)) throw new Error(`no target ${target}`);
+    this.enqueueJournaled([target], event);
+  }
+
+  private enqueueJournaled(targets: string[], event: AnyEvent): void {
+    if (targets.length === 0) return;
+    let seq = 0;
+    if (this.journal) {
+      seq = this.journal.reserve(1);
+      this.journal.appendLines(seq, `${JSON.stringify({ seq, targets, event })}\n`);
+    }
+    this.enqueue(targets, event, seq, Date.now());
+  }
+
+  private enqueue(targets: readonly string[], event: AnyEvent, seq: number, receivedAt: number): void {
+    for (const target of targets) {
       const queue = this.targets.get(target);
       if (!queue) continue;
-      queue.push({ event, attempts: 0 });
+      queue.push({ event, attempts: 0, seq, receivedAt });
       this.pending++;
     }
     this.schedulePump();
@@ -255,30 +319,42 @@ export class LocalEventBus {
     }
     queue.inFlight--;
     queue.inFlightEvents -= batch.length;
+    const done: number[] = [];
     for (const item of batch) {
-      if (failedIds?.has(item.event.id)) this.retryOrDeadLetter(queue, item, reason);
-      else this.pending--;
+      if (failedIds?.has(item.event.id)) {
+        if (this.retryOrDeadLetter(queue, item, reason)) continue;
+      } else {
+        this.pending--;
+      }
+      if (item.seq) done.push(item.seq);
     }
+    this.journal?.ack(queue.name, done);
     this.pump(queue);
     this.settle();
   }
 
-  private retryOrDeadLetter(queue: TargetQueue, item: Queued, reason: string): void {
+  /** Schedules a retry (true) or dead-letters the event (false) per the target's retry policy. */
+  private retryOrDeadLetter(queue: TargetQueue, item: Queued, reason: string): boolean {
     const attempts = item.attempts + 1;
-    if (attempts >= queue.delivery.maxAttempts) {
+    const { maxAttempts, maxEventAgeSeconds } = queue.delivery;
+    const delay = backoffDelayMs(attempts, 20, 2_000);
+    const tooOld = Date.now() + delay - item.receivedAt > maxEventAgeSeconds * 1000;
+    if (attempts >= maxAttempts || tooOld) {
       this.pending--;
-      this.onDeadLetter?.({ target: queue.name, event: item.event, attempts, reason });
-      return;
+      const why =
+        attempts >= maxAttempts
+          ? `after ${attempts} attempts`
+          : `past the maximum event age of ${maxEventAgeSeconds} s`;
+      this.onDeadLetter?.({ target: queue.name, event: item.event, attempts, reason: `${reason} (${why})` });
+      return false;
     }
     this.retriesScheduled++;
-    setTimeout(
-      () => {
-        this.retriesScheduled--;
-        queue.push({ event: item.event, attempts });
-        this.pump(queue);
-      },
-      backoffDelayMs(attempts, 20, 2_000),
-    );
+    setTimeout(() => {
+      this.retriesScheduled--;
+      queue.push({ ...item, attempts });
+      this.pump(queue);
+    }, delay);
+    return true;
   }
 
   private isIdle(): boolean {
@@ -291,6 +367,7 @@ export class LocalEventBus {
       this.capacityWaiters = [];
       for (const resolve of waiters) resolve();
     }
+    if (this.isIdle()) this.journal?.checkpoint();
     if (this.isIdle() && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

@@ -2,9 +2,10 @@
  * The local runtime: the pipeline definition's rules on the local bus, the stages as its targets,
  * the embedded DynamoDB as the table. The same stage code the AWS handlers wrap.
  */
-import { createReadStream } from 'node:fs';
+import { appendFileSync, createReadStream, existsSync, mkdirSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import { definePipeline, DetailType, type PipelineDefinition } from '../../pipeline/definition.ts';
@@ -25,6 +26,8 @@ import { transformBatch } from '../../stages/transform.ts';
 import { type AnyEvent, type DeadLetter, LocalEventBus, type RuleRouter } from './bus.ts';
 import { ensureTable, type LocalDynamo, startDynalite } from './dynalite.ts';
 import { createRuleRouter } from './router.ts';
+import { Journal } from './journal.ts';
+import { StateLock } from './lock.ts';
 import { LineLogs } from './run-log.ts';
 import { DEFAULT_TABLE_NAME, runIdForFile, type StatePaths, statePaths } from './state.ts';
 import { MemoryTallyStore } from './tally-store.ts';
@@ -33,17 +36,27 @@ export interface LocalPipelineOptions {
   stateDir?: string;
   definition?: PipelineDefinition;
   tableName?: string;
-  /** Keep the table in memory instead of under the state directory (tests, benchmarks). */
+  /** Keep the table in memory and the bus without a journal (tests). */
   inMemory?: boolean;
   router?: RuleRouter<string>;
 }
+
+/** Where a run's CSV comes from, recorded so that a run cut short by a crash can be run again. */
+export type SourceDescriptor =
+  { kind: 'file'; path: string } | { kind: 's3'; bucket: string; key: string; etag: string };
+
+export type CsvInput = Readable | AsyncIterable<Buffer>;
 
 export interface RunSource {
   /** How the input is named in events and messages: a path, or s3://bucket/key. */
   file: string;
   run: string;
-  open: () => Readable | AsyncIterable<Buffer>;
+  descriptor: SourceDescriptor;
+  open: () => CsvInput;
 }
+
+/** Opens a recorded source again; undefined when it is gone. */
+export type SourceOpener = (descriptor: SourceDescriptor) => CsvInput | undefined;
 
 export interface RunReport {
   run: string;
@@ -61,7 +74,7 @@ export class InputFileError extends Error {
 export class LocalPipeline {
   readonly bus: LocalEventBus;
   readonly tally = new MemoryTallyStore();
-  readonly deadLetters: DeadLetter[] = [];
+  private readonly journal: Journal | undefined;
   private readonly logs = new LineLogs();
   private readonly completions = new Map<string, (counts: RunCounts) => void>();
   private readonly activeRuns = new Set<string>();
@@ -74,13 +87,17 @@ export class LocalPipeline {
     readonly dynamo: LocalDynamo,
     readonly tableName: string,
     router: RuleRouter<string>,
+    private readonly lock: StateLock,
+    durable: boolean,
   ) {
     const sensitive = Object.values(definition.mapping.columns).some((c) => c.sensitive);
     this.cipher = sensitive ? new EnvelopeCipher(new KeyFileDataKeys(paths.masterKey)) : undefined;
+    this.journal = durable ? new Journal({ dir: paths.journal }) : undefined;
     this.bus = new LocalEventBus({
       name: definition.busName,
       router,
-      onDeadLetter: (letter) => this.deadLetters.push(letter),
+      onDeadLetter: (letter) => this.deadLetter(letter),
+      ...(this.journal ? { journal: this.journal } : {}),
     });
     this.wire();
   }
@@ -89,15 +106,19 @@ export class LocalPipeline {
     const definition = options.definition ?? definePipeline();
     const paths = statePaths(options.stateDir);
     await mkdir(paths.runs, { recursive: true });
-    const dynamo = await startDynalite(options.inMemory ? {} : { path: paths.dynamodb });
-    const tableName = options.tableName ?? DEFAULT_TABLE_NAME;
+    const lock = StateLock.acquire(paths.lock, paths.root);
+    let dynamo: LocalDynamo | undefined;
     try {
+      dynamo = await startDynalite(options.inMemory ? {} : { path: paths.dynamodb });
+      const tableName = options.tableName ?? DEFAULT_TABLE_NAME;
       await ensureTable(dynamo.client, tableName, definition.mapping.key);
+      const router = options.router ?? createRuleRouter();
+      return new LocalPipeline(definition, paths, dynamo, tableName, router, lock, !options.inMemory);
     } catch (error) {
-      await dynamo.close();
+      await dynamo?.close();
+      lock.release();
       throw error;
     }
-    return new LocalPipeline(definition, paths, dynamo, tableName, options.router ?? createRuleRouter());
   }
 
   get client(): DynamoDBClient {
@@ -113,7 +134,12 @@ export class LocalPipeline {
   /** Runs one file to completion: every row loaded or reported failed. */
   async runFile(file: string): Promise<RunReport> {
     await assertReadableFile(file);
-    return this.runSource({ file, run: await runIdForFile(file), open: () => createReadStream(file) });
+    return this.runSource({
+      file,
+      run: await runIdForFile(file),
+      descriptor: { kind: 'file', path: resolve(file) },
+      open: () => createReadStream(file),
+    });
   }
 
   /**
@@ -127,6 +153,10 @@ export class LocalPipeline {
     this.activeRuns.add(run);
     const runPaths = this.paths.run(run);
     this.tally.reset(run);
+    await mkdir(runPaths.dir, { recursive: true });
+    // No summary until the run completes: a source without one is a run to finish after a crash.
+    await rm(runPaths.summary, { force: true });
+    await writeFile(runPaths.source, JSON.stringify({ run, file, descriptor: source.descriptor }));
     await this.logs.open(runPaths.events, { truncate: true });
     await this.logs.open(runPaths.errors, { truncate: true });
     const completed = new Promise<RunCounts>((resolve) => this.completions.set(run, resolve));
@@ -165,10 +195,62 @@ export class LocalPipeline {
     return { run, file, counts: final, ...(error ? { error } : {}) };
   }
 
+  /**
+   * Finishes what a crashed process left: runs without a summary are run again from their source
+   * (same run id, so their items land on the same keys and their tally is rebuilt), and every other
+   * event the journal holds unacknowledged is delivered again to the targets that had not
+   * acknowledged it. Resolves with the reports of the runs finished.
+   */
+  async recover(open: SourceOpener = openFileSource): Promise<RunReport[]> {
+    const unfinished: { run: string; file: string; descriptor: SourceDescriptor; input: CsvInput }[] = [];
+    for (const name of await readdir(this.paths.runs).catch(() => [] as string[])) {
+      const runPaths = this.paths.run(name);
+      if (existsSync(runPaths.summary) || !existsSync(runPaths.source)) continue;
+      const recorded = JSON.parse(await readFile(runPaths.source, 'utf8')) as Omit<RunSource, 'open'>;
+      const input = open(recorded.descriptor);
+      if (input) unfinished.push({ ...recorded, input });
+    }
+    if (this.journal) {
+      const rerun = new Set(unfinished.map((u) => u.run));
+      const journal = this.journal;
+      // Events of runs about to be run again would only be done twice.
+      await this.bus.recover(
+        (async function* () {
+          for await (const record of journal.pending()) {
+            const run = (record.event.detail as { run?: unknown } | null)?.run;
+            if (typeof run !== 'string' || !rerun.has(run)) yield record;
+          }
+        })(),
+      );
+    }
+    const reports: RunReport[] = [];
+    for (const u of unfinished) {
+      reports.push(
+        await this.runSource({ file: u.file, run: u.run, descriptor: u.descriptor, open: () => u.input }),
+      );
+    }
+    await this.bus.whenIdle();
+    return reports;
+  }
+
+  /** Tells other etl commands where the running stack answers (see `etl up`). */
+  advertise(endpoint: string): void {
+    this.lock.advertise(endpoint);
+  }
+
   async close(): Promise<void> {
     await this.bus.whenIdle();
     await this.logs.close();
     await this.dynamo.close();
+    this.journal?.close();
+    this.lock.release();
+  }
+
+  private deadLetter(letter: DeadLetter): void {
+    mkdirSync(this.paths.dlq, { recursive: true });
+    const record = { time: new Date().toISOString(), ...letter };
+    // Synchronous: the event is acknowledged right after, so it must be on disk first.
+    appendFileSync(join(this.paths.dlq, `${letter.target}.ndjson`), `${JSON.stringify(record)}\n`);
   }
 
   private wire(): void {
@@ -268,6 +350,12 @@ function assertAccepted(result: {
       `the bus rejected ${result.FailedEntryCount} event(s): ${first?.ErrorCode}: ${first?.ErrorMessage}`,
     );
   }
+}
+
+function openFileSource(descriptor: SourceDescriptor): CsvInput | undefined {
+  return descriptor.kind === 'file' && existsSync(descriptor.path)
+    ? createReadStream(descriptor.path)
+    : undefined;
 }
 
 async function assertReadableFile(file: string): Promise<void> {

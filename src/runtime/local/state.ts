@@ -14,7 +14,12 @@ export interface StatePaths {
   runs: string;
   /** The master key for sensitive fields. */
   masterKey: string;
-  run(run: string): { dir: string; events: string; errors: string; summary: string };
+  /** The bus's journal and archive. */
+  journal: string;
+  /** Dead-letter queues, a file per target. */
+  dlq: string;
+  lock: string;
+  run(run: string): { dir: string; events: string; errors: string; summary: string; source: string };
 }
 
 export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
@@ -25,6 +30,9 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
     dynamodb: join(root, 'dynamodb'),
     runs,
     masterKey: join(root, 'keys', 'master.key'),
+    journal: join(root, 'bus'),
+    dlq: join(root, 'dlq'),
+    lock: join(root, 'lock'),
     run(run: string) {
       const dir = join(runs, run);
       return {
@@ -32,6 +40,7 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
         events: join(dir, 'events.ndjson'),
         errors: join(dir, 'errors.ndjson'),
         summary: join(dir, 'summary.json'),
+        source: join(dir, 'source.json'),
       };
     },
   };

@@ -1,0 +1,84 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { etl, tempDir } from '../support/cli.ts';
+
+async function until(condition: () => boolean, what: string, deadlineMs = 60_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('crash safety', () => {
+  it('kill -9 mid-run, then the next etl command finishes the run: every row loaded once, tally right', async () => {
+    const dir = tempDir();
+    const state = join(dir, 'state');
+    const file = join(dir, 'big.csv');
+    const rows = 20_000;
+    writeFileSync(
+      file,
+      [
+        'ID,HouseNum,Street,Town,Zip',
+        ...Array.from({ length: rows }, (_, i) => `${i + 1},${i},Street ${i},Town,${i}`),
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, ['bin/etl.js', 'run', file, '--state-dir', state], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    // Kill it once some rows are loaded and the run is well under way.
+    const runs = join(state, 'runs');
+    await until(() => {
+      if (!existsSync(runs) || readdirSync(runs).length === 0) return false;
+      const events = join(runs, readdirOne(runs), 'events.ndjson');
+      return existsSync(events) && statSync(events).size > 200_000;
+    }, 'the run to get going');
+    child.kill('SIGKILL');
+    await exited;
+    const runDir = join(runs, readdirOne(runs));
+    expect(existsSync(join(runDir, 'summary.json'))).toBe(false);
+
+    const next = await etl(['run', 'data/test_data.csv', '--state-dir', state]);
+    expect(next.stderr).not.toMatch(/\n\s+at /);
+    expect(next.code).toBe(0);
+    expect(next.stdout).toContain('recovered a run cut short earlier');
+    const summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as Record<string, number>;
+    expect(summary).toMatchObject({ extracted: rows, transformed: rows, loaded: rows, failed: 0 });
+
+    const items = JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout) as {
+      id: string;
+    }[];
+    // The big file's rows plus the sample's 5 (whose ids 1-5 overlap the big file's).
+    expect(items).toHaveLength(rows);
+    expect(new Set(items.map((i) => i.id)).size).toBe(rows);
+  });
+
+  it('refuses a second process on the same state directory with a clear message', async () => {
+    const dir = tempDir();
+    const state = join(dir, 'state');
+    const file = join(dir, 'big.csv');
+    writeFileSync(file, ['ID', ...Array.from({ length: 50_000 }, (_, i) => String(i))].join('\n'));
+    const child = spawn(process.execPath, ['bin/etl.js', 'run', file, '--state-dir', state], {
+      stdio: 'ignore',
+    });
+    try {
+      await until(() => existsSync(join(state, 'lock')), 'the first process to lock the state');
+      const second = await etl(['run', 'data/test_data.csv', '--state-dir', state]);
+      expect(second.code).toBe(2);
+      expect(second.stderr).toMatch(
+        /^etl: the state directory \S+ is in use by another etl process \(pid \d+\)/,
+      );
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
+function readdirOne(dir: string): string {
+  const names = readdirSync(dir);
+  if (names.length !== 1) throw new Error(`expected one run in ${dir}, found ${names.length}`);
+  return names[0] as string;
+}
