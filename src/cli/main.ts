@@ -3,7 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { registerEvents, registerErrors, registerRuns } from './inspect.ts';
 import { registerRun } from './run.ts';
 import { registerScan } from './scan.ts';
-// TEMP import { registerTestEventPattern } from './test-event-pattern.ts';
+import { registerTestEventPattern } from './test-event-pattern.ts';
+import { registerDelivery } from './delivery.ts';
 import { UserError } from './errors.ts';
 import { ExtractError } from '../stages/extract.ts';
 import { InputFileError } from '../runtime/local/pipeline.ts';
@@ -20,7 +21,8 @@ export function buildProgram(): Command {
   registerEvents(program);
   registerErrors(program);
   registerRuns(program);
-  // TEMP registerTestEventPattern(program);
+  registerTestEventPattern(program);
+  registerDelivery(program);
   return program;
 }
 

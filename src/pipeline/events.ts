@@ -122,3 +122,45 @@ export function isDetailType<T extends keyof DetailByType>(
 ): event is EventEnvelope<DetailByType[T]> {
   return event['detail-type'] === detailType;
 }
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+
+const isRowRef = (detail: Record<string, unknown>): boolean =>
+  typeof detail.run === 'string' && Number.isInteger(detail.row) && (detail.row as number) > 0;
+
+/** Shape checks for details arriving from the bus, where anyone may have put anything. */
+export function isRowExtractedDetail(detail: unknown): detail is RowExtractedDetail {
+  return (
+    isRecord(detail) &&
+    isRowRef(detail) &&
+    typeof detail.headers === 'string' &&
+    typeof detail.data === 'string'
+  );
+}
+
+export function isRowTransformedDetail(detail: unknown): detail is RowTransformedDetail {
+  return (
+    isRecord(detail) &&
+    isRowRef(detail) &&
+    isRecord(detail.data) &&
+    Object.values(detail.data).every((value) => typeof value === 'string')
+  );
+}
+
+/**
+ * Splits a delivered batch into the details a stage can process and the ids of events it cannot:
+ * those are reported as failed records (retried, then dead-lettered), not fatal to the batch.
+ */
+export function detailsOf<D>(
+  events: readonly EventEnvelope<unknown>[],
+  guard: (detail: unknown) => detail is D,
+): { details: D[]; rejected: string[] } {
+  const details: D[] = [];
+  const rejected: string[] = [];
+  for (const event of events) {
+    if (guard(event.detail)) details.push(event.detail);
+    else rejected.push(event.id);
+  }
+  return { details, rejected };
+}

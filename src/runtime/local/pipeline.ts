@@ -4,16 +4,18 @@
  */
 import { appendFileSync, createReadStream, existsSync, mkdirSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import { definePipeline, DetailType, type PipelineDefinition } from '../../pipeline/definition.ts';
-import type {
-  PutEventsEntry,
-  RowExtractedDetail,
-  RowFailedDetail,
-  RowTransformedDetail,
+import {
+  detailsOf,
+  isRowExtractedDetail,
+  isRowTransformedDetail,
+  type PutEventsEntry,
+  type RowFailedDetail,
 } from '../../pipeline/events.ts';
 import { batchPutEventsEntries } from '../../pipeline/put-events.ts';
 import { extract, ExtractError } from '../../stages/extract.ts';
@@ -233,6 +235,64 @@ export class LocalPipeline {
     return reports;
   }
 
+  /**
+   * Moves every dead-lettered event back to its target (all targets, or one), like an SQS DLQ
+   * redrive; events that fail again are dead-lettered again. Resolves with the count per target.
+   */
+  async redriveDeadLetters(
+    target?: string,
+  ): Promise<Record<string, { redriven: number; deadAgain: number }>> {
+    const result: Record<string, { redriven: number; deadAgain: number }> = {};
+    for (const name of await readdir(this.paths.dlq).catch(() => [] as string[])) {
+      const match = /^(.+)\.(ndjson|redriving)$/.exec(name);
+      if (!match?.[1] || (target !== undefined && match[1] !== target)) continue;
+      const queue = match[1];
+      const path = join(this.paths.dlq, name);
+      // Moved aside first, so a letter that fails again lands in a fresh file.
+      const redriving = join(this.paths.dlq, `${queue}.redriving`);
+      if (path !== redriving) await rename(path, redriving);
+      const counts = (result[queue] ??= { redriven: 0, deadAgain: 0 });
+      for await (const line of createInterface({ input: createReadStream(redriving), crlfDelay: Infinity })) {
+        if (!line) continue;
+        const letter = JSON.parse(line) as DeadLetter;
+        await this.bus.waitForCapacity();
+        this.bus.redrive(queue, letter.event);
+        counts.redriven++;
+      }
+      // Once journaled, the redriven events are durable: the moved file can go.
+      await rm(redriving, { force: true });
+    }
+    await this.bus.whenIdle();
+    for (const [queue, counts] of Object.entries(result)) {
+      counts.deadAgain = await countLines(join(this.paths.dlq, `${queue}.ndjson`));
+    }
+    return result;
+  }
+
+  /**
+   * Replays archived events whose time is in [from, to) and that match `filter`, through the rules,
+   * as EventBridge's StartReplay does. Resolves with how many events were replayed.
+   */
+  async replay(options: {
+    from: Date;
+    to: Date;
+    name: string;
+    filter?: (event: AnyEvent) => boolean;
+  }): Promise<number> {
+    if (!this.journal) throw new Error('replay needs the journal, which an in-memory pipeline does not keep');
+    let replayed = 0;
+    for await (const record of this.journal.archived(options.from, options.to)) {
+      // Replays are journaled too (for durability); they are not archived events to replay again.
+      if ('replay-name' in record.event) continue;
+      if (options.filter && !options.filter(record.event)) continue;
+      await this.bus.waitForCapacity();
+      this.bus.replay(record.event, options.name);
+      replayed++;
+    }
+    await this.bus.whenIdle();
+    return replayed;
+  }
+
   /** Tells other etl commands where the running stack answers (see `etl up`). */
   advertise(endpoint: string): void {
     this.lock.advertise(endpoint);
@@ -264,21 +324,21 @@ export class LocalPipeline {
 
     this.bus.addTarget(
       'transform',
-      async (events) =>
-        publish.putEvents(transformBatch(details<RowExtractedDetail>(events), { source, mapping })),
+      async (events) => {
+        const { details, rejected } = detailsOf(events, isRowExtractedDetail);
+        await publish.putEvents(transformBatch(details, { source, mapping }));
+        return { failedEventIds: rejected };
+      },
       delivery.transform,
     );
     this.bus.addTarget(
       'load',
-      async (events) =>
-        publish.putEvents(
-          await loadBatch(details<RowTransformedDetail>(events), {
-            source,
-            mapping,
-            writer,
-            ...(this.cipher ? { cipher: this.cipher } : {}),
-          }),
-        ),
+      async (events) => {
+        const { details, rejected } = detailsOf(events, isRowTransformedDetail);
+        const cipher = this.cipher ? { cipher: this.cipher } : {};
+        await publish.putEvents(await loadBatch(details, { source, mapping, writer, ...cipher }));
+        return { failedEventIds: rejected };
+      },
       delivery.load,
     );
     this.bus.addTarget(
@@ -336,10 +396,6 @@ function groupByRun<R extends { run?: string }>(records: readonly R[]): Map<stri
   return groups;
 }
 
-function details<D>(events: AnyEvent[]): D[] {
-  return events.map((e) => e.detail as D);
-}
-
 function assertAccepted(result: {
   FailedEntryCount: number;
   Entries: { ErrorCode?: string; ErrorMessage?: string }[];
@@ -349,6 +405,15 @@ function assertAccepted(result: {
     throw new Error(
       `the bus rejected ${result.FailedEntryCount} event(s): ${first?.ErrorCode}: ${first?.ErrorMessage}`,
     );
+  }
+}
+
+async function countLines(path: string): Promise<number> {
+  try {
+    const text = await readFile(path, 'utf8');
+    return text.split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
   }
 }
 

@@ -1,24 +1,26 @@
 /** Per-run NDJSON logs under the state directory: what the observer saw, and the quarantine. */
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** Appends lines to files, keeping one open stream per file. */
 export class LineLogs {
   private readonly streams = new Map<string, WriteStream>();
+  private readonly errors = new Map<string, Error>();
 
   async open(path: string, options: { truncate?: boolean } = {}): Promise<void> {
     await this.close(path);
-    await mkdir(dirname(path), { recursive: true });
-    this.streams.set(path, createWriteStream(path, { flags: options.truncate ? 'w' : 'a' }));
+    this.streams.set(path, this.create(path, options.truncate ? 'w' : 'a'));
   }
 
-  /** Writes records as JSON lines; a log that was not opened is opened for appending. */
+  /**
+   * Writes records as JSON lines; a log that was not opened is opened for appending (events may
+   * name runs this process did not start, e.g. put by `aws events put-events`).
+   */
   append(path: string, records: readonly unknown[]): void {
     if (records.length === 0) return;
     let stream = this.streams.get(path);
     if (!stream) {
-      stream = createWriteStream(path, { flags: 'a' });
+      stream = this.create(path, 'a');
       this.streams.set(path, stream);
     }
     let text = '';
@@ -33,10 +35,19 @@ export class LineLogs {
         const stream = this.streams.get(p);
         if (!stream) return;
         this.streams.delete(p);
-        await new Promise<void>((resolve, reject) =>
-          stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
-        );
+        if (!stream.destroyed) await new Promise<void>((resolve) => stream.end(resolve));
+        const error = this.errors.get(p);
+        this.errors.delete(p);
+        if (error) throw error;
       }),
     );
+  }
+
+  private create(path: string, flags: 'a' | 'w'): WriteStream {
+    mkdirSync(dirname(path), { recursive: true });
+    const stream = createWriteStream(path, { flags });
+    // Kept and raised on close: a failing log must not crash the pipeline mid-run.
+    stream.on('error', (error) => this.errors.set(path, error));
+    return stream;
   }
 }

@@ -1,0 +1,124 @@
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { definePipeline, DetailType } from '../../src/pipeline/definition.ts';
+import { ensureTable } from '../../src/runtime/local/dynalite.ts';
+import { LocalPipeline } from '../../src/runtime/local/pipeline.ts';
+import { etl, tempDir } from '../support/cli.ts';
+import { scanAll } from '../support/dynamo.ts';
+
+const source = definePipeline().source;
+
+describe('retries, dead-letter queues, redrive and replay', () => {
+  it('retries only the bad record of a batch, then dead-letters it with why; the good ones go through', async () => {
+    const state = join(tempDir(), 'state');
+    const pipeline = await LocalPipeline.start({ stateDir: state });
+    try {
+      const headers = 'ID,HouseNum,Street,Town,Zip';
+      await pipeline.bus.putEvents([
+        {
+          Source: source,
+          DetailType: DetailType.rowExtracted,
+          Detail: JSON.stringify({ status: 'extracted', run: 'manual', row: 1, headers, data: '77,1,A,B,C' }),
+        },
+        // A poison message: the right type and status, but no data.
+        {
+          Source: source,
+          DetailType: DetailType.rowExtracted,
+          Detail: JSON.stringify({ status: 'extracted', run: 'manual', row: 2, headers }),
+        },
+      ]);
+      await pipeline.bus.whenIdle();
+      expect((await scanAll(pipeline.client, pipeline.tableName)).map((i) => i.id)).toEqual(['77']);
+    } finally {
+      await pipeline.close();
+    }
+    const dlq = await etl(['dlq', '--json', '--state-dir', state]);
+    const letters = JSON.parse(dlq.stdout) as {
+      target: string;
+      attempts: number;
+      reason: string;
+      event: { detail: { row: number } };
+    }[];
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ target: 'transform', attempts: 5, event: { detail: { row: 2 } } });
+    expect(letters[0]?.reason).toMatch(/reported the event as failed \(after 5 attempts\)/);
+    const text = await etl(['dlq', '--state-dir', state]);
+    expect(text.stdout).toMatch(/transform\s+5\s+s3RecordExtraction\s+manual\s+2/);
+  });
+
+  it('redrives dead-lettered events once their cause is fixed', async () => {
+    const state = join(tempDir(), 'state');
+    const pipeline = await LocalPipeline.start({ stateDir: state });
+    try {
+      // The table goes away under the load stage: every load attempt fails and is dead-lettered.
+      await pipeline.client.send(new DeleteTableCommand({ TableName: pipeline.tableName }));
+      const report = await pipeline.runFile('data/test_data.csv');
+      expect(report.counts).toMatchObject({ extracted: 5, transformed: 5, loaded: 0, completed: false });
+      const dead = readFileSync(join(state, 'dlq', 'load.ndjson'), 'utf8')
+        .trim()
+        .split('\n');
+      expect(dead).toHaveLength(5);
+      expect(dead[0]).toMatch(/ResourceNotFoundException/);
+
+      await ensureTable(pipeline.client, pipeline.tableName, 'id');
+      expect(await pipeline.redriveDeadLetters()).toEqual({ load: { redriven: 5, deadAgain: 0 } });
+      expect(await scanAll(pipeline.client, pipeline.tableName)).toHaveLength(5);
+      expect(await pipeline.tally.counts(report.run)).toMatchObject({ loaded: 5, completed: true });
+      expect(existsSync(join(state, 'dlq', 'load.ndjson'))).toBe(false);
+    } finally {
+      await pipeline.close();
+    }
+  });
+
+  it('replays archived events matching a pattern through the rules', async () => {
+    const state = join(tempDir(), 'state');
+    const from = new Date(Date.now() - 1000).toISOString();
+    expect((await etl(['run', 'data/test_data.csv', '--state-dir', state])).code).toBe(0);
+    const pipeline = await LocalPipeline.start({ stateDir: state });
+    try {
+      await pipeline.client.send(new DeleteTableCommand({ TableName: pipeline.tableName }));
+      await ensureTable(pipeline.client, pipeline.tableName, 'id');
+    } finally {
+      await pipeline.close();
+    }
+    const replay = await etl([
+      'replay',
+      '--from',
+      from,
+      '--to',
+      new Date(Date.now() + 2000).toISOString(),
+      '--pattern',
+      '{"detail-type": ["transform"], "detail": {"data": {"Town": [{"prefix": "B"}, {"prefix": "S"}]}}}',
+      '--name',
+      'restore-b-towns',
+      '--state-dir',
+      state,
+    ]);
+    expect(replay.stderr).toBe('');
+    expect(replay.stdout).toBe('replayed 2 events as restore-b-towns\n');
+    const items = JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout) as {
+      town: string;
+    }[];
+    expect(items.map((i) => i.town)).toEqual(['Ballymena', 'Swords']);
+  });
+
+  it('rejects a bad replay pattern or time with one line and exit 2', async () => {
+    const state = join(tempDir(), 'state');
+    const bad = await etl(['replay', '--from', 'yesterday', '--state-dir', state]);
+    expect(bad).toMatchObject({ code: 2 });
+    expect(bad.stderr).toMatch(/^etl: --from: "yesterday" is not a time/);
+    const pattern = await etl([
+      'replay',
+      '--from',
+      '2026-01-01T00:00:00Z',
+      '--pattern',
+      '{"source": "x"}',
+      '--state-dir',
+      state,
+    ]);
+    expect(pattern.code).toBe(2);
+    expect(pattern.stderr).toMatch(/^etl: InvalidEventPatternException: /);
+  });
+});
