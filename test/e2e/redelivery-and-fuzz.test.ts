@@ -8,14 +8,14 @@ import { definePipeline } from '../../src/pipeline/definition.ts';
 import type { Mapping } from '../../src/pipeline/mapping.ts';
 import type { RuleRouter } from '../../src/runtime/local/bus.ts';
 import { LocalPipeline } from '../../src/runtime/local/pipeline.ts';
-import { createRuleRouter } from '../../src/runtime/local/router.ts';
+import { RuleIndex } from '../../src/patterns/index.ts';
 import { encodeCsvLine } from '../../src/stages/csv.ts';
 import { scanAll } from '../support/dynamo.ts';
 import { tempDir } from '../support/cli.ts';
 
 /** At-least-once delivery at its worst: every matched event is delivered twice. */
 function duplicatingRouter(): RuleRouter<string> {
-  const inner = createRuleRouter();
+  const inner = new RuleIndex<string>();
   return {
     add: (name, pattern, target) => inner.add(name, pattern, target),
     match: (event) => inner.match(event).flatMap((target) => [target, target]),

@@ -7,7 +7,7 @@ import {
   LocalEventBus,
   PutEventsValidationError,
 } from '../../src/runtime/local/bus.ts';
-import { createRuleRouter } from '../../src/runtime/local/router.ts';
+import { RuleIndex } from '../../src/patterns/index.ts';
 
 const delivery = (overrides: Partial<TargetDelivery> = {}): TargetDelivery => ({
   concurrency: 2,
@@ -28,7 +28,7 @@ const put = (
 });
 
 function seedBus(onDeadLetter?: (letter: DeadLetter) => void) {
-  const bus = new LocalEventBus({ router: createRuleRouter(), ...(onDeadLetter ? { onDeadLetter } : {}) });
+  const bus = new LocalEventBus({ router: new RuleIndex<string>(), ...(onDeadLetter ? { onDeadLetter } : {}) });
   const received: Record<string, AnyEvent[]> = { transform: [], load: [], observe: [], quarantine: [] };
   for (const target of Object.keys(received)) {
     bus.addTarget(target, async (events) => void received[target]?.push(...events), delivery());
@@ -73,7 +73,7 @@ describe('local event bus', () => {
   });
 
   it('never runs more batches of a target at once than its concurrency', async () => {
-    const bus = new LocalEventBus({ router: createRuleRouter() });
+    const bus = new LocalEventBus({ router: new RuleIndex<string>() });
     let inFlight = 0;
     let maxInFlight = 0;
     let delivered = 0;
@@ -96,7 +96,7 @@ describe('local event bus', () => {
   });
 
   it('loses nothing under a burst: every event delivered exactly once, in batches no larger than the batch size', async () => {
-    const bus = new LocalEventBus({ router: createRuleRouter(), highWaterMark: 1_000 });
+    const bus = new LocalEventBus({ router: new RuleIndex<string>(), highWaterMark: 1_000 });
     const seen = new Map<number, number>();
     let largestBatch = 0;
     bus.addTarget(
@@ -124,7 +124,7 @@ describe('local event bus', () => {
   });
 
   it('makes producers that ask for capacity wait while the bus is full', async () => {
-    const bus = new LocalEventBus({ router: createRuleRouter(), highWaterMark: 20 });
+    const bus = new LocalEventBus({ router: new RuleIndex<string>(), highWaterMark: 20 });
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
     bus.addTarget('gated', async () => gate, delivery({ concurrency: 1, batchSize: 10 }));
@@ -142,7 +142,7 @@ describe('local event bus', () => {
 
   it('retries only the events a target reports failed, then dead-letters them after the last attempt', async () => {
     const letters: DeadLetter[] = [];
-    const bus = new LocalEventBus({ router: createRuleRouter(), onDeadLetter: (l) => letters.push(l) });
+    const bus = new LocalEventBus({ router: new RuleIndex<string>(), onDeadLetter: (l) => letters.push(l) });
     const attempts = new Map<number, number>();
     bus.addTarget(
       'picky',
@@ -166,7 +166,7 @@ describe('local event bus', () => {
   });
 
   it('retries a whole batch whose handler throws, and recovers when it stops throwing', async () => {
-    const bus = new LocalEventBus({ router: createRuleRouter() });
+    const bus = new LocalEventBus({ router: new RuleIndex<string>() });
     let calls = 0;
     const delivered: number[] = [];
     bus.addTarget(

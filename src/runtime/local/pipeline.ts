@@ -27,7 +27,7 @@ import { KeyFileDataKeys } from './key-file.ts';
 import { transformBatch } from '../../stages/transform.ts';
 import { type AnyEvent, type DeadLetter, LocalEventBus, type RuleRouter } from './bus.ts';
 import { ensureTable, type LocalDynamo, startDynalite } from './dynalite.ts';
-import { createRuleRouter } from './router.ts';
+import { RuleIndex } from '../../patterns/index.ts';
 import { Journal } from './journal.ts';
 import { StateLock } from './lock.ts';
 import { LineLogs } from './run-log.ts';
@@ -114,7 +114,7 @@ export class LocalPipeline {
       dynamo = await startDynalite(options.inMemory ? {} : { path: paths.dynamodb });
       const tableName = options.tableName ?? DEFAULT_TABLE_NAME;
       await ensureTable(dynamo.client, tableName, definition.mapping.key);
-      const router = options.router ?? createRuleRouter();
+      const router = options.router ?? new RuleIndex<string>();
       return new LocalPipeline(definition, paths, dynamo, tableName, router, lock, !options.inMemory);
     } catch (error) {
       await dynamo?.close();

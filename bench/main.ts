@@ -1,0 +1,79 @@
+/**
+ * npm run bench -- [--rows N[,N...]] [--skip-patterns]
+ * Measures, in one run on this machine: the pipeline's rows/s and peak RSS, the direct-load
+ * baseline's, their ratio; and the pattern engine's evaluation rates.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Command } from 'commander';
+import { generateCsv } from './generate.ts';
+import { runPatternBench } from './patterns.ts';
+
+const run = promisify(execFile);
+
+interface LoadResult {
+  mode: string;
+  rows: number;
+  seconds: number;
+  rowsPerSec: number;
+  peakRssMb: number;
+}
+
+async function measure(mode: 'pipeline' | 'baseline', file: string, stateDir: string): Promise<LoadResult> {
+  const { stdout } = await run(
+    process.execPath,
+    ['--import', 'tsx', 'bench/load-run.ts', mode, file, stateDir],
+    {
+      maxBuffer: 1 << 20,
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    },
+  );
+  return JSON.parse(stdout.trim().split('\n').at(-1) as string) as LoadResult;
+}
+
+const options = new Command('bench')
+  .option('--rows <n[,n...]>', 'CSV sizes to load', '100000')
+  .option('--skip-patterns', 'skip the pattern engine benchmark')
+  .parse(process.argv)
+  .opts<{ rows: string; skipPatterns?: boolean }>();
+
+const sizes = options.rows.split(',').map((n) => Number(n.replaceAll('_', '')));
+const dir = join('bench', '.data');
+mkdirSync(dir, { recursive: true });
+console.log(
+  `machine: ${cpus().length} x ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
+);
+
+for (const rows of sizes) {
+  const file = join(dir, `rows-${rows}.csv`);
+  await generateCsv(file, rows);
+  // Each mode starts from an empty table on disk, as a first run on a laptop would.
+  const fresh = (name: string): string => {
+    const state = join(dir, name);
+    rmSync(state, { recursive: true, force: true });
+    return state;
+  };
+  const baseline = await measure('baseline', file, fresh('state-baseline'));
+  const pipeline = await measure('pipeline', file, fresh('state-pipeline'));
+  const fmt = (r: LoadResult) =>
+    `${Math.round(r.rowsPerSec).toLocaleString('en')} rows/s, ${r.seconds.toFixed(1)} s, peak RSS ${Math.round(r.peakRssMb)} MB`;
+  console.log(`\n${rows.toLocaleString('en')} rows`);
+  console.log(`  baseline (csv-parse -> BatchWriteItem):  ${fmt(baseline)}`);
+  console.log(`  pipeline (events through the local bus): ${fmt(pipeline)}`);
+  console.log(`  ratio pipeline / baseline: ${(pipeline.rowsPerSec / baseline.rowsPerSec).toFixed(2)}`);
+  rmSync(file, { force: true });
+}
+
+if (!options.skipPatterns) {
+  const patterns = await runPatternBench();
+  console.log('\npattern engine (one core)');
+  console.log(
+    `  seed's three rules:     ${Math.round(patterns.seedRulesEvalsPerSec).toLocaleString('en')} evaluations/s`,
+  );
+  console.log(
+    `  among 1,000 mixed rules: ${Math.round(patterns.eventsPerSecAmong1000Rules).toLocaleString('en')} events/s`,
+  );
+}
