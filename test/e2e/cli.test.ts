@@ -63,3 +63,20 @@ describe('etl CLI', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('etl CLI output into a pipe that closes early', () => {
+  it('ends quietly, with no stack trace, when the reader stops (etl events | head -1)', async () => {
+    const { spawn } = await import('node:child_process');
+    const state = join(tempDir(), 'state');
+    expect((await etl(['run', 'data/test_data.csv', '--state-dir', state])).code).toBe(0);
+    const child = spawn(process.execPath, ['bin/etl.js', 'events', '--state-dir', state]);
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Read one chunk, then close the pipe as `head` would.
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).not.toMatch(/EPIPE|\n\s+at /);
+    expect(code).toBe(0);
+  });
+});
