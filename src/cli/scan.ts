@@ -1,8 +1,9 @@
 /** `etl scan`: the table's items, as `aws dynamodb scan` would show them but as plain values. */
-import { paginateScan } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, paginateScan, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Command } from 'commander';
-import { ensureTable, startDynalite } from '../runtime/local/dynalite.ts';
+import { localClient, startDynalite } from '../runtime/local/dynalite.ts';
+import { readLock, StateDirInUseError } from '../runtime/local/lock.ts';
 import { DEFAULT_TABLE_NAME, statePaths } from '../runtime/local/state.ts';
 import { definePipeline } from '../pipeline/definition.ts';
 import { withStateDir } from './options.ts';
@@ -14,16 +15,18 @@ export function registerScan(program: Command): void {
       .description("print the table's items")
       .option('--json', 'a JSON array of plain objects'),
   ).action(async (options: { stateDir: string; json?: boolean }) => {
-    const dynamo = await startDynalite({ path: statePaths(options.stateDir).dynamodb });
     const key = definePipeline().mapping.key;
     const items: Record<string, unknown>[] = [];
+    const table = await openTable(options.stateDir);
     try {
-      await ensureTable(dynamo.client, DEFAULT_TABLE_NAME, key);
-      for await (const page of paginateScan({ client: dynamo.client }, { TableName: DEFAULT_TABLE_NAME })) {
+      for await (const page of paginateScan({ client: table.client }, { TableName: DEFAULT_TABLE_NAME })) {
         for (const item of page.Items ?? []) items.push(unmarshall(item));
       }
+    } catch (error) {
+      // A state directory with no table yet simply has no items.
+      if (!(error instanceof ResourceNotFoundException)) throw error;
     } finally {
-      await dynamo.close();
+      await table.close();
     }
     const collator = new Intl.Collator('en', { numeric: true });
     items.sort((a, b) => collator.compare(String(a[key]), String(b[key])));
@@ -34,6 +37,22 @@ export function registerScan(program: Command): void {
     printTable(items);
     console.log(`${items.length} item${items.length === 1 ? '' : 's'}`);
   });
+}
+
+/**
+ * The table of a state directory: through the running `etl up` when there is one (it owns the
+ * files), else the embedded DynamoDB opened here.
+ */
+async function openTable(stateDir: string): Promise<{ client: DynamoDBClient; close: () => Promise<void> }> {
+  const paths = statePaths(stateDir);
+  const owner = readLock(paths.lock);
+  if (owner?.endpoint) {
+    const client = localClient(owner.endpoint);
+    return { client, close: async () => client.destroy() };
+  }
+  if (owner) throw new StateDirInUseError(paths.root, owner);
+  const dynamo = await startDynalite({ path: paths.dynamodb });
+  return { client: dynamo.client, close: () => dynamo.close() };
 }
 
 /** A plain aligned table with the union of the items' attributes as columns. */
