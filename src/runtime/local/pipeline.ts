@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
-import { definePipeline, DetailType, type PipelineDefinition } from '../../pipeline/definition.ts';
+import { definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
 import {
   detailsOf,
   isRowExtractedDetail,
@@ -433,4 +433,3 @@ async function assertReadableFile(file: string): Promise<void> {
   if (!info.isFile()) throw new InputFileError(`${file}: not a file`);
 }
 
-export { DetailType };
