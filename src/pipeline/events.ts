@@ -3,7 +3,7 @@
  * of every detail type. Faithful to the seed (status/headers/data) with what reconciliation needs
  * (run id and 1-based row number) added.
  */
-import type { DetailType, Status } from './definition.ts';
+import { DetailType, Status } from './definition.ts';
 
 /** A PutEvents request entry, as the EventBridge API takes it. */
 export interface PutEventsEntry {
@@ -123,43 +123,59 @@ export function isDetailType<T extends keyof DetailByType>(
   return event['detail-type'] === detailType;
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
-
-const isRowRef = (detail: Record<string, unknown>): boolean =>
-  typeof detail.run === 'string' && Number.isInteger(detail.row) && (detail.row as number) > 0;
-
-/** Shape checks for details arriving from the bus, where anyone may have put anything. */
-export function isRowExtractedDetail(detail: unknown): detail is RowExtractedDetail {
-  return (
-    isRecord(detail) &&
-    isRowRef(detail) &&
-    typeof detail.headers === 'string' &&
-    typeof detail.data === 'string'
-  );
-}
-
-export function isRowTransformedDetail(detail: unknown): detail is RowTransformedDetail {
-  return (
-    isRecord(detail) &&
-    isRowRef(detail) &&
-    isRecord(detail.data) &&
-    Object.values(detail.data).every((value) => typeof value === 'string')
-  );
-}
-
-/**
- * Splits a delivered batch into the details a stage can process and the ids of events it cannot:
- * those are reported as failed records (retried, then dead-lettered), not fatal to the batch.
+/*
+ * Shape checks for events arriving from a bus, where anyone may have put anything. An event that
+ * fails its stage's check is poison: reported failed on its own, retried, then dead-lettered.
  */
+type Detail = Record<string, unknown>;
+
+function isRowRef(detail: Detail): boolean {
+  return (
+    typeof detail.run === 'string' &&
+    detail.run !== '' &&
+    Number.isSafeInteger(detail.row) &&
+    (detail.row as number) > 0
+  );
+}
+
+function detailOf(event: EventEnvelope<unknown>, detailType: string, status: string): Detail | undefined {
+  const d = event.detail;
+  if (event['detail-type'] !== detailType || d === null || typeof d !== 'object') return undefined;
+  return (d as Detail).status === status && isRowRef(d as Detail) ? (d as Detail) : undefined;
+}
+
+export function isRowExtracted(event: EventEnvelope<unknown>): event is EventEnvelope<RowExtractedDetail> {
+  const d = detailOf(event, DetailType.rowExtracted, Status.extracted);
+  return d !== undefined && typeof d.headers === 'string' && typeof d.data === 'string';
+}
+
+export function isRowTransformed(
+  event: EventEnvelope<unknown>,
+): event is EventEnvelope<RowTransformedDetail> {
+  const d = detailOf(event, DetailType.rowTransformed, Status.transformed);
+  return (
+    d !== undefined &&
+    typeof d.data === 'object' &&
+    d.data !== null &&
+    !Array.isArray(d.data) &&
+    Object.values(d.data).every((v) => typeof v === 'string')
+  );
+}
+
+export function isRowFailed(event: EventEnvelope<unknown>): event is EventEnvelope<RowFailedDetail> {
+  const d = detailOf(event, DetailType.rowFailed, Status.failed);
+  return d !== undefined && typeof d.stage === 'string' && typeof d.reason === 'string';
+}
+
+/** Splits a delivered batch into the details a stage can process and the ids of events it cannot. */
 export function detailsOf<D>(
   events: readonly EventEnvelope<unknown>[],
-  guard: (detail: unknown) => detail is D,
+  guard: (event: EventEnvelope<unknown>) => event is EventEnvelope<D>,
 ): { details: D[]; rejected: string[] } {
   const details: D[] = [];
   const rejected: string[] = [];
   for (const event of events) {
-    if (guard(event.detail)) details.push(event.detail);
+    if (guard(event)) details.push(event.detail);
     else rejected.push(event.id);
   }
   return { details, rejected };

@@ -28,7 +28,10 @@ const put = (
 });
 
 function seedBus(onDeadLetter?: (letter: DeadLetter) => void) {
-  const bus = new LocalEventBus({ router: new RuleIndex<string>(), ...(onDeadLetter ? { onDeadLetter } : {}) });
+  const bus = new LocalEventBus({
+    router: new RuleIndex<string>(),
+    ...(onDeadLetter ? { onDeadLetter } : {}),
+  });
   const received: Record<string, AnyEvent[]> = { transform: [], load: [], observe: [], quarantine: [] };
   for (const target of Object.keys(received)) {
     bus.addTarget(target, async (events) => void received[target]?.push(...events), delivery());

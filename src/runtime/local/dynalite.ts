@@ -93,7 +93,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, key
     const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
     const hashKey = Table?.KeySchema?.find((k) => k.KeyType === 'HASH')?.AttributeName;
     if (hashKey !== key) throw new TableKeyMismatchError(tableName, hashKey ?? '', key);
-    return;
+    if (Table?.TableStatus === 'ACTIVE') return;
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
   }
@@ -109,4 +109,11 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, key
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
   }
+  // A new table is CREATING until it is ACTIVE; writes before then fail as if it did not exist.
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`table ${tableName} did not become ACTIVE`);
 }

@@ -12,8 +12,8 @@ import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import { definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
 import {
   detailsOf,
-  isRowExtractedDetail,
-  isRowTransformedDetail,
+  isRowExtracted,
+  isRowTransformed,
   type PutEventsEntry,
   type RowFailedDetail,
 } from '../../pipeline/events.ts';
@@ -325,7 +325,7 @@ export class LocalPipeline {
     this.bus.addTarget(
       'transform',
       async (events) => {
-        const { details, rejected } = detailsOf(events, isRowExtractedDetail);
+        const { details, rejected } = detailsOf(events, isRowExtracted);
         await publish.putEvents(transformBatch(details, { source, mapping }));
         return { failedEventIds: rejected };
       },
@@ -334,7 +334,7 @@ export class LocalPipeline {
     this.bus.addTarget(
       'load',
       async (events) => {
-        const { details, rejected } = detailsOf(events, isRowTransformedDetail);
+        const { details, rejected } = detailsOf(events, isRowTransformed);
         const cipher = this.cipher ? { cipher: this.cipher } : {};
         await publish.putEvents(await loadBatch(details, { source, mapping, writer, ...cipher }));
         return { failedEventIds: rejected };
@@ -432,4 +432,3 @@ async function assertReadableFile(file: string): Promise<void> {
   }
   if (!info.isFile()) throw new InputFileError(`${file}: not a file`);
 }
-

@@ -1,0 +1,21 @@
+/**
+ * The CDK app (`npx cdk synth` / `npx cdk deploy`, see cdk.json): one environment-agnostic stack, so
+ * synthesis needs no credentials and no lookups, checked by cdk-nag's AWS Solutions rules.
+ *
+ * Context: `-c sensitiveColumns=Street,Zip` marks columns sensitive (envelope-encrypted with KMS in
+ * events, decrypted only by the load stage); `-c stackName=...` names the stack.
+ */
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { definitionFromContext, FEATURE_FLAGS } from './context.ts';
+import { EventBridgeEtlStack } from './stack.ts';
+
+const app = new App({ context: FEATURE_FLAGS });
+const stackName = app.node.tryGetContext('stackName') as string | undefined;
+new EventBridgeEtlStack(app, 'TheEventBridgeETL', {
+  ...(stackName ? { stackName } : {}),
+  description:
+    'eventbridge-etl: event-driven CSV-to-DynamoDB ETL (the EventBridge ETL pattern, production-grade)',
+  definition: definitionFromContext((key) => app.node.tryGetContext(key)),
+});
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

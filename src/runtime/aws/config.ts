@@ -1,0 +1,88 @@
+/**
+ * How the AWS runtime is configured: environment variable names (the CDK stack sets them, the
+ * handlers and the task read them) and the pipeline definition carried through them, so the
+ * deployed code runs exactly the definition the stack was synthesized from.
+ */
+import { definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
+import { type Mapping, parseMapping } from '../../pipeline/mapping.ts';
+
+export const Env = {
+  /** The custom bus every producer puts to. */
+  eventBusName: 'EVENT_BUS_NAME',
+  /** The definition's event source. */
+  pipelineSource: 'PIPELINE_SOURCE',
+  /** The definition's mapping, as JSON. */
+  pipelineMapping: 'PIPELINE_MAPPING',
+  /** The items table (the seed's TransformedData). */
+  tableName: 'TABLE_NAME',
+  /** The observer's runs table (tally and quarantined rows). */
+  runsTableName: 'RUNS_TABLE_NAME',
+  /** The KMS key wrapping the per-run data keys of sensitive fields. */
+  fieldKeyArn: 'FIELD_KEY_ARN',
+  /** Extract task: PutEvents calls in flight. */
+  maxPutsInFlight: 'MAX_PUTS_IN_FLIGHT',
+  /** Extract trigger: where and how to run the task. */
+  clusterArn: 'CLUSTER_ARN',
+  taskDefinitionArn: 'TASK_DEFINITION_ARN',
+  containerName: 'CONTAINER_NAME',
+  subnetIds: 'SUBNET_IDS',
+  securityGroupIds: 'SECURITY_GROUP_IDS',
+  /** Extract task: the object to extract (the seed's container overrides). */
+  bucketName: 'S3_BUCKET_NAME',
+  objectKey: 'S3_OBJECT_KEY',
+  objectEtag: 'S3_OBJECT_ETAG',
+} as const;
+
+export type EnvSource = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function requireEnv(env: EnvSource, name: string): string {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') throw new ConfigError(`${name} is not set`);
+  return value;
+}
+
+export function listEnv(env: EnvSource, name: string): string[] {
+  return requireEnv(env, name)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/** The environment that carries a definition to the deployed code (set by the stack). */
+export function pipelineEnvironment(definition: PipelineDefinition): Record<string, string> {
+  return {
+    [Env.eventBusName]: definition.busName,
+    [Env.pipelineSource]: definition.source,
+    [Env.pipelineMapping]: JSON.stringify(definition.mapping),
+  };
+}
+
+/** The definition the stack passed in; the default definition's parts where it passed none. */
+export function pipelineFromEnv(env: EnvSource): PipelineDefinition {
+  const source = env[Env.pipelineSource]?.trim() || undefined;
+  const busName = env[Env.eventBusName]?.trim() || undefined;
+  const mappingText = env[Env.pipelineMapping]?.trim();
+  let mapping: Mapping | undefined;
+  if (mappingText) {
+    let json: unknown;
+    try {
+      json = JSON.parse(mappingText);
+    } catch {
+      throw new ConfigError(`${Env.pipelineMapping} is not JSON`);
+    }
+    try {
+      mapping = parseMapping(json, Env.pipelineMapping);
+    } catch (error) {
+      throw new ConfigError((error as Error).message);
+    }
+  }
+  return definePipeline({ source, busName, mapping });
+}
+
+export function hasSensitiveColumns(mapping: Mapping): boolean {
+  return Object.values(mapping.columns).some((column) => column.sensitive === true);
+}
