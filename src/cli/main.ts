@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerEvents, registerErrors, registerRuns } from './inspect.ts';
 import { registerRun } from './run.ts';
 import { registerScan } from './scan.ts';
+import { registerUp } from './up.ts';
 import { registerTestEventPattern } from './test-event-pattern.ts';
 import { registerDelivery } from './delivery.ts';
 import { UserError } from './errors.ts';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerRun(program);
   registerScan(program);
+  registerUp(program);
   registerEvents(program);
   registerErrors(program);
   registerRuns(program);

@@ -16,3 +16,10 @@ export function runIdForObject(bucket: string, key: string, etag: string): strin
   const unquoted = etag.replace(/^"|"$/g, '');
   return runIdFromDigest(createHash('sha256').update(`${bucket}\n${key}\n${unquoted}`).digest('hex'));
 }
+
+/** Run ids come from events anyone may put; only these become file names. */
+const SAFE_RUN_ID = /^(?!\.{1,2}$)[A-Za-z0-9._-]{1,128}$/;
+
+export function isSafeRunId(run: string): boolean {
+  return SAFE_RUN_ID.test(run);
+}

@@ -136,7 +136,7 @@ export class LocalEventBus {
     this.account = options.account ?? '000000000000';
     this.region = options.region ?? 'us-east-1';
     this.router = options.router;
-    this.highWaterMark = options.highWaterMark ?? 20_000;
+    this.highWaterMark = options.highWaterMark ?? 5_000;
     this.onDeadLetter = options.onDeadLetter;
     this.journal = options.journal;
   }
@@ -160,29 +160,34 @@ export class LocalEventBus {
 
   /** PutEvents with EventBridge's validation: request limits throw, entry problems are reported per entry. */
   async putEvents(entries: readonly PutEventsEntry[]): Promise<PutEventsResult> {
-    if (entries.length === 0 || entries.length > MAX_ENTRIES_PER_PUT_EVENTS) {
-      throw new PutEventsValidationError(
-        `PutEvents takes 1 to ${MAX_ENTRIES_PER_PUT_EVENTS} entries; got ${entries.length}`,
-      );
-    }
-    let total = 0;
-    for (const e of entries) total += putEventsEntrySize(e);
-    if (total > MAX_PUT_EVENTS_BYTES) {
-      throw new PutEventsValidationError('Total size of the entries in the request is over the limit.');
-    }
-    const results: PutEventsResultEntry[] = [];
+    const [result] = this.putRequests([entries]);
+    return result as PutEventsResult;
+  }
+
+  /**
+   * Several PutEvents requests at once, each validated as its own request, journaled in one write:
+   * how a stage's whole output goes on the bus. Throws if any request breaks a request limit, before
+   * accepting any.
+   */
+  putRequests(requests: readonly (readonly PutEventsEntry[])[]): PutEventsResult[] {
+    for (const entries of requests) validateRequest(entries);
+    const results: PutEventsResult[] = [];
     const accepted: { event: AnyEvent; targets: string[]; detailJson: string }[] = [];
-    let failed = 0;
-    for (const e of entries) {
-      const parsed = parseEntry(e);
-      if ('ErrorCode' in parsed) {
-        failed++;
-        results.push(parsed);
-        continue;
+    for (const entries of requests) {
+      const resultEntries: PutEventsResultEntry[] = [];
+      let failed = 0;
+      for (const e of entries) {
+        const parsed = parseEntry(e);
+        if ('ErrorCode' in parsed) {
+          failed++;
+          resultEntries.push(parsed);
+          continue;
+        }
+        const event = this.envelope(e, parsed.detail);
+        resultEntries.push({ EventId: event.id });
+        accepted.push({ event, targets: this.router.match(event), detailJson: e.Detail });
       }
-      const event = this.envelope(e, parsed.detail);
-      results.push({ EventId: event.id });
-      accepted.push({ event, targets: this.router.match(event), detailJson: e.Detail });
+      results.push({ FailedEntryCount: failed, Entries: resultEntries });
     }
     let seq = 0;
     if (this.journal && accepted.length > 0) {
@@ -194,7 +199,7 @@ export class LocalEventBus {
     }
     const now = Date.now();
     for (const [i, a] of accepted.entries()) this.enqueue(a.targets, a.event, seq === 0 ? 0 : seq + i, now);
-    return { FailedEntryCount: failed, Entries: results };
+    return results;
   }
 
   /** Resolves when the bus has room: producers call this so that a large file cannot outrun the stages. */
@@ -373,6 +378,18 @@ export class LocalEventBus {
       this.idleWaiters = [];
       for (const resolve of waiters) resolve();
     }
+  }
+}
+
+/** PutEvents' request limits: AWS rejects the whole request (ValidationException). */
+function validateRequest(entries: readonly PutEventsEntry[]): void {
+  if (entries.length === 0 || entries.length > MAX_ENTRIES_PER_PUT_EVENTS) {
+    throw new PutEventsValidationError(`PutEvents takes 1 to ${MAX_ENTRIES_PER_PUT_EVENTS} entries; got ${entries.length}`);
+  }
+  let total = 0;
+  for (const e of entries) total += putEventsEntrySize(e);
+  if (total > MAX_PUT_EVENTS_BYTES) {
+    throw new PutEventsValidationError('Total size of the entries in the request is over the limit.');
   }
 }
 

@@ -6,6 +6,7 @@ import { appendFileSync, createReadStream, existsSync, mkdirSync } from 'node:fs
 import type { Readable } from 'node:stream';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import { isSafeRunId } from '../../pipeline/run-id.ts';
 import { join, resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
@@ -227,9 +228,14 @@ export class LocalPipeline {
     }
     const reports: RunReport[] = [];
     for (const u of unfinished) {
-      reports.push(
-        await this.runSource({ file: u.file, run: u.run, descriptor: u.descriptor, open: () => u.input }),
-      );
+      try {
+        reports.push(await this.runSource({ ...u, open: () => u.input }));
+      } catch (error) {
+        // One source that cannot be run again must not keep the others from being finished.
+        const message = error instanceof Error ? error.message : String(error);
+        const counts = (await this.tally.counts(u.run)) ?? emptyCounts(u.run);
+        reports.push({ run: u.run, file: u.file, counts, error: new ExtractError(message, u.file) });
+      }
     }
     await this.bus.whenIdle();
     return reports;
@@ -364,11 +370,15 @@ export class LocalPipeline {
     for (const rule of rules) this.bus.putRule(rule.name, rule.eventPattern, rule.target, rule.description);
   }
 
-  /** For stage handlers: never waits for capacity (a handler waiting on its own queue would deadlock). */
+  /**
+   * For stage handlers: the whole output in one journal write, and never waiting for capacity (a
+   * handler waiting on its own queue would deadlock).
+   */
   private handlerPublisher(): EventPublisher {
     return {
       putEvents: async (entries: PutEventsEntry[]) => {
-        for (const batch of batchPutEventsEntries(entries)) assertAccepted(await this.bus.putEvents(batch));
+        if (entries.length === 0) return;
+        for (const result of this.bus.putRequests(batchPutEventsEntries(entries))) assertAccepted(result);
       },
     };
   }
@@ -384,11 +394,14 @@ export class LocalPipeline {
   }
 }
 
-/** Groups records by run, so each batch costs one log write per run. */
+/**
+ * Groups records by run, so each batch costs one log write per run. Records whose run id could not
+ * be a file name (anyone may put events) are tallied but not logged to a file.
+ */
 function groupByRun<R extends { run?: string }>(records: readonly R[]): Map<string, R[]> {
   const groups = new Map<string, R[]>();
   for (const record of records) {
-    if (record.run === undefined) continue;
+    if (record.run === undefined || !isSafeRunId(record.run)) continue;
     let group = groups.get(record.run);
     if (!group) groups.set(record.run, (group = []));
     group.push(record);
@@ -406,6 +419,10 @@ function assertAccepted(result: {
       `the bus rejected ${result.FailedEntryCount} event(s): ${first?.ErrorCode}: ${first?.ErrorMessage}`,
     );
   }
+}
+
+function emptyCounts(run: string): RunCounts {
+  return { run, extracted: 0, transformed: 0, loaded: 0, failed: 0, settled: 0, completed: false };
 }
 
 async function countLines(path: string): Promise<number> {

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { runIdFromDigest } from '../../pipeline/run-id.ts';
+import { isSafeRunId, runIdFromDigest } from '../../pipeline/run-id.ts';
 
 export const DEFAULT_STATE_DIR = '.etl';
 /** The seed's table name. */
@@ -34,6 +34,7 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
     dlq: join(root, 'dlq'),
     lock: join(root, 'lock'),
     run(run: string) {
+      if (!isSafeRunId(run)) throw new Error(`unsafe run id ${JSON.stringify(run)}`);
       const dir = join(runs, run);
       return {
         dir,

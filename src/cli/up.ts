@@ -1,0 +1,113 @@
+/**
+ * `etl up`: the local stack behind AWS-compatible endpoints, until Ctrl-C. One port serves S3,
+ * DynamoDB and EventBridge, so `--endpoint-url` works for the AWS CLI and the SDKs alike.
+ */
+import { type Command, InvalidArgumentError } from 'commander';
+import { EdgePortInUseError } from '../runtime/local/edge/server.ts';
+import {
+  DEFAULT_EDGE_HOST,
+  DEFAULT_EDGE_PORT,
+  DEFAULT_LANDING_BUCKET,
+  InvalidBucketNameError,
+  LocalStack,
+} from '../runtime/local/edge/stack.ts';
+import { UserError } from './errors.ts';
+import { withStateDir } from './options.ts';
+
+interface UpOptions {
+  port: number;
+  host: string;
+  stateDir: string;
+  /** A directory, false for --no-landing, undefined for the default. */
+  landing?: string | false;
+  bucket: string;
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65_535)
+    throw new InvalidArgumentError('a port is 0 to 65535 (0: any free port)');
+  return port;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+export function registerUp(program: Command): void {
+  withStateDir(
+    program
+      .command('up')
+      .description(
+        'run the local stack until Ctrl-C: S3, DynamoDB and EventBridge on one port for --endpoint-url; ' +
+          'objects put in the landing bucket and files dropped in the landing folder are run through the pipeline',
+      )
+      .option('--port <n>', 'the edge port (0: any free port)', parsePort, DEFAULT_EDGE_PORT)
+      .option(
+        '--host <host>',
+        'the address to listen on (anything but loopback exposes the stack)',
+        DEFAULT_EDGE_HOST,
+      )
+      .option('--landing <dir>', 'the landing folder (default: <state-dir>/landing)')
+      .option('--no-landing', 'no landing folder')
+      .option('--bucket <name>', 'the landing bucket', DEFAULT_LANDING_BUCKET),
+  ).action(async (options: UpOptions) => {
+    let stack: LocalStack;
+    try {
+      stack = await LocalStack.start({
+        stateDir: options.stateDir,
+        host: options.host,
+        port: options.port,
+        bucket: options.bucket,
+        ...(options.landing === undefined ? {} : { landingDir: options.landing }),
+      });
+    } catch (error) {
+      if (error instanceof EdgePortInUseError) {
+        throw new UserError(
+          `${error.message} (another etl up, or LocalStack?); pass --port with another port, or --port 0 for a free one`,
+        );
+      }
+      if (error instanceof InvalidBucketNameError) throw new UserError(error.message);
+      throw error;
+    }
+    const endpoint = stack.endpoint;
+    const lines = [
+      'etl up: the local stack is up (Ctrl-C to stop)',
+      `  endpoint:       ${endpoint}`,
+      `  landing bucket: ${stack.bucket}`,
+      `  landing folder: ${stack.landing?.dir ?? '(none)'}`,
+      `  table:          ${stack.tableName}`,
+      `  event bus:      ${stack.busName} (also answers as "default")`,
+      `  state:          ${stack.stateDir}`,
+      `  try:            aws s3 cp data/test_data.csv s3://${stack.bucket}/ --endpoint-url ${endpoint}`,
+    ];
+    console.log(lines.join('\n'));
+    if (!LOOPBACK.has(options.host)) {
+      console.error(
+        `etl up: listening on ${options.host}: anyone who can reach it can read and write, unauthenticated`,
+      );
+    }
+
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      const stop = (received: NodeJS.Signals): void => {
+        process.removeListener('SIGINT', stop);
+        process.removeListener('SIGTERM', stop);
+        resolve(received);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    const force = (): void => {
+      console.error('etl up: stopping now, without waiting for runs under way');
+      process.exit(130);
+    };
+    process.once('SIGINT', force);
+    process.once('SIGTERM', force);
+    console.log(`etl up: ${signal}: stopping (runs under way finish first; Ctrl-C again to stop at once)`);
+    try {
+      await stack.close();
+    } finally {
+      process.removeListener('SIGINT', force);
+      process.removeListener('SIGTERM', force);
+    }
+    console.log('etl up: stopped');
+  });
+}

@@ -1,0 +1,121 @@
+/**
+ * DynamoDB on the edge port: requests with `X-Amz-Target: DynamoDB_20120810.*` are forwarded to the
+ * embedded dynalite as they are (method, path, headers, body streamed, capped), and its response is
+ * streamed back unchanged, so its CRC32 header still matches. dynalite does the validating.
+ */
+import { Agent, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import { AwsApiError, JSON_1_0, sendJsonError } from './errors.ts';
+
+/** DynamoDB's largest request is a 16 MB BatchWriteItem; leave room for JSON around it. */
+export const DEFAULT_DYNAMODB_MAX_BODY_BYTES = 17 * 1024 * 1024;
+
+const DYNAMODB_ERROR_PREFIX = 'com.amazonaws.dynamodb.v20120810#';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function endToEnd(headers: IncomingMessage['headers']): Record<string, string | string[]> {
+  const kept: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) kept[name] = value;
+  }
+  return kept;
+}
+
+class BodyTooLargeError extends Error {}
+
+/** Counts bytes through, failing once more than `max` have passed. */
+class ByteLimit extends Transform {
+  private seen = 0;
+  constructor(private readonly max: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.max) callback(new BodyTooLargeError(`the request body is over ${this.max} bytes`));
+    else callback(null, chunk);
+  }
+}
+
+export class DynamoDbProxy {
+  private readonly upstream: URL;
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+  constructor(
+    endpoint: string,
+    private readonly maxBodyBytes = DEFAULT_DYNAMODB_MAX_BODY_BYTES,
+  ) {
+    this.upstream = new URL(endpoint);
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    let answered = false;
+    const fail = (error: AwsApiError, closeConnection = false): void => {
+      if (answered) return;
+      answered = true;
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // An unread request body cannot be skipped on a kept-alive connection.
+      if (closeConnection) res.setHeader('connection', 'close');
+      sendJsonError(res, error, { contentType: JSON_1_0, typePrefix: DYNAMODB_ERROR_PREFIX });
+    };
+    if (Number(req.headers['content-length'] ?? 0) > this.maxBodyBytes) {
+      fail(tooLarge(this.maxBodyBytes), true);
+      return;
+    }
+    const upstream = request({
+      agent: this.agent,
+      hostname: this.upstream.hostname,
+      port: this.upstream.port,
+      method: req.method,
+      path: req.url,
+      headers: endToEnd(req.headers),
+    });
+    upstream.on('response', (answer) => {
+      if (answered) {
+        answer.resume();
+        return;
+      }
+      answered = true;
+      res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
+      answer.pipe(res);
+      answer.on('error', () => res.destroy());
+    });
+    upstream.on('error', (error) => {
+      fail(
+        new AwsApiError('InternalServerError', `the embedded DynamoDB did not answer: ${error.message}`, 500),
+      );
+    });
+    const limit = new ByteLimit(this.maxBodyBytes);
+    limit.on('error', (error) => {
+      if (error instanceof BodyTooLargeError) fail(tooLarge(this.maxBodyBytes), true);
+      upstream.destroy();
+    });
+    req.on('error', () => upstream.destroy());
+    req.pipe(limit).pipe(upstream);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function tooLarge(max: number): AwsApiError {
+  return new AwsApiError(
+    'ValidationException',
+    `Request body is over the local endpoint's ${max}-byte limit`,
+    413,
+  );
+}

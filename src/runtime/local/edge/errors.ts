@@ -1,0 +1,108 @@
+/**
+ * Errors in the shapes AWS clients parse: JSON (`__type` + `message`, with `x-amzn-ErrorType`) for
+ * the JSON protocols, S3's XML `<Error>` for REST-XML, and the Query protocol's `<ErrorResponse>`.
+ * SDK v3 builds its exception class from the error code, so the code must be AWS's exactly.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+
+/** An error an API answers with: AWS's error code, its message and HTTP status. */
+export class AwsApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+    this.name = code;
+  }
+}
+
+export const validation = (message: string): AwsApiError => new AwsApiError('ValidationException', message);
+
+export const JSON_1_0 = 'application/x-amz-json-1.0';
+export const JSON_1_1 = 'application/x-amz-json-1.1';
+
+export function requestId(): string {
+  return randomUUID();
+}
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  contentType: string = JSON_1_1,
+): void {
+  const text = JSON.stringify(body);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(text),
+    'x-amzn-requestid': requestId(),
+  });
+  res.end(text);
+}
+
+/** A JSON-protocol error; `typePrefix` is DynamoDB's `com.amazonaws.dynamodb.v20120810#` style. */
+export function sendJsonError(
+  res: ServerResponse,
+  error: AwsApiError,
+  options: { contentType?: string; typePrefix?: string } = {},
+): void {
+  const text = JSON.stringify({ __type: `${options.typePrefix ?? ''}${error.code}`, message: error.message });
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(error.status, {
+    'content-type': options.contentType ?? JSON_1_1,
+    'content-length': Buffer.byteLength(text),
+    'x-amzn-requestid': requestId(),
+    'x-amzn-errortype': error.code,
+  });
+  res.end(text);
+}
+
+function xmlEscape(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function sendXml(res: ServerResponse, status: number, xml: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, {
+    'content-type': 'application/xml',
+    'content-length': Buffer.byteLength(xml),
+    'x-amz-request-id': requestId(),
+  });
+  res.end(xml);
+}
+
+/** S3's REST-XML error. */
+export function sendS3Error(res: ServerResponse, error: AwsApiError, resource?: string): void {
+  sendXml(
+    res,
+    error.status,
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+      `<Error><Code>${xmlEscape(error.code)}</Code><Message>${xmlEscape(error.message)}</Message>` +
+      (resource ? `<Resource>${xmlEscape(resource)}</Resource>` : '') +
+      `<RequestId>${requestId()}</RequestId></Error>`,
+  );
+}
+
+/** The Query protocol's error (SQS, SNS, STS, ... when addressed with Action=...). */
+export function sendQueryError(res: ServerResponse, error: AwsApiError): void {
+  sendXml(
+    res,
+    error.status,
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+      `<ErrorResponse><Error><Type>Sender</Type><Code>${xmlEscape(error.code)}</Code>` +
+      `<Message>${xmlEscape(error.message)}</Message></Error>` +
+      `<RequestId>${requestId()}</RequestId></ErrorResponse>`,
+  );
+}

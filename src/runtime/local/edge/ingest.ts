@@ -1,0 +1,149 @@
+/**
+ * The local stand-in for the seed's S3 -> SQS -> extract path: ObjectCreated notifications of the
+ * landing bucket are submitted here and a consumer runs each object through the pipeline, a few at a
+ * time (one by default). With a journal file it is durable, as the SQS queue is: a notification is
+ * written down (synchronously) before it is queued and marked done once processed, so one that a
+ * crash caught queued is found again by `restore()`.
+ */
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+
+/** An object named by its notification. */
+export interface IngestObject {
+  bucket: string;
+  key: string;
+  /** The ETag from the notification (missing for s3rver's copy notifications). */
+  etag?: string;
+  size?: number;
+}
+
+export interface IngestQueue {
+  /** Queues the object; never throws, never blocks. Ignored after close(). */
+  submit(object: IngestObject): void;
+  /** Resolves once nothing is queued or being processed. */
+  onIdle(): Promise<void>;
+  /** Stops taking objects, lets the ones being processed finish; returns the ones never started. */
+  close(): Promise<IngestObject[]>;
+}
+
+export interface ObjectIngestOptions {
+  /** Objects processed at once. */
+  concurrency?: number;
+  /** Called with an object whose processing threw (the queue moves on). */
+  onError?: (object: IngestObject, error: unknown) => void;
+  /** Where notifications are journaled; in memory without one. */
+  journal?: string;
+}
+
+type JournalLine = { submitted: IngestObject } | { done: IngestObject };
+
+const identity = (o: IngestObject): string => JSON.stringify([o.bucket, o.key, o.etag ?? null]);
+
+export class ObjectIngest implements IngestQueue {
+  private readonly queue: IngestObject[] = [];
+  private readonly concurrency: number;
+  private active = 0;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+
+  /** What a previous process journaled and never finished, read before anything new is written. */
+  readonly unfinished: IngestObject[];
+
+  constructor(
+    private readonly process: (object: IngestObject) => Promise<void>,
+    private readonly options: ObjectIngestOptions = {},
+  ) {
+    this.concurrency = Math.max(1, options.concurrency ?? 1);
+    this.unfinished = this.readJournal();
+  }
+
+  /** Objects queued and not yet started. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  submit(object: IngestObject): void {
+    if (this.closed) return;
+    this.record({ submitted: object });
+    this.queue.push(object);
+    this.pump();
+  }
+
+  /**
+   * The notifications a previous process journaled and never finished, oldest first; the journal is
+   * compacted to them. Submit the ones still wanted (a run already finished need not be).
+   */
+  private readJournal(): IngestObject[] {
+    const path = this.options.journal;
+    if (!path) return [];
+    let text = '';
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      return [];
+    }
+    const pending = new Map<string, IngestObject>();
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      let parsed: JournalLine;
+      try {
+        parsed = JSON.parse(line) as JournalLine;
+      } catch {
+        continue; // a line torn by a crash
+      }
+      if ('submitted' in parsed) pending.set(identity(parsed.submitted), parsed.submitted);
+      else pending.delete(identity(parsed.done));
+    }
+    const unfinished = [...pending.values()];
+    // Compacted, not cleared: they stay pending until done, even if this process dies first too.
+    writeFileSync(path, unfinished.map((submitted) => `${JSON.stringify({ submitted })}\n`).join(''));
+    return unfinished;
+  }
+
+  onIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async close(): Promise<IngestObject[]> {
+    this.closed = true;
+    const dropped = this.queue.splice(0);
+    await this.onIdle();
+    return dropped;
+  }
+
+  private pump(): void {
+    while (this.active < this.concurrency && this.queue.length > 0 && !this.closed) {
+      const object = this.queue.shift() as IngestObject;
+      this.active++;
+      void this.run(object);
+    }
+  }
+
+  private async run(object: IngestObject): Promise<void> {
+    try {
+      await this.process(object);
+    } catch (error) {
+      this.options.onError?.(object, error);
+    } finally {
+      this.record({ done: object });
+      this.active--;
+      this.pump();
+      this.settle();
+    }
+  }
+
+  private record(line: JournalLine): void {
+    if (this.options.journal) appendFileSync(this.options.journal, `${JSON.stringify(line)}\n`);
+  }
+
+  private isIdle(): boolean {
+    return this.active === 0 && (this.queue.length === 0 || this.closed);
+  }
+
+  private settle(): void {
+    if (!this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * S3 on the edge port: s3rver's Koa app mounted in-process (no port of its own), its data under
+ * `<state-dir>/s3`. Before a request reaches it the edge
+ * - routes virtual-host requests (`<bucket>.localhost`) to the path style s3rver understands,
+ * - caps the body (S3's 5 GB single-PUT limit by default),
+ * - decodes `aws-chunked` bodies (SDK streaming uploads), which s3rver would store verbatim,
+ * - lets any access key through (s3rver knows only its own dummy key and does not check SigV4).
+ * ObjectCreated notifications are passed on once the object's bytes are all on disk.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AwsChunkedDecoder, isAwsChunked, withoutAwsChunked } from './aws-chunked.ts';
+import { AwsApiError, sendS3Error } from './errors.ts';
+
+/** S3's limit for one PUT (larger objects take multipart upload). */
+export const DEFAULT_S3_MAX_BODY_BYTES = 5 * 1024 ** 3;
+
+/** The access key s3rver accepts (its one dummy account); SigV4 signatures are not verified. */
+const S3RVER_ACCESS_KEY = 'S3RVER';
+
+interface S3rverStore {
+  putBucket(name: string): Promise<unknown>;
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+}
+
+interface S3rverRecord {
+  eventName: string;
+  s3: { bucket: { name: string }; object: { key: string; size?: number; eTag?: string } };
+}
+
+interface S3rverApp {
+  callback(): (req: IncomingMessage, res: ServerResponse) => void;
+  on(event: 'event', listener: (event: { Records: S3rverRecord[] }) => void): S3rverApp;
+  on(event: 'error', listener: (error: Error) => void): S3rverApp;
+  store: S3rverStore;
+  logger: { close(): void };
+}
+
+type S3rverConstructor = new (options: Record<string, unknown>) => S3rverApp;
+
+export interface ObjectCreated {
+  /** `ObjectCreated:Put`, `:Post` (multipart, form), `:Copy`. */
+  eventName: string;
+  bucket: string;
+  key: string;
+  /** Unquoted; s3rver's copy notifications carry none. */
+  etag?: string;
+  size?: number;
+}
+
+export interface LocalS3Options {
+  /** Where s3rver keeps buckets and objects. */
+  directory: string;
+  /** Buckets to create at start (kept if they exist). */
+  buckets?: string[];
+  maxBodyBytes?: number;
+  onObjectCreated?: (object: ObjectCreated) => void;
+  onError?: (error: Error) => void;
+}
+
+/** S3's bucket-naming rules (the general-purpose bucket subset). */
+export function isValidBucketName(name: string): boolean {
+  return (
+    /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) &&
+    !name.includes('..') &&
+    !/^\d+\.\d+\.\d+\.\d+$/.test(name) &&
+    !name.startsWith('xn--') &&
+    !name.endsWith('-s3alias')
+  );
+}
+
+export class LocalS3 {
+  private readonly app: S3rverApp;
+  private readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  private readonly maxBodyBytes: number;
+  private closed = false;
+
+  private constructor(private readonly options: LocalS3Options) {
+    const require = createRequire(import.meta.url);
+    const S3rver = require('s3rver') as S3rverConstructor;
+    this.app = new S3rver({
+      directory: options.directory,
+      silent: true,
+      // The edge maps <bucket>.localhost itself; s3rver would take any other host name for a bucket.
+      vhostBuckets: false,
+    });
+    this.app.on('error', (error) => options.onError?.(error));
+    this.app.on('event', (event) => {
+      for (const record of event.Records) void this.notify(record);
+    });
+    this.handler = this.app.callback();
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_S3_MAX_BODY_BYTES;
+  }
+
+  static async start(options: LocalS3Options): Promise<LocalS3> {
+    const s3 = new LocalS3(options);
+    for (const bucket of options.buckets ?? []) await s3.app.store.putBucket(bucket);
+    return s3;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    routeVirtualHost(req);
+    const declared = Number(
+      req.headers['x-amz-decoded-content-length'] ?? req.headers['content-length'] ?? 0,
+    );
+    if (declared > this.maxBodyBytes) {
+      res.setHeader('connection', 'close');
+      sendS3Error(
+        res,
+        new AwsApiError(
+          'EntityTooLarge',
+          `Your proposed upload exceeds the maximum allowed size (${this.maxBodyBytes} bytes)`,
+        ),
+        req.url,
+      );
+      return;
+    }
+    trustAnyAccessKey(req);
+    this.handler(isAwsChunked(req.headers) ? decodedRequest(req) : req, res);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.app.logger.close();
+  }
+
+  /** Passes a notification on once the object's file has all its bytes (s3rver notifies a little early). */
+  private async notify(record: S3rverRecord): Promise<void> {
+    if (!record.eventName.startsWith('ObjectCreated:')) return;
+    const { bucket, object } = { bucket: record.s3.bucket.name, object: record.s3.object };
+    try {
+      if (object.size !== undefined) await this.waitForBytes(bucket, object.key, object.size);
+    } catch (error) {
+      this.options.onError?.(error as Error);
+      return;
+    }
+    if (this.closed) return;
+    this.options.onObjectCreated?.({
+      eventName: record.eventName,
+      bucket,
+      key: object.key,
+      ...(object.eTag ? { etag: object.eTag.replace(/"/g, '') } : {}),
+      ...(object.size !== undefined ? { size: object.size } : {}),
+    });
+  }
+
+  private async waitForBytes(bucket: string, key: string, size: number): Promise<void> {
+    const path = this.app.store.getResourcePath(bucket, key, 'object');
+    const deadline = Date.now() + 60_000;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+      const info = await stat(path).catch(() => undefined);
+      if (info && info.size >= size) return;
+      if (Date.now() > deadline) throw new Error(`s3://${bucket}/${key}: its bytes never reached the disk`);
+      await sleep(delay);
+    }
+  }
+}
+
+/** `<bucket>.localhost[:port]` (or `<bucket>.s3.localhost`) becomes `/<bucket>/...` on `localhost`. */
+function routeVirtualHost(req: IncomingMessage): void {
+  const host = req.headers.host ?? '';
+  const match = /^(?<name>[^:[\]]+?)(?<port>:\d+)?$/.exec(host);
+  const name = match?.groups?.name?.toLowerCase();
+  if (!name || !name.endsWith('.localhost') || name === 's3.localhost') return;
+  const bucket = name.slice(0, -'.localhost'.length).replace(/\.s3$/, '');
+  req.url = `/${bucket}${req.url?.startsWith('/') ? req.url : `/${req.url ?? ''}`}`;
+  req.headers.host = `localhost${match?.groups?.port ?? ''}`;
+}
+
+/** s3rver rejects access keys other than its own but never checks a SigV4 signature: name its key. */
+function trustAnyAccessKey(req: IncomingMessage): void {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('AWS4-HMAC-SHA256')) {
+    req.headers.authorization = auth.replace(/Credential=[^/,\s]+\//, `Credential=${S3RVER_ACCESS_KEY}/`);
+    return;
+  }
+  if (auth?.startsWith('AWS ')) {
+    // SigV2 is verified by s3rver; without the dummy secret it cannot pass, so drop it.
+    delete req.headers.authorization;
+    return;
+  }
+  const query = req.url?.indexOf('?') ?? -1;
+  if (query >= 0 && req.url) {
+    const params = new URLSearchParams(req.url.slice(query + 1));
+    const credential = params.get('X-Amz-Credential');
+    if (credential) {
+      params.set('X-Amz-Credential', credential.replace(/^[^/]+\//, `${S3RVER_ACCESS_KEY}/`));
+      req.url = `${req.url.slice(0, query)}?${params.toString()}`;
+    } else if (params.has('AWSAccessKeyId')) {
+      for (const p of ['AWSAccessKeyId', 'Signature', 'Expires']) params.delete(p);
+      req.url = `${req.url.slice(0, query)}${params.size > 0 ? `?${params.toString()}` : ''}`;
+    }
+  }
+}
+
+/**
+ * The request with its aws-chunked body decoded: a stream of the object's bytes that carries the
+ * request's method, URL, socket and headers (Content-Length the decoded length, aws-chunked gone).
+ */
+function decodedRequest(req: IncomingMessage): IncomingMessage {
+  const headers = { ...req.headers };
+  const encoding = withoutAwsChunked(headers['content-encoding']);
+  if (encoding === undefined) delete headers['content-encoding'];
+  else headers['content-encoding'] = encoding;
+  const decodedLength = headers['x-amz-decoded-content-length'];
+  delete headers['transfer-encoding'];
+  if (decodedLength !== undefined) headers['content-length'] = String(decodedLength);
+  else delete headers['content-length'];
+  headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+
+  const decoder = new AwsChunkedDecoder();
+  req.on('error', (error) => decoder.destroy(error));
+  const body: Readable = req.pipe(decoder);
+  return Object.assign(body, {
+    method: req.method,
+    url: req.url,
+    headers,
+    rawHeaders: [],
+    httpVersion: req.httpVersion,
+    httpVersionMajor: req.httpVersionMajor,
+    httpVersionMinor: req.httpVersionMinor,
+    socket: req.socket,
+    connection: req.socket,
+    trailers: {},
+    rawTrailers: [],
+    complete: false,
+    aborted: false,
+  }) as unknown as IncomingMessage;
+}

@@ -1,0 +1,262 @@
+/**
+ * The edge: one HTTP port for every local service, routed the way AWS clients address them.
+ *
+ * - `X-Amz-Target: DynamoDB_20120810.<Op>` -> the embedded dynalite (proxied, streamed)
+ * - `X-Amz-Target: AWSEvents.<Op>`         -> the EventBridge API over the local bus
+ * - any other `X-Amz-Target`               -> UnknownOperationException (JSON)
+ * - a Query-protocol POST (`Action=...`)   -> InvalidAction (XML)
+ * - `GET /_etl/health`                     -> the stack's names, as JSON (not an AWS API)
+ * - everything else                        -> S3 REST (path style, or `<bucket>.localhost`)
+ *
+ * The port is bound before the services start, so a port in use fails fast; until they are attached
+ * every request gets a 503 in its protocol's error shape.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DynamoDbProxy } from './dynamodb-proxy.ts';
+import {
+  AwsApiError,
+  JSON_1_0,
+  JSON_1_1,
+  sendJson,
+  sendJsonError,
+  sendQueryError,
+  sendS3Error,
+} from './errors.ts';
+import type { EventsApi } from './events-api.ts';
+import type { LocalS3 } from './s3.ts';
+
+/** JSON API requests are small (PutEvents: 256 KB of entries, escaped); cap them. */
+export const DEFAULT_JSON_MAX_BODY_BYTES = 1024 * 1024;
+export const HEALTH_PATH = '/_etl/health';
+
+export interface EdgeHandlers {
+  s3: LocalS3;
+  dynamodb: DynamoDbProxy;
+  events: EventsApi;
+  health: () => unknown;
+  /** Unexpected failures (the client gets an InternalFailure). */
+  onError?: (error: unknown) => void;
+}
+
+export class EdgePortInUseError extends Error {
+  override readonly name = 'EdgePortInUseError';
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+class BodyTooLargeError extends AwsApiError {}
+
+/** Reads a request body into memory, refusing it past `max` bytes. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const tooLarge = () =>
+      new BodyTooLargeError(
+        'ValidationException',
+        `Request body is over the local endpoint's ${max}-byte limit`,
+        413,
+      );
+    if (Number(header(req, 'content-length') ?? 0) > max) {
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export class EdgeServer {
+  private handlers: EdgeHandlers | undefined;
+
+  private constructor(
+    private readonly server: Server,
+    readonly host: string,
+    readonly port: number,
+    private readonly jsonMaxBodyBytes: number,
+  ) {}
+
+  /** Binds the port (0: a free one). Throws EdgePortInUseError when it is taken. */
+  static async listen(
+    options: { host?: string; port?: number; jsonMaxBodyBytes?: number } = {},
+  ): Promise<EdgeServer> {
+    const host = options.host ?? '127.0.0.1';
+    const server = createServer();
+    // Large S3 uploads may take longer than Node's default 5-minute request timeout.
+    server.requestTimeout = 0;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        if (error.code === 'EADDRINUSE') {
+          reject(new EdgePortInUseError(`port ${options.port} on ${host} is already in use`));
+        } else reject(error);
+      });
+      server.listen(options.port ?? 4566, host, () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    const edge = new EdgeServer(server, host, port, options.jsonMaxBodyBytes ?? DEFAULT_JSON_MAX_BODY_BYTES);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      try {
+        edge.route(req, res);
+      } catch (error) {
+        edge.internal(error);
+        if (!res.headersSent) res.writeHead(500, { 'content-length': 0, connection: 'close' });
+        res.end();
+      }
+    });
+    server.on('clientError', (_error, socket) => {
+      if (socket.writable)
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    return edge;
+  }
+
+  /** The URL clients use (`--endpoint-url`): a wildcard bind is reached on 127.0.0.1. */
+  get endpoint(): string {
+    const host = this.host === '0.0.0.0' || this.host === '::' ? '127.0.0.1' : this.host;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
+  }
+
+  attach(handlers: EdgeHandlers): void {
+    this.handlers = handlers;
+  }
+
+  /** Stops listening; open connections get `graceMs` to finish their requests. */
+  async close(graceMs = 2_000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    const target = header(req, 'x-amz-target');
+    const contentType = header(req, 'content-type') ?? '';
+    if (target !== undefined) {
+      this.routeJson(req, res, target, contentType.includes('json-1.0') ? JSON_1_0 : JSON_1_1);
+      return;
+    }
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if (
+      req.method === 'POST' &&
+      path === '/' &&
+      contentType.startsWith('application/x-www-form-urlencoded')
+    ) {
+      req.resume();
+      sendQueryError(
+        res,
+        new AwsApiError(
+          'InvalidAction',
+          'The local endpoint serves S3 (REST), DynamoDB and EventBridge (JSON); Query-protocol APIs are not offered',
+        ),
+      );
+      return;
+    }
+    const handlers = this.handlers;
+    if (req.method === 'GET' && path === HEALTH_PATH) {
+      sendJson(
+        res,
+        handlers ? 200 : 503,
+        handlers ? handlers.health() : { status: 'starting' },
+        'application/json',
+      );
+      return;
+    }
+    if (!handlers) {
+      req.resume();
+      sendS3Error(res, starting());
+      return;
+    }
+    try {
+      handlers.s3.handle(req, res);
+    } catch (error) {
+      this.internal(error);
+      sendS3Error(
+        res,
+        new AwsApiError('InternalError', 'We encountered an internal error. Please try again.', 500),
+      );
+    }
+  }
+
+  private routeJson(req: IncomingMessage, res: ServerResponse, target: string, contentType: string): void {
+    const dot = target.indexOf('.');
+    const service = dot === -1 ? target : target.slice(0, dot);
+    const operation = dot === -1 ? '' : target.slice(dot + 1);
+    const fail = (error: AwsApiError) => sendJsonError(res, error, { contentType });
+    const handlers = this.handlers;
+    if (!handlers) {
+      req.resume();
+      fail(starting());
+      return;
+    }
+    if (req.method !== 'POST') {
+      req.resume();
+      fail(new AwsApiError('UnknownOperationException', `${target} takes POST, not ${req.method}`));
+      return;
+    }
+    if (service === 'DynamoDB_20120810') {
+      handlers.dynamodb.handle(req, res);
+      return;
+    }
+    if (service === 'AWSEvents') {
+      void this.events(handlers, req, res, operation);
+      return;
+    }
+    req.resume();
+    fail(
+      new AwsApiError(
+        'UnknownOperationException',
+        `The local endpoint does not serve ${service || target}; it serves S3, DynamoDB_20120810 and AWSEvents`,
+      ),
+    );
+  }
+
+  private async events(handlers: EdgeHandlers, req: IncomingMessage, res: ServerResponse, operation: string) {
+    try {
+      let body: unknown = {};
+      const raw = await readBody(req, this.jsonMaxBodyBytes);
+      if (raw.length > 0) {
+        try {
+          body = JSON.parse(raw.toString('utf8'));
+        } catch {
+          throw new AwsApiError('SerializationException', 'The request body is not valid JSON');
+        }
+      }
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        throw new AwsApiError('SerializationException', 'The request body must be a JSON object');
+      }
+      sendJson(res, 200, await handlers.events.handle(operation, body as Record<string, unknown>));
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) res.setHeader('connection', 'close');
+      if (error instanceof AwsApiError) {
+        sendJsonError(res, error);
+        return;
+      }
+      this.internal(error);
+      sendJsonError(res, new AwsApiError('InternalException', 'An internal error occurred', 500));
+    }
+  }
+
+  internal(error: unknown): void {
+    this.handlers?.onError?.(error);
+  }
+}
+
+function starting(): AwsApiError {
+  return new AwsApiError('ServiceUnavailable', 'The local stack is starting; try again in a moment', 503);
+}

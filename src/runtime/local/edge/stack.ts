@@ -1,0 +1,322 @@
+/**
+ * The local stack behind AWS-compatible endpoints (`etl up`): the local pipeline, S3 with a landing
+ * bucket whose ObjectCreated notifications run objects through the pipeline (the seed's
+ * S3 -> SQS -> extract path), a landing folder, and one edge port serving S3, DynamoDB and
+ * EventBridge to any AWS client given `--endpoint-url`.
+ */
+import { createReadStream, existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import {
+  headS3ObjectEtag,
+  ObjectChangedError,
+  ObjectNotFoundError,
+  openS3Object,
+  s3Url,
+} from '../../../adapters/s3-object-source.ts';
+import type { PipelineDefinition } from '../../../pipeline/definition.ts';
+import { runIdForObject } from '../../../pipeline/run-id.ts';
+import { ExtractError } from '../../../stages/extract.ts';
+import {
+  type CsvInput,
+  InputFileError,
+  LocalPipeline,
+  type RunReport,
+  type SourceDescriptor,
+} from '../pipeline.ts';
+import { statePaths } from '../state.ts';
+import { DynamoDbProxy } from './dynamodb-proxy.ts';
+import { EventsApi } from './events-api.ts';
+import { type IngestObject, ObjectIngest } from './ingest.ts';
+import { LandingFolder, type LandingOutcome } from './landing-folder.ts';
+import { isValidBucketName, LocalS3, type ObjectCreated } from './s3.ts';
+import { EdgeServer } from './server.ts';
+
+export const DEFAULT_EDGE_PORT = 4566;
+export const DEFAULT_EDGE_HOST = '127.0.0.1';
+/** The landing bucket's name locally (the seed's bucket is the CDK construct `LandingBucket`). */
+export const DEFAULT_LANDING_BUCKET = 'landing-bucket';
+/** Credentials the stack's own clients use; the edge accepts any. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+export const LOCAL_REGION = 'us-east-1';
+
+export interface LocalStackOptions {
+  stateDir?: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  bucket?: string;
+  /** The landing folder (default `<state-dir>/landing`); false for none. */
+  landingDir?: string | false;
+  landingPollMs?: number;
+  definition?: PipelineDefinition;
+  /** Keep the table in memory (tests). */
+  inMemory?: boolean;
+  /** Objects run at once. */
+  concurrency?: number;
+  /** Where run tallies and notices go (default stdout). */
+  log?: (line: string) => void;
+  /** Where problems go (default stderr). */
+  warn?: (line: string) => void;
+  /** Called with every finished run. */
+  onRun?: (report: RunReport) => void;
+}
+
+export class InvalidBucketNameError extends Error {
+  override readonly name = 'InvalidBucketNameError';
+}
+
+/** One line per finished run: where it came from, its run id and its tally. */
+export function tallyLine(report: RunReport): string {
+  const { counts } = report;
+  return (
+    `${report.file} (${report.run}): extracted ${counts.extracted}, transformed ${counts.transformed}, ` +
+    `loaded ${counts.loaded}, failed ${counts.failed}` +
+    (report.error ? `; ${report.error.message}` : '')
+  );
+}
+
+export class LocalStack {
+  private closing: Promise<void> | undefined;
+  /**
+   * Runs a crashed process left unfinished are finished first (their S3 objects read through the
+   * edge); then the landing folder is watched. Resolves with the recovered runs' reports.
+   */
+  recovered: Promise<RunReport[]> = Promise.resolve([]);
+
+  private constructor(
+    readonly edge: EdgeServer,
+    readonly pipeline: LocalPipeline,
+    readonly s3: LocalS3,
+    readonly ingest: ObjectIngest,
+    readonly landing: LandingFolder | undefined,
+    readonly bucket: string,
+    readonly stateDir: string,
+    private readonly clients: { s3: S3Client; dynamodb: DynamoDbProxy },
+    private readonly log: (line: string) => void,
+    private readonly warn: (line: string) => void,
+  ) {}
+
+  static async start(options: LocalStackOptions = {}): Promise<LocalStack> {
+    const bucket = options.bucket ?? DEFAULT_LANDING_BUCKET;
+    if (!isValidBucketName(bucket)) {
+      throw new InvalidBucketNameError(`"${bucket}" is not a valid S3 bucket name`);
+    }
+    const log = options.log ?? ((line: string) => console.log(line));
+    const warn = options.warn ?? ((line: string) => console.error(line));
+    const paths = statePaths(options.stateDir);
+
+    const edge = await EdgeServer.listen({
+      host: options.host ?? DEFAULT_EDGE_HOST,
+      port: options.port ?? DEFAULT_EDGE_PORT,
+    });
+    let pipeline: LocalPipeline | undefined;
+    try {
+      pipeline = await LocalPipeline.start({
+        stateDir: paths.root,
+        ...(options.definition ? { definition: options.definition } : {}),
+        ...(options.inMemory ? { inMemory: true } : {}),
+      });
+      const started = pipeline;
+      const s3Client = new S3Client({
+        endpoint: edge.endpoint,
+        region: LOCAL_REGION,
+        credentials: LOCAL_CREDENTIALS,
+        forcePathStyle: true,
+      });
+      const finished = (report: RunReport): void => {
+        log(tallyLine(report));
+        options.onRun?.(report);
+      };
+
+      const ingest = new ObjectIngest(
+        async (object) => {
+          finished(await runObject(started, s3Client, object));
+        },
+        {
+          ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+          onError: (object, error) => warn(`${s3Url(object)}: not run: ${describe(error)}`),
+          journal: join(paths.root, 'ingest.ndjson'),
+        },
+      );
+      const s3 = await LocalS3.start({
+        directory: join(paths.root, 's3'),
+        buckets: [bucket],
+        onObjectCreated: (object: ObjectCreated) => {
+          if (object.bucket === bucket) ingest.submit(object);
+        },
+        onError: (error) => warn(`s3: ${describe(error)}`),
+      });
+      const dynamodb = new DynamoDbProxy(started.dynamo.endpoint);
+      const events = new EventsApi(started.bus);
+
+      const landingDir =
+        options.landingDir === false ? undefined : resolve(options.landingDir ?? join(paths.root, 'landing'));
+      const landing = landingDir
+        ? new LandingFolder({
+            dir: landingDir,
+            ...(options.landingPollMs ? { pollMs: options.landingPollMs } : {}),
+            run: async (path): Promise<LandingOutcome> => {
+              const report = await started.runFile(path);
+              finished(report);
+              return report.error ? 'failed' : 'processed';
+            },
+            onError: (path, error) => warn(`${path}: ${describe(error)}`),
+          })
+        : undefined;
+
+      const stack = new LocalStack(
+        edge,
+        started,
+        s3,
+        ingest,
+        landing,
+        bucket,
+        paths.root,
+        { s3: s3Client, dynamodb },
+        log,
+        warn,
+      );
+      edge.attach({
+        s3,
+        dynamodb,
+        events,
+        health: () => stack.describe(),
+        onError: (error) => warn(`edge: internal error: ${describe(error)}`),
+      });
+      started.advertise(edge.endpoint);
+      stack.recovered = stack.recoverThenWatch();
+      return stack;
+    } catch (error) {
+      await edge.close(0);
+      await pipeline?.close();
+      throw error;
+    }
+  }
+
+  get endpoint(): string {
+    return this.edge.endpoint;
+  }
+
+  get tableName(): string {
+    return this.pipeline.tableName;
+  }
+
+  get busName(): string {
+    return this.pipeline.bus.name;
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      status: 'ready',
+      endpoint: this.endpoint,
+      bucket: this.bucket,
+      table: this.tableName,
+      eventBus: this.busName,
+      landingFolder: this.landing?.dir ?? null,
+      stateDir: this.stateDir,
+    };
+  }
+
+  private async recoverThenWatch(): Promise<RunReport[]> {
+    let reports: RunReport[] = [];
+    try {
+      reports = await this.pipeline.recover((descriptor) => this.reopen(descriptor));
+    } catch (error) {
+      this.warn(`recovering runs cut short earlier: ${describe(error)}`);
+    }
+    // Notifications a crash caught queued: run them, unless recovery just finished their run.
+    for (const object of this.ingest.unfinished) {
+      const etag = object.etag;
+      const run = etag === undefined ? undefined : runIdForObject(object.bucket, object.key, etag);
+      if (run !== undefined && existsSync(this.pipeline.paths.run(run).summary)) continue;
+      this.ingest.submit(object);
+    }
+    for (const report of reports) {
+      this.log(`recovered: ${tallyLine(report)}`);
+      // A landing file whose run was cut short is done now: it must not be taken again.
+      if (this.landing && dirname(resolve(report.file)) === this.landing.dir && existsSync(report.file)) {
+        await this.landing.settle(report.file, report.error ? 'failed' : 'processed');
+      }
+    }
+    if (!this.closing) await this.landing?.start();
+    return reports;
+  }
+
+  /** Opens a recorded source again: a file, or an S3 object (through the edge, that version only). */
+  private reopen(descriptor: SourceDescriptor): CsvInput | undefined {
+    if (descriptor.kind === 'file')
+      return existsSync(descriptor.path) ? createReadStream(descriptor.path) : undefined;
+    const client = this.clients.s3;
+    return (async function* () {
+      let opened;
+      try {
+        opened = await openS3Object(client, descriptor);
+      } catch (error) {
+        if (error instanceof ObjectChangedError || error instanceof ObjectNotFoundError) {
+          throw new ExtractError(`cannot be read again: ${error.message}`, s3Url(descriptor));
+        }
+        throw error;
+      }
+      yield* opened.body as AsyncIterable<Buffer>;
+    })();
+  }
+
+  /**
+   * Stops in order: no new files or objects are taken, the runs under way finish, the port closes,
+   * then the pipeline drains and the table closes. Objects queued and not started are named.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.recovered;
+      await this.landing?.close();
+      const dropped = await this.ingest.close();
+      for (const object of dropped) {
+        this.warn(`${s3Url(object)}: not run (the stack stopped first); upload it again to run it`);
+      }
+      await this.edge.close();
+      this.clients.dynamodb.close();
+      this.clients.s3.destroy();
+      this.s3.close();
+      await this.pipeline.close();
+    })();
+    return this.closing;
+  }
+}
+
+/**
+ * Runs one notified object: the version its notification names (ObjectChangedError when it was
+ * overwritten since: the newer version has a notification of its own).
+ */
+async function runObject(
+  pipeline: LocalPipeline,
+  client: S3Client,
+  object: IngestObject,
+): Promise<RunReport> {
+  const etag = object.etag ?? (await headS3ObjectEtag(client, object));
+  const { body } = await openS3Object(client, { bucket: object.bucket, key: object.key, etag });
+  try {
+    return await pipeline.runSource({
+      file: s3Url(object),
+      run: runIdForObject(object.bucket, object.key, etag),
+      descriptor: { kind: 's3', bucket: object.bucket, key: object.key, etag },
+      open: () => body,
+    });
+  } catch (error) {
+    body.destroy();
+    throw error;
+  }
+}
+
+function describe(error: unknown): string {
+  if (
+    error instanceof ExtractError ||
+    error instanceof InputFileError ||
+    error instanceof ObjectChangedError ||
+    error instanceof ObjectNotFoundError
+  ) {
+    return error.message;
+  }
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

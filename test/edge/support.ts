@@ -1,0 +1,119 @@
+/** A local stack on a free port with a temp state dir, and real SDK v3 clients pointed at its edge. */
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { Agent } from 'node:http';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { RunReport } from '../../src/runtime/local/pipeline.ts';
+import { LocalStack, type LocalStackOptions } from '../../src/runtime/local/edge/stack.ts';
+import { scanAll } from '../support/dynamo.ts';
+import { tempDir } from '../support/cli.ts';
+
+const credentials = { accessKeyId: 'test-key', secretAccessKey: 'test-secret' };
+const region = 'eu-west-1';
+
+export interface TestStack {
+  stack: LocalStack;
+  s3: S3Client;
+  dynamodb: DynamoDBClient;
+  events: EventBridgeClient;
+  reports: RunReport[];
+  lines: string[];
+  stateDir: string;
+  close(): Promise<void>;
+}
+
+export async function startTestStack(options: Partial<LocalStackOptions> = {}): Promise<TestStack> {
+  const stateDir = join(tempDir('etl-edge-'), 'state');
+  const reports: RunReport[] = [];
+  const lines: string[] = [];
+  const stack = await LocalStack.start({
+    stateDir,
+    port: 0,
+    landingDir: false,
+    log: (line) => lines.push(line),
+    warn: (line) => lines.push(`warn: ${line}`),
+    onRun: (report) => reports.push(report),
+    ...options,
+  });
+  await stack.recovered;
+  const endpoint = stack.endpoint;
+  const s3 = new S3Client({ endpoint, region, credentials, forcePathStyle: true });
+  const dynamodb = new DynamoDBClient({ endpoint, region, credentials });
+  const events = new EventBridgeClient({ endpoint, region, credentials });
+  return {
+    stack,
+    s3,
+    dynamodb,
+    events,
+    reports,
+    lines,
+    stateDir,
+    async close() {
+      s3.destroy();
+      dynamodb.destroy();
+      events.destroy();
+      await stack.close();
+    },
+  };
+}
+
+/** An S3 client addressing buckets virtual-host style (`<bucket>.localhost`), resolving *.localhost to 127.0.0.1. */
+export function virtualHostS3(port: number): S3Client {
+  const lookup = (
+    hostname: string,
+    options: LookupOptions,
+    callback: (
+      error: NodeJS.ErrnoException | null,
+      address: string | LookupAddress[],
+      family?: number,
+    ) => void,
+  ): void => {
+    if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
+      if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+      else callback(null, '127.0.0.1', 4);
+      return;
+    }
+    dnsLookup(hostname, options, callback as never);
+  };
+  return new S3Client({
+    endpoint: `http://localhost:${port}`,
+    region,
+    credentials,
+    forcePathStyle: false,
+    requestHandler: { httpAgent: new Agent({ lookup: lookup as never }) },
+  });
+}
+
+/** Polls until `read` returns something `done` accepts, or fails after a generous deadline. */
+export async function eventually<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  what: string,
+  deadlineMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline)
+      throw new Error(`gave up waiting for ${what}; last saw ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The table's items, read through the edge. */
+export function scanTable(t: TestStack): Promise<Record<string, unknown>[]> {
+  return scanAll(t.dynamodb, t.stack.tableName);
+}
+
+export const SEED_ITEMS = [
+  { id: '1', house_number: '12', street_address: 'Main Street', town: 'Antrim', zip: '22876' },
+  { id: '2', house_number: '23', street_address: '2nd Street', town: 'Glengormley', zip: '73495' },
+  { id: '3', house_number: '45', street_address: 'Church Way', town: 'Ballymena', zip: '18649' },
+  { id: '4', house_number: '67', street_address: 'Bangor Road', town: 'Carrickfergus', zip: '86492' },
+  { id: '5', house_number: '89', street_address: 'Dublin Boulevard', town: 'Swords', zip: '72648' },
+];
+
+export const SEED_SOURCE = 'cdkpatterns.the-eventbridge-etl';
