@@ -384,7 +384,9 @@ export class LocalEventBus {
 /** PutEvents' request limits: AWS rejects the whole request (ValidationException). */
 function validateRequest(entries: readonly PutEventsEntry[]): void {
   if (entries.length === 0 || entries.length > MAX_ENTRIES_PER_PUT_EVENTS) {
-    throw new PutEventsValidationError(`PutEvents takes 1 to ${MAX_ENTRIES_PER_PUT_EVENTS} entries; got ${entries.length}`);
+    throw new PutEventsValidationError(
+      `PutEvents takes 1 to ${MAX_ENTRIES_PER_PUT_EVENTS} entries; got ${entries.length}`,
+    );
   }
   let total = 0;
   for (const e of entries) total += putEventsEntrySize(e);
