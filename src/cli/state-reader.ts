@@ -3,20 +3,16 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { StatePaths } from '../runtime/local/state.ts';
+import type { RunCounts } from '../stages/ports.ts';
 import { UserError } from './errors.ts';
 
-export interface RunSummary {
-  run: string;
-  file?: string;
-  expected?: number;
-  extracted: number;
-  transformed: number;
-  loaded: number;
-  failed: number;
-  startedAt?: string;
-  finishedAt?: string;
-  error?: string;
-}
+/** What `runs/<run>/summary.json` holds: the observer's counts and when the run ran. */
+export type RunSummary = Omit<RunCounts, 'settled' | 'completed'> &
+  Partial<Pick<RunCounts, 'settled' | 'completed'>> & {
+    startedAt?: string;
+    finishedAt?: string;
+    error?: string;
+  };
 
 export async function listRuns(paths: StatePaths): Promise<RunSummary[]> {
   let names: string[];

@@ -73,6 +73,18 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
     if (failure) throw failure;
   };
 
+  // The rows already put are still carried through; this tells the observer how many there are.
+  const reportFailure = (error: ExtractError, rows: number): Promise<void> =>
+    publisher.putEvents([
+      entry(source, DetailType.extractionFailed, {
+        status: Status.failed,
+        run,
+        file,
+        reason: error.message,
+        rows,
+      }),
+    ]);
+
   await publisher.putEvents([
     entry(source, DetailType.extractionStarted, { status: Status.started, run, file }),
   ]);
@@ -124,31 +136,12 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   } catch (error) {
     await Promise.allSettled(inFlight);
     const fileError = asExtractError(error, file);
-    if (fileError instanceof ExtractError && !failure) {
-      // The rows already put are still carried through; this tells the observer how many there are.
-      await publisher.putEvents([
-        entry(source, DetailType.extractionFailed, {
-          status: Status.failed,
-          run,
-          file,
-          reason: fileError.message,
-          rows: rowsSent,
-        }),
-      ]);
-    }
+    if (fileError instanceof ExtractError && !failure) await reportFailure(fileError, rowsSent);
     throw fileError;
   }
   if (headers === undefined) {
     const error = new ExtractError('the file is empty: a header row is required', file);
-    await publisher.putEvents([
-      entry(source, DetailType.extractionFailed, {
-        status: Status.failed,
-        run,
-        file,
-        reason: error.message,
-        rows: 0,
-      }),
-    ]);
+    await reportFailure(error, 0);
     throw error;
   }
   const rest = batcher.flush();

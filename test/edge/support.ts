@@ -108,12 +108,6 @@ export function scanTable(t: TestStack): Promise<Record<string, unknown>[]> {
   return scanAll(t.dynamodb, t.stack.tableName);
 }
 
-export const SEED_ITEMS = [
-  { id: '1', house_number: '12', street_address: 'Main Street', town: 'Antrim', zip: '22876' },
-  { id: '2', house_number: '23', street_address: '2nd Street', town: 'Glengormley', zip: '73495' },
-  { id: '3', house_number: '45', street_address: 'Church Way', town: 'Ballymena', zip: '18649' },
-  { id: '4', house_number: '67', street_address: 'Bangor Road', town: 'Carrickfergus', zip: '86492' },
-  { id: '5', house_number: '89', street_address: 'Dublin Boulevard', town: 'Swords', zip: '72648' },
-];
+export { SEED_ITEMS } from '../support/seed.ts';
 
 export const SEED_SOURCE = 'cdkpatterns.the-eventbridge-etl';

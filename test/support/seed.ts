@@ -1,0 +1,8 @@
+/** The seed's sample as items, with the seed's attribute names: what every sample run must leave. */
+export const SEED_ITEMS = [
+  { id: '1', house_number: '12', street_address: 'Main Street', town: 'Antrim', zip: '22876' },
+  { id: '2', house_number: '23', street_address: '2nd Street', town: 'Glengormley', zip: '73495' },
+  { id: '3', house_number: '45', street_address: 'Church Way', town: 'Ballymena', zip: '18649' },
+  { id: '4', house_number: '67', street_address: 'Bangor Road', town: 'Carrickfergus', zip: '86492' },
+  { id: '5', house_number: '89', street_address: 'Dublin Boulevard', town: 'Swords', zip: '72648' },
+];
