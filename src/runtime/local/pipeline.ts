@@ -352,7 +352,7 @@ export class LocalPipeline {
       async (events) => {
         const result = await observeBatch(events, { source, tally: this.tally });
         for (const [run, records] of groupByRun(result.observed))
-          this.logs.append(this.paths.run(run).events, records);
+          await this.logs.append(this.paths.run(run).events, records);
         await publish.putEvents(result.events);
         for (const counts of result.completed) this.completions.get(counts.run)?.(counts);
       },
@@ -363,7 +363,7 @@ export class LocalPipeline {
       async (events) => {
         const failures = events.map((e) => ({ ...(e.detail as RowFailedDetail), time: e.time, id: e.id }));
         for (const [run, records] of groupByRun(failures))
-          this.logs.append(this.paths.run(run).errors, records);
+          await this.logs.append(this.paths.run(run).errors, records);
       },
       delivery.quarantine,
     );

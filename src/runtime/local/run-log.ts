@@ -14,10 +14,11 @@ export class LineLogs {
 
   /**
    * Writes records as JSON lines; a log that was not opened is opened for appending (events may
-   * name runs this process did not start, e.g. put by `aws events put-events`).
+   * name runs this process did not start, e.g. put by `aws events put-events`). Returns a promise
+   * to wait on when the file's buffer is full.
    */
-  append(path: string, records: readonly unknown[]): void {
-    if (records.length === 0) return;
+  append(path: string, records: readonly unknown[]): Promise<void> | undefined {
+    if (records.length === 0) return undefined;
     let stream = this.streams.get(path);
     if (!stream) {
       stream = this.create(path, 'a');
@@ -25,7 +26,8 @@ export class LineLogs {
     }
     let text = '';
     for (const record of records) text += `${JSON.stringify(record)}\n`;
-    stream.write(text);
+    // When the disk falls behind, the caller waits: what is written must not pile up in memory.
+    return stream.write(text) ? undefined : new Promise((resolve) => stream.once('drain', resolve));
   }
 
   async close(path?: string): Promise<void> {
