@@ -108,12 +108,32 @@ export interface DetailByType {
   [DetailType.runCompleted]: RunCompletedDetail;
 }
 
+/**
+ * The detail object an entry was built from rides along under a symbol (invisible to JSON and to
+ * the AWS SDK), so that a bus in the same process need not parse back the JSON it was just given;
+ * the text still counts for sizes and is what gets journaled.
+ */
+const BUILT_DETAIL = Symbol('detail');
+
+type BuiltEntry = PutEventsEntry & { [BUILT_DETAIL]?: object };
+
 export function entry<T extends keyof DetailByType>(
   source: string,
   detailType: T,
   detail: DetailByType[T],
 ): PutEventsEntry {
-  return { Source: source, DetailType: detailType, Detail: JSON.stringify(detail) };
+  const built: BuiltEntry = {
+    Source: source,
+    DetailType: detailType,
+    Detail: JSON.stringify(detail),
+    [BUILT_DETAIL]: detail,
+  };
+  return built;
+}
+
+/** The detail an entry was built from, when `entry` built it. */
+export function builtDetail(e: PutEventsEntry): object | undefined {
+  return (e as BuiltEntry)[BUILT_DETAIL];
 }
 
 export function isDetailType<T extends keyof DetailByType>(

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TargetDelivery } from '../../pipeline/definition.ts';
-import type { EventEnvelope, PutEventsEntry } from '../../pipeline/events.ts';
+import { builtDetail, type EventEnvelope, type PutEventsEntry } from '../../pipeline/events.ts';
 import {
   MAX_ENTRIES_PER_PUT_EVENTS,
   MAX_PUT_EVENTS_BYTES,
@@ -406,6 +406,8 @@ function parseEntry(e: PutEventsEntry): { detail: object } | Required<Omit<PutEv
   if (putEventsEntrySize(e) > MAX_PUT_EVENTS_BYTES) {
     return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Event entry is over the 256 KB limit.' };
   }
+  const built = builtDetail(e);
+  if (built) return { detail: built };
   let detail: unknown;
   try {
     detail = JSON.parse(e.Detail);
