@@ -45,4 +45,54 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Adapters implement the stages' ports for both runtimes: they know neither runtime.
+    files: ['src/adapters/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/runtime/**', '**/cli/**', '**/infra/**'],
+              message: 'Adapters serve both runtimes.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The two runtimes are siblings: neither builds on the other.
+    files: ['src/runtime/local/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/runtime/aws/**', '**/infra/**', '**/cli/**'],
+              message: 'The local runtime stands alone.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/runtime/aws/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/runtime/local/**', '**/infra/**', '**/cli/**', 'dynalite', 's3rver'],
+              message: 'The AWS runtime stands alone.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );
