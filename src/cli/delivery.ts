@@ -2,7 +2,17 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import {
+  DescribeArchiveCommand,
+  DescribeReplayCommand,
+  DescribeRuleCommand,
+  EventBridgeClient,
+  ListArchivesCommand,
+  ResourceNotFoundException,
+  StartReplayCommand,
+} from '@aws-sdk/client-eventbridge';
 import { compilePattern, InvalidEventPatternException } from '../patterns/index.ts';
+import { readLock } from '../runtime/local/lock.ts';
 import type { DeadLetter } from '../runtime/local/bus.ts';
 import { LocalPipeline } from '../runtime/local/pipeline.ts';
 import { statePaths } from '../runtime/local/state.ts';
@@ -77,35 +87,120 @@ export function registerDelivery(program: Command): void {
       .command('replay')
       .description('replay archived events through the rules (EventBridge StartReplay)')
       .requiredOption('--from <time>', 'ISO 8601 start time, inclusive')
-      .requiredOption('--to <time>', 'ISO 8601 end time, exclusive (default: now)', new Date().toISOString())
-      .option('--pattern <json>', 'replay only the events this event pattern matches')
-      .option('--name <name>', 'the replay name stamped on replayed events', `replay-${Date.now()}`),
+      .option('--to <time>', 'ISO 8601 end time, exclusive (default: now)')
+      .option('--rule <name...>', 'deliver only through these rules (StartReplay FilterArns)')
+      .option('--pattern <json>', 'replay only the events this event pattern matches (stack stopped)')
+      .option('--name <name>', 'the replay name stamped on replayed events'),
   ).action(
-    async (options: { stateDir: string; from: string; to: string; pattern?: string; name: string }) => {
+    async (options: {
+      stateDir: string;
+      from: string;
+      to?: string;
+      rule?: string[];
+      pattern?: string;
+      name?: string;
+    }) => {
       const from = parseTime(options.from, '--from');
-      const to = parseTime(options.to, '--to');
+      const to = options.to === undefined ? new Date() : parseTime(options.to, '--to');
       if (from >= to) throw new UserError('--from must be before --to');
-      let filter: ((event: unknown) => boolean) | undefined;
-      if (options.pattern !== undefined) {
-        try {
-          const compiled = compilePattern(options.pattern);
-          filter = (event) => compiled.matches(event);
-        } catch (error) {
-          if (error instanceof InvalidEventPatternException)
-            throw new UserError(`InvalidEventPatternException: ${error.message}`);
-          throw error;
+      const name = options.name ?? `replay-${Date.now()}`;
+      const owner = readLock(statePaths(options.stateDir).lock);
+      if (owner?.endpoint) {
+        // `etl up` owns the state: ask it, through the EventBridge API, as one would ask AWS.
+        if (options.pattern !== undefined) {
+          throw new UserError(
+            '--pattern needs the stack stopped; with etl up running, choose rules with --rule',
+          );
         }
+        await replayThroughEndpoint(owner.endpoint, { from, to, name, rules: options.rule ?? [] });
+        console.log(`replay ${name} completed`);
+        return;
       }
+      const filter = options.pattern === undefined ? undefined : patternFilter(options.pattern);
       const pipeline = await LocalPipeline.start({ stateDir: options.stateDir });
       try {
         await pipeline.recover();
-        const count = await pipeline.replay({ from, to, name: options.name, ...(filter ? { filter } : {}) });
-        console.log(`replayed ${count} event${count === 1 ? '' : 's'} as ${options.name}`);
+        const count = await pipeline.replay({
+          from,
+          to,
+          name,
+          ...(filter ? { filter } : {}),
+          ...(options.rule ? { rules: options.rule } : {}),
+        });
+        console.log(`replayed ${count} event${count === 1 ? '' : 's'} as ${name}`);
+      } catch (error) {
+        if (error instanceof Error && /^no rule /.test(error.message))
+          throw new UserError(`--rule: ${error.message}`);
+        throw error;
       } finally {
         await pipeline.close();
       }
     },
   );
+}
+
+function patternFilter(pattern: string): (event: unknown) => boolean {
+  try {
+    const compiled = compilePattern(pattern);
+    return (event) => compiled.matches(event);
+  } catch (error) {
+    if (error instanceof InvalidEventPatternException)
+      throw new UserError(`InvalidEventPatternException: ${error.message}`);
+    throw error;
+  }
+}
+
+async function replayThroughEndpoint(
+  endpoint: string,
+  options: { from: Date; to: Date; name: string; rules: string[] },
+): Promise<void> {
+  const client = new EventBridgeClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  try {
+    const { Archives = [] } = await client.send(new ListArchivesCommand({}));
+    const archive = Archives[0]?.ArchiveName
+      ? await client.send(new DescribeArchiveCommand({ ArchiveName: Archives[0].ArchiveName }))
+      : undefined;
+    if (!archive?.ArchiveArn || !archive.EventSourceArn)
+      throw new Error('the running stack reports no archive');
+    const filterArns: string[] = [];
+    for (const rule of options.rules) {
+      try {
+        const { Arn } = await client.send(
+          new DescribeRuleCommand({ Name: rule, EventBusName: archive.EventSourceArn }),
+        );
+        if (Arn) filterArns.push(Arn);
+      } catch (error) {
+        if (error instanceof ResourceNotFoundException)
+          throw new UserError(`--rule: no rule ${rule} on the bus`);
+        throw error;
+      }
+    }
+    await client.send(
+      new StartReplayCommand({
+        ReplayName: options.name,
+        EventSourceArn: archive.ArchiveArn,
+        EventStartTime: options.from,
+        EventEndTime: options.to,
+        Destination: {
+          Arn: archive.EventSourceArn,
+          ...(filterArns.length ? { FilterArns: filterArns } : {}),
+        },
+      }),
+    );
+    for (;;) {
+      const replay = await client.send(new DescribeReplayCommand({ ReplayName: options.name }));
+      if (replay.State === 'COMPLETED') return;
+      if (replay.State === 'FAILED')
+        throw new UserError(`replay ${options.name} failed: ${replay.StateReason}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    client.destroy();
+  }
 }
 
 function parseTime(text: string, option: string): Date {

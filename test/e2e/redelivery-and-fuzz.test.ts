@@ -19,6 +19,7 @@ function duplicatingRouter(): RuleRouter<string> {
   return {
     add: (name, pattern, target) => inner.add(name, pattern, target),
     match: (event) => inner.match(event).flatMap((target) => [target, target]),
+    matchNames: (event) => inner.matchNames(event),
   };
 }
 

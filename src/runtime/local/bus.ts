@@ -18,6 +18,8 @@ import { type Journal, journalLine } from './journal.ts';
 export interface RuleRouter<T> {
   add(name: string, pattern: unknown, target: T): void;
   match(event: unknown): T[];
+  /** The names of the rules the event matches. */
+  matchNames(event: unknown): string[];
 }
 
 export type AnyEvent = EventEnvelope<unknown>;
@@ -254,11 +256,17 @@ export class LocalEventBus {
 
   /**
    * Puts an archived event back through the rules, as an EventBridge replay does: same id and
-   * time, marked with `replay-name`. Returns the targets it went to.
+   * time, marked with `replay-name`; only through `rules` when given (StartReplay's FilterArns).
+   * Returns the targets it went to.
    */
-  replay(event: AnyEvent, replayName: string): string[] {
+  replay(event: AnyEvent, replayName: string, rules?: ReadonlySet<string>): string[] {
     const replayed = { ...event, 'replay-name': replayName } as AnyEvent;
-    const targets = this.router.match(replayed);
+    const targets = rules
+      ? this.router
+          .matchNames(replayed)
+          .filter((name) => rules.has(name))
+          .map((name) => this.rules.get(name)?.target as string)
+      : this.router.match(replayed);
     this.enqueueJournaled(targets, replayed);
     return targets;
   }

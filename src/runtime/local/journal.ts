@@ -120,13 +120,18 @@ export class Journal {
     }
   }
 
-  /** Archived events with `time` in [from, to), for replay. */
+  /**
+   * Archived events that happened in [from, to), for replay. Event times name whole seconds, so an
+   * event stamped with the second `from` falls in, and one stamped with the second `to` falls in
+   * unless `to` is that second's very start.
+   */
   async *archived(from: Date, to: Date): AsyncGenerator<JournalRecord> {
-    const fromText = isoSeconds(from);
-    const toText = isoSeconds(to);
+    const fromMs = Math.floor(from.getTime() / 1000) * 1000;
+    const toMs = to.getTime();
     for (const { path } of this.segments()) {
       for await (const record of readRecords(path)) {
-        if (record.event.time >= fromText && record.event.time < toText) yield record;
+        const time = Date.parse(record.event.time);
+        if (time >= fromMs && time < toMs) yield record;
       }
     }
   }
@@ -221,9 +226,6 @@ async function* readRecords(path: string): AsyncGenerator<JournalRecord> {
   }
 }
 
-function isoSeconds(date: Date): string {
-  return `${date.toISOString().slice(0, 19)}Z`;
-}
 
 /** One journal line per event, built around the entry's Detail text rather than re-serialising it. */
 export function journalLine(

@@ -58,6 +58,18 @@ export interface RunSource {
   open: () => CsvInput;
 }
 
+export interface ReplayOptions {
+  /** Archived events with `time` in [from, to). */
+  from: Date;
+  to: Date;
+  /** Stamped on replayed events as `replay-name`. */
+  name: string;
+  /** Replay only the events this accepts. */
+  filter?: (event: AnyEvent) => boolean;
+  /** Deliver only through these rules (StartReplay's FilterArns); all rules when absent. */
+  rules?: string[];
+}
+
 /** Opens a recorded source again; undefined when it is gone. */
 export type SourceOpener = (descriptor: SourceDescriptor) => CsvInput | undefined;
 
@@ -279,20 +291,19 @@ export class LocalPipeline {
    * Replays archived events whose time is in [from, to) and that match `filter`, through the rules,
    * as EventBridge's StartReplay does. Resolves with how many events were replayed.
    */
-  async replay(options: {
-    from: Date;
-    to: Date;
-    name: string;
-    filter?: (event: AnyEvent) => boolean;
-  }): Promise<number> {
+  async replay(options: ReplayOptions): Promise<number> {
     if (!this.journal) throw new Error('replay needs the journal, which an in-memory pipeline does not keep');
+    const known = new Set(this.bus.listRules().map((r) => r.name));
+    const unknown = options.rules?.filter((r) => !known.has(r)) ?? [];
+    if (unknown.length > 0) throw new Error(`no rule ${unknown.join(', ')} on the bus`);
+    const rules = options.rules ? new Set(options.rules) : undefined;
     let replayed = 0;
     for await (const record of this.journal.archived(options.from, options.to)) {
       // Replays are journaled too (for durability); they are not archived events to replay again.
       if ('replay-name' in record.event) continue;
       if (options.filter && !options.filter(record.event)) continue;
       await this.bus.waitForCapacity();
-      this.bus.replay(record.event, options.name);
+      this.bus.replay(record.event, options.name, rules);
       replayed++;
     }
     await this.bus.whenIdle();

@@ -35,8 +35,23 @@ export const EVENTS_OPERATIONS = [
   'ListTargetsByRule',
   'ListEventBuses',
   'DescribeEventBus',
+  'ListArchives',
+  'DescribeArchive',
+  'StartReplay',
+  'DescribeReplay',
 ] as const;
 export type EventsOperation = (typeof EVENTS_OPERATIONS)[number];
+
+/** A JSON 1.1 timestamp member: epoch seconds (what the SDKs send), or an ISO 8601 string. */
+function timestamp(body: Body, member: string): number {
+  const value = body[member];
+  const seconds =
+    typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) / 1000 : NaN;
+  if (!Number.isFinite(seconds)) {
+    throw validation(`Parameter ${member} is not valid. Reason: it must be a timestamp.`);
+  }
+  return seconds;
+}
 
 /** AWS's wording for a member that breaks a constraint. */
 function constraint(member: string, value: unknown, rule: string): AwsApiError {
@@ -148,11 +163,46 @@ function parseEntries(body: Body): ParsedEntry[] {
   });
 }
 
+/** The bus's archive, replayed into the bus (LocalPipeline does this). */
+export interface Archive {
+  replay(options: { from: Date; to: Date; name: string; rules?: string[] }): Promise<number>;
+}
+
+/** The local archive keeps every event for its retention; AWS's archives name days too. */
+const ARCHIVE_RETENTION_DAYS = 7;
+
+interface Replay {
+  ReplayName: string;
+  ReplayArn: string;
+  Description?: string;
+  State: 'STARTING' | 'RUNNING' | 'COMPLETED' | 'FAILED';
+  StateReason?: string;
+  EventSourceArn: string;
+  Destination: { Arn: string; FilterArns?: string[] };
+  EventStartTime: number;
+  EventEndTime: number;
+  ReplayStartTime: number;
+  ReplayEndTime?: number;
+}
+
 export class EventsApi {
   readonly busName: string;
+  private readonly replays = new Map<string, Replay>();
 
-  constructor(private readonly bus: LocalEventBus) {
+  constructor(
+    private readonly bus: LocalEventBus,
+    private readonly archive?: Archive,
+  ) {
     this.busName = bus.name;
+  }
+
+  /** The one archive: every event on the bus (the local bus journals them all). */
+  get archiveName(): string {
+    return `${this.busName}-archive`;
+  }
+
+  archiveArn(): string {
+    return `arn:aws:events:${this.bus.region}:${this.bus.account}:archive/${this.archiveName}`;
   }
 
   /** The buses this endpoint answers for: `default` and the pipeline's. */
@@ -194,6 +244,14 @@ export class EventsApi {
         return this.listEventBuses(body);
       case 'DescribeEventBus':
         return this.describeEventBus(body);
+      case 'ListArchives':
+        return { Archives: this.archive ? [this.archiveListShape()] : [] };
+      case 'DescribeArchive':
+        return this.describeArchive(body);
+      case 'StartReplay':
+        return this.startReplay(body);
+      case 'DescribeReplay':
+        return this.describeReplay(body);
       default:
         throw new AwsApiError(
           'UnknownOperationException',
@@ -237,6 +295,113 @@ export class EventsApi {
       FailedEntryCount: results.filter((r) => r.ErrorCode !== undefined).length,
       Entries: results,
     };
+  }
+
+  /** ListArchives' entry; DescribeArchive adds the ARN, as AWS does. */
+  private archiveListShape() {
+    return {
+      ArchiveName: this.archiveName,
+      EventSourceArn: this.busArn(this.busName),
+      State: 'ENABLED',
+      RetentionDays: ARCHIVE_RETENTION_DAYS,
+    };
+  }
+
+  private archiveShape() {
+    return { ...this.archiveListShape(), ArchiveArn: this.archiveArn() };
+  }
+
+  private describeArchive(body: Body): unknown {
+    const name = requiredString(body, 'ArchiveName', 'archiveName');
+    if (!this.archive || name !== this.archiveName) {
+      throw new AwsApiError('ResourceNotFoundException', `Archive ${name} does not exist.`);
+    }
+    return this.archiveShape();
+  }
+
+  /**
+   * StartReplay: the archived events in [EventStartTime, EventEndTime) go back through the rules
+   * (only those in FilterArns, when given), marked with `replay-name`. It runs in the background;
+   * DescribeReplay tells when it is COMPLETED.
+   */
+  private startReplay(body: Body): unknown {
+    const name = requiredString(body, 'ReplayName', 'replayName');
+    if (!/^[.\-_A-Za-z0-9]{1,64}$/.test(name)) {
+      throw constraint(
+        'replayName',
+        name,
+        'Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+',
+      );
+    }
+    if (this.replays.has(name))
+      throw new AwsApiError('ResourceAlreadyExistsException', `Replay ${name} already exists.`);
+    const source = requiredString(body, 'EventSourceArn', 'eventSourceArn');
+    if (!this.archive || source !== this.archiveArn()) {
+      throw new AwsApiError('ResourceNotFoundException', `Archive ${source} does not exist.`);
+    }
+    const from = timestamp(body, 'EventStartTime');
+    const to = timestamp(body, 'EventEndTime');
+    if (from >= to)
+      throw validation(
+        'Parameter EventStartTime is not valid. Reason: EventStartTime must be before EventEndTime.',
+      );
+    if (to > Date.now() / 1000 + 1) {
+      throw validation('Parameter EventEndTime is not valid. Reason: EventEndTime cannot be in the future.');
+    }
+    const destination = body.Destination as { Arn?: unknown; FilterArns?: unknown } | undefined;
+    if (typeof destination?.Arn !== 'string')
+      throw constraint('destination.arn', undefined, 'Member must not be null');
+    if (!this.isLocalBus(destination.Arn)) {
+      throw new AwsApiError('ResourceNotFoundException', `Event bus ${destination.Arn} does not exist.`);
+    }
+    const filterArns = Array.isArray(destination.FilterArns)
+      ? (destination.FilterArns as unknown[])
+      : undefined;
+    const rules = filterArns?.map((arn) => {
+      const rule = this.bus.listRules().find((r) => this.ruleArn(r.name) === arn);
+      if (!rule) throw new AwsApiError('ResourceNotFoundException', `Rule ${String(arn)} does not exist.`);
+      return rule.name;
+    });
+    const replay: Replay = {
+      ReplayName: name,
+      ReplayArn: `arn:aws:events:${this.bus.region}:${this.bus.account}:replay/${name}`,
+      ...(optionalString(body, 'Description')
+        ? { Description: optionalString(body, 'Description') as string }
+        : {}),
+      State: 'STARTING',
+      EventSourceArn: source,
+      Destination: { Arn: destination.Arn, ...(filterArns ? { FilterArns: filterArns as string[] } : {}) },
+      EventStartTime: from,
+      EventEndTime: to,
+      ReplayStartTime: Date.now() / 1000,
+    };
+    this.replays.set(name, replay);
+    const archive = this.archive;
+    setImmediate(() => {
+      replay.State = 'RUNNING';
+      archive
+        .replay({ from: new Date(from * 1000), to: new Date(to * 1000), name, ...(rules ? { rules } : {}) })
+        .then(
+          () => {
+            replay.State = 'COMPLETED';
+          },
+          (error: unknown) => {
+            replay.State = 'FAILED';
+            replay.StateReason = error instanceof Error ? error.message : String(error);
+          },
+        )
+        .finally(() => {
+          replay.ReplayEndTime = Date.now() / 1000;
+        });
+    });
+    return { ReplayArn: replay.ReplayArn, State: replay.State, ReplayStartTime: replay.ReplayStartTime };
+  }
+
+  private describeReplay(body: Body): unknown {
+    const name = requiredString(body, 'ReplayName', 'replayName');
+    const replay = this.replays.get(name);
+    if (!replay) throw new AwsApiError('ResourceNotFoundException', `Replay ${name} does not exist.`);
+    return replay;
   }
 
   private testEventPattern(body: Body): unknown {

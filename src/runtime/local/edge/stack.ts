@@ -148,7 +148,7 @@ export class LocalStack {
         onError: (error) => warn(`s3: ${describe(error)}`),
       });
       const dynamodb = new DynamoDbProxy(started.dynamo.endpoint);
-      const events = new EventsApi(started.bus);
+      const events = new EventsApi(started.bus, started);
 
       const landingDir =
         options.landingDir === false ? undefined : resolve(options.landingDir ?? join(paths.root, 'landing'));
