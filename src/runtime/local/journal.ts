@@ -226,7 +226,6 @@ async function* readRecords(path: string): AsyncGenerator<JournalRecord> {
   }
 }
 
-
 /** One journal line per event, built around the entry's Detail text rather than re-serialising it. */
 export function journalLine(
   seq: number,
