@@ -1,7 +1,42 @@
 import type { Command } from 'commander';
+import { definePipeline, type PipelineDefinition } from '../pipeline/definition.ts';
+import { readMappingFile } from '../pipeline/mapping-file.ts';
+import { MappingError } from '../pipeline/mapping.ts';
 import { DEFAULT_STATE_DIR } from '../runtime/local/state.ts';
+import { UserError } from './errors.ts';
 
 /** Every command takes --state-dir. */
 export function withStateDir(command: Command): Command {
   return command.option('--state-dir <dir>', 'where the local stack keeps its state', DEFAULT_STATE_DIR);
+}
+
+export interface PipelineOptions {
+  mapping?: string;
+  source?: string;
+}
+
+/** The commands that run the pipeline choose its mapping and event source. */
+export function withPipelineOptions(command: Command): Command {
+  return command
+    .option('--mapping <file>', "columns to attributes, as JSON (default: the seed's five columns)")
+    .option('--source <name>', 'the event source (default: cdkpatterns.the-eventbridge-etl)');
+}
+
+/** The pipeline definition those options describe. */
+export function definitionFromOptions(options: PipelineOptions): PipelineDefinition {
+  let mapping;
+  if (options.mapping !== undefined) {
+    try {
+      mapping = readMappingFile(options.mapping);
+    } catch (error) {
+      if (error instanceof MappingError) throw new UserError(error.message);
+      throw error;
+    }
+  }
+  if (options.source !== undefined && options.source.trim() === '')
+    throw new UserError('--source: must not be empty');
+  return definePipeline({
+    ...(mapping ? { mapping } : {}),
+    ...(options.source ? { source: options.source } : {}),
+  });
 }

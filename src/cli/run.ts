@@ -1,26 +1,20 @@
 /** `etl run FILE...`: each file through the pipeline to completion, then its tally. */
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { readFile } from 'node:fs/promises';
-import { definePipeline } from '../pipeline/definition.ts';
-import { type Mapping, MappingError, parseMapping } from '../pipeline/mapping.ts';
 import { LocalPipeline, type RunReport } from '../runtime/local/pipeline.ts';
-import { UserError } from './errors.ts';
-import { withStateDir } from './options.ts';
+import { definitionFromOptions, type PipelineOptions, withPipelineOptions, withStateDir } from './options.ts';
 
 export function registerRun(program: Command): void {
-  withStateDir(
-    program
-      .command('run')
-      .description('run CSV files through the pipeline; exit 0 only when every row loaded')
-      .argument('<file...>', 'CSV files, first row the header')
-      .option('--mapping <file>', "columns to attributes, as JSON (default: the seed's five columns)"),
-  ).action(async (files: string[], options: { stateDir: string; mapping?: string }) => {
-    const mapping = options.mapping === undefined ? undefined : await readMapping(options.mapping);
-    const pipeline = await LocalPipeline.start({
-      stateDir: options.stateDir,
-      ...(mapping ? { definition: definePipeline({ mapping }) } : {}),
-    });
+  withPipelineOptions(
+    withStateDir(
+      program
+        .command('run')
+        .description('run CSV files through the pipeline; exit 0 only when every row loaded')
+        .argument('<file...>', 'CSV files, first row the header'),
+    ),
+  ).action(async (files: string[], options: { stateDir: string } & PipelineOptions) => {
+    const definition = definitionFromOptions(options);
+    const pipeline = await LocalPipeline.start({ stateDir: options.stateDir, definition });
     const reports: RunReport[] = [];
     try {
       for (const report of await pipeline.recover()) {
@@ -58,27 +52,6 @@ export function registerRun(program: Command): void {
       process.exitCode = 1;
     }
   });
-}
-
-async function readMapping(path: string): Promise<Mapping> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new UserError(`${path}: cannot read the mapping file`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new UserError(`${path}: not valid JSON (${(error as Error).message})`);
-  }
-  try {
-    return parseMapping(json, path);
-  } catch (error) {
-    if (error instanceof MappingError) throw new UserError(error.message);
-    throw error;
-  }
 }
 
 function printTally(report: RunReport): void {

@@ -12,9 +12,9 @@ import {
   LocalStack,
 } from '../runtime/local/edge/stack.ts';
 import { UserError } from './errors.ts';
-import { withStateDir } from './options.ts';
+import { definitionFromOptions, type PipelineOptions, withPipelineOptions, withStateDir } from './options.ts';
 
-interface UpOptions {
+interface UpOptions extends PipelineOptions {
   port: number;
   host: string;
   stateDir: string;
@@ -33,26 +33,30 @@ function parsePort(value: string): number {
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export function registerUp(program: Command): void {
-  withStateDir(
-    program
-      .command('up')
-      .description(
-        'run the local stack until Ctrl-C: S3, DynamoDB and EventBridge on one port for --endpoint-url; ' +
-          'objects put in the landing bucket and files dropped in the landing folder are run through the pipeline',
-      )
-      .option('--port <n>', 'the edge port (0: any free port)', parsePort, DEFAULT_EDGE_PORT)
-      .option(
-        '--host <host>',
-        'the address to listen on (anything but loopback exposes the stack)',
-        DEFAULT_EDGE_HOST,
-      )
-      .option('--landing <dir>', 'the landing folder (default: <state-dir>/landing)')
-      .option('--no-landing', 'no landing folder')
-      .option('--bucket <name>', 'the landing bucket', DEFAULT_LANDING_BUCKET),
+  withPipelineOptions(
+    withStateDir(
+      program
+        .command('up')
+        .description(
+          'run the local stack until Ctrl-C: S3, DynamoDB and EventBridge on one port for --endpoint-url; ' +
+            'objects put in the landing bucket and files dropped in the landing folder are run through the pipeline',
+        )
+        .option('--port <n>', 'the edge port (0: any free port)', parsePort, DEFAULT_EDGE_PORT)
+        .option(
+          '--host <host>',
+          'the address to listen on (anything but loopback exposes the stack)',
+          DEFAULT_EDGE_HOST,
+        )
+        .option('--landing <dir>', 'the landing folder (default: <state-dir>/landing)')
+        .option('--no-landing', 'no landing folder')
+        .option('--bucket <name>', 'the landing bucket', DEFAULT_LANDING_BUCKET),
+    ),
   ).action(async (options: UpOptions) => {
+    const definition = definitionFromOptions(options);
     let stack: LocalStack;
     try {
       stack = await LocalStack.start({
+        definition,
         stateDir: options.stateDir,
         host: options.host,
         port: options.port,

@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { definePipeline, type PipelineDefinition } from '../pipeline/definition.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
+import { readMappingFile } from '../pipeline/mapping-file.ts';
 
 /** The repository root: NodejsFunction's projectRoot and the extract task's Docker build context. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -40,9 +41,21 @@ export function withSensitiveColumns(mapping: Mapping, columns: readonly string[
   return { ...mapping, columns: marked };
 }
 
-/** The definition to deploy: the one pipeline definition, with any sensitive columns context names. */
+/** Context keys: a mapping file (as `etl run --mapping` takes) and the event source. */
+export const MAPPING_CONTEXT = 'mapping';
+export const SOURCE_CONTEXT = 'source';
+
+/**
+ * The definition to deploy: the one pipeline definition, with the mapping file and event source
+ * context names, and any sensitive columns it marks.
+ */
 export function definitionFromContext(context: (key: string) => unknown): PipelineDefinition {
-  const base = definePipeline();
+  const mappingFile = context(MAPPING_CONTEXT);
+  const source = context(SOURCE_CONTEXT);
+  const base = definePipeline({
+    ...(typeof mappingFile === 'string' && mappingFile ? { mapping: readMappingFile(mappingFile) } : {}),
+    ...(typeof source === 'string' && source ? { source } : {}),
+  });
   const raw = context(SENSITIVE_COLUMNS_CONTEXT);
   const columns =
     typeof raw === 'string'

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { etl, tempDir } from '../support/cli.ts';
@@ -42,6 +42,23 @@ describe('etl CLI', () => {
     expect(again.stdout).toMatch(/loaded\s+5/);
     const items = JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout) as unknown[];
     expect(items).toHaveLength(5);
+  });
+
+  it('puts events under the source --source names, and refuses an empty one', async () => {
+    const state = join(tempDir(), 'state');
+    const run = await etl(['run', 'data/test_data.csv', '--source', 'acme.etl', '--state-dir', state]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/loaded\s+5/);
+    const journal = readdirSync(join(state, 'bus')).find((n) => n.startsWith('segment-')) ?? '';
+    const sources = new Set(
+      readFileSync(join(state, 'bus', journal), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { event: { source: string } }).event.source),
+    );
+    expect([...sources]).toEqual(['acme.etl']);
+    const empty = await etl(['run', 'data/test_data.csv', '--source', '', '--state-dir', state]);
+    expect(empty).toMatchObject({ code: 2, stderr: 'etl: --source: must not be empty\n' });
   });
 
   it('exits 1 and says how to see the failed rows', async () => {

@@ -1,9 +1,14 @@
 /** How the app chooses the definition it deploys from CDK context. */
 import { describe, expect, it } from 'vitest';
 import { definePipeline } from '../../src/pipeline/definition.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   definitionFromContext,
+  MAPPING_CONTEXT,
   SENSITIVE_COLUMNS_CONTEXT,
+  SOURCE_CONTEXT,
   withSensitiveColumns,
 } from '../../src/infra/context.ts';
 
@@ -25,5 +30,32 @@ describe('definitionFromContext', () => {
 
   it('refuses a column the mapping does not have', () => {
     expect(() => withSensitiveColumns(definePipeline().mapping, ['Street', 'Nope'])).toThrow(/Nope/);
+  });
+
+  it('deploys the mapping file and event source that `-c mapping=... -c source=...` name', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ctx-')), 'mapping.json');
+    const mapping = {
+      key: 'id',
+      columns: { ID: { attribute: 'id' }, Email: { attribute: 'email', sensitive: true } },
+    };
+    writeFileSync(file, JSON.stringify(mapping));
+    const context: Record<string, string> = { [MAPPING_CONTEXT]: file, [SOURCE_CONTEXT]: 'acme.etl' };
+    const definition = definitionFromContext((key) => context[key]);
+    expect(definition.mapping.columns.Email).toEqual({ attribute: 'email', type: 'string', sensitive: true });
+    expect(definition.source).toBe('acme.etl');
+    expect(definition.rules.map((r) => r.eventPattern.source)).toEqual([
+      ['acme.etl'],
+      ['acme.etl'],
+      ['acme.etl'],
+      ['acme.etl'],
+    ]);
+  });
+
+  it('refuses a bad mapping file with the message etl run gives', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ctx-')), 'mapping.json');
+    writeFileSync(file, '{"key": "id", "columns": {"ID": {"attribute": "id", "type": "text"}}}');
+    expect(() => definitionFromContext((key) => (key === MAPPING_CONTEXT ? file : undefined))).toThrow(
+      `${file}: columns.ID.type: `,
+    );
   });
 });
