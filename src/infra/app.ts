@@ -2,20 +2,31 @@
  * The CDK app (`npx cdk synth` / `npx cdk deploy`, see cdk.json): one environment-agnostic stack, so
  * synthesis needs no credentials and no lookups, checked by cdk-nag's AWS Solutions rules.
  *
- * Context: `-c sensitiveColumns=Street,Zip` marks columns sensitive (envelope-encrypted with KMS in
- * events, decrypted only by the load stage); `-c stackName=...` names the stack.
+ * Context: `-c mapping=FILE` and `-c source=NAME` choose the mapping and event source;
+ * `-c sensitiveColumns=Street,Zip` marks columns sensitive (envelope-encrypted with KMS in events,
+ * decrypted only by the load stage); `-c stackName=...` names the stack.
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { MappingError } from '../pipeline/mapping.ts';
 import { definitionFromContext, FEATURE_FLAGS } from './context.ts';
 import { EventBridgeEtlStack } from './stack.ts';
 
 const app = new App({ context: FEATURE_FLAGS });
 const stackName = app.node.tryGetContext('stackName') as string | undefined;
+let definition;
+try {
+  definition = definitionFromContext((key) => app.node.tryGetContext(key));
+} catch (error) {
+  // A bad mapping file or column name is the user's to fix: one line, no stack trace.
+  if (!(error instanceof MappingError)) throw error;
+  console.error(`eventbridge-etl: ${error.message}`);
+  process.exit(2);
+}
 new EventBridgeEtlStack(app, 'TheEventBridgeETL', {
   ...(stackName ? { stackName } : {}),
   description:
     'eventbridge-etl: event-driven CSV-to-DynamoDB ETL (the EventBridge ETL pattern, production-grade)',
-  definition: definitionFromContext((key) => app.node.tryGetContext(key)),
+  definition,
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

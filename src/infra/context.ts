@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { definePipeline, type PipelineDefinition } from '../pipeline/definition.ts';
-import type { Mapping } from '../pipeline/mapping.ts';
+import { type Mapping, MappingError } from '../pipeline/mapping.ts';
 import { readMappingFile } from '../pipeline/mapping-file.ts';
 
 /** The repository root: NodejsFunction's projectRoot and the extract task's Docker build context. */
@@ -30,7 +30,7 @@ export const SENSITIVE_COLUMNS_CONTEXT = 'sensitiveColumns';
 export function withSensitiveColumns(mapping: Mapping, columns: readonly string[]): Mapping {
   const unknown = columns.filter((c) => !(c in mapping.columns));
   if (unknown.length > 0) {
-    throw new Error(`${SENSITIVE_COLUMNS_CONTEXT}: not columns of the mapping: ${unknown.join(', ')}`);
+    throw new MappingError(`${SENSITIVE_COLUMNS_CONTEXT}: not columns of the mapping: ${unknown.join(', ')}`);
   }
   const marked = Object.fromEntries(
     Object.entries(mapping.columns).map(([name, column]) => [
