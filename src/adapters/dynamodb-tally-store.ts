@@ -208,6 +208,18 @@ export class DynamoTallyStore implements TallyStore {
     }
   }
 
+  async releaseCompletion(run: string): Promise<void> {
+    await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: this.runKey(run),
+        UpdateExpression: 'SET #completed = :false REMOVE #completedAt',
+        ExpressionAttributeNames: { '#completed': 'completed', '#completedAt': 'completedAt' },
+        ExpressionAttributeValues: { ':false': { BOOL: false } },
+      }),
+    );
+  }
+
   /** Exact counts from the row sets (strongly consistent). */
   private async recount(
     run: string,

@@ -53,6 +53,8 @@ export interface TallyStore {
   counts(run: string): Promise<RunCounts | undefined>;
   /** Marks the run completed; resolves true for exactly one caller. */
   claimCompletion(run: string): Promise<boolean>;
+  /** Undoes a claim whose run-completed event could not be put, so a redelivery claims it again. */
+  releaseCompletion(run: string): Promise<void>;
 }
 
 /** A run's data key, plaintext for use and wrapped for travel (KMS GenerateDataKey's shape). */

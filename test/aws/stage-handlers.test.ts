@@ -310,6 +310,33 @@ describe('observe handler', () => {
     expect(publisher.details(DetailType.runCompleted)).toHaveLength(1);
   });
 
+  it('sends a run back to the queue when its run-completed cannot be put, and puts it on redelivery', async () => {
+    const tally = new DynamoTallyStore({ client: dynamo.client, tableName: RUNS });
+    const working = new CapturingPublisher();
+    let down = true;
+    const publisher = {
+      putEvents: async (entries: PutEventsEntry[]) => {
+        if (down) throw new Error('EventBridge is unavailable');
+        await working.putEvents(entries);
+      },
+    };
+    const handler = createObserveHandler({ definition, tally, publisher, logger: silentLogger() });
+    const run = 'run-put-fails';
+    const entries = [
+      extracted(run, 1, '1,12,Main Street,Antrim,22876'),
+      entry(source, DetailType.extractionCompleted, { status: Status.completed, run, file: 'f', rows: 1 }),
+      entry(source, DetailType.rowLoaded, { status: Status.loaded, key: '1', data: {}, run, row: 1 }),
+    ];
+    const event = sqsEvent(entries.map(envelopeOf));
+    expect(failedIds(await handler(event))).toEqual(event.Records.map((r) => r.messageId).sort());
+    expect((await tally.counts(run))?.completed).toBe(false);
+
+    down = false;
+    expect(failedIds(await handler(event))).toEqual([]);
+    expect(working.details(DetailType.runCompleted)).toMatchObject([{ run, loaded: 1 }]);
+    expect((await tally.counts(run))?.completed).toBe(true);
+  });
+
   it('retries the whole batch when the tally store fails', async () => {
     const tally = new DynamoTallyStore({ client: dynamo.client, tableName: 'no-such-table' });
     const handler = createObserveHandler({

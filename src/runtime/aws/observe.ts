@@ -5,8 +5,8 @@
  *
  * The tally is idempotent, so a redelivered batch is harmless; if the tally store fails, the whole
  * batch is retried. `run-completed` is put after the completion was claimed: should that put fail
- * after the publisher's retries, redelivery cannot put it again (the claim is taken), so the failure
- * is logged as an error and the completion stays recorded on the run's item in the runs table.
+ * after the publisher's retries, the claim is released and the run's messages are reported failed,
+ * so their redelivery claims and puts it again (at least once, never lost).
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoTallyStore } from '../../adapters/dynamodb-tally-store.ts';
@@ -35,17 +35,21 @@ export function createObserveHandler(deps: ObserveDeps): SqsBatchHandler {
       );
       for (const observed of result.observed) logger.info('event observed', { event: observed });
       for (const counts of result.completed) logger.info('run completed', { counts });
-      if (result.events.length > 0) {
-        try {
-          await publisher.putEvents(result.events);
-        } catch (error) {
-          logger.error('run-completed could not be put; the runs table records the completion', {
-            error: error as Error,
-            runs: result.completed.map((c) => c.run),
-          });
-        }
+      if (result.events.length === 0) return [];
+      try {
+        await publisher.putEvents(result.events);
+        return [];
+      } catch (error) {
+        const runs = new Set(result.completed.map((c) => c.run));
+        logger.error('run-completed could not be put; its messages go back to the queue', {
+          error: error as Error,
+          runs: [...runs],
+        });
+        for (const run of runs) await tally.releaseCompletion(run);
+        return messages
+          .filter((m) => runs.has((m.event.detail as { run?: unknown } | null)?.run as string))
+          .map((m) => m.messageId);
       }
-      return [];
     });
   };
 }

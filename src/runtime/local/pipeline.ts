@@ -364,7 +364,13 @@ export class LocalPipeline {
         const result = await observeBatch(events, { source, tally: this.tally });
         for (const [run, records] of groupByRun(result.observed))
           await this.logs.append(this.paths.run(run).events, records);
-        await publish.putEvents(result.events);
+        try {
+          await publish.putEvents(result.events);
+        } catch (error) {
+          // Released, so that the batch's retry claims the completion and puts run-completed again.
+          for (const counts of result.completed) await this.tally.releaseCompletion(counts.run);
+          throw error;
+        }
         for (const counts of result.completed) this.completions.get(counts.run)?.(counts);
       },
       delivery.observe,

@@ -45,6 +45,10 @@ export class MemoryTallyStore implements TallyStore {
     return true;
   }
 
+  async releaseCompletion(run: string): Promise<void> {
+    this.tally(run).counts.completed = false;
+  }
+
   /** Forgets a run, so the same file run again is tallied afresh. */
   reset(run: string): void {
     this.runs.delete(run);
