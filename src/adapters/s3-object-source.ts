@@ -12,6 +12,8 @@ export interface S3ObjectRef {
   key: string;
   /** The ETag the notification carried (quoted or not). */
   etag?: string;
+  /** The version the notification announced (versioned buckets): exactly that one is read. */
+  versionId?: string;
 }
 
 export interface OpenedObject {
@@ -60,6 +62,7 @@ export async function openS3Object(client: SendOnly, object: S3ObjectRef): Promi
       new GetObjectCommand({
         Bucket: object.bucket,
         Key: object.key,
+        ...(object.versionId ? { VersionId: object.versionId } : {}),
         ...(wanted ? { IfMatch: `"${wanted}"` } : {}),
       }),
     );

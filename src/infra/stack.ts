@@ -286,7 +286,11 @@ export class EventBridgeEtlStack extends Stack {
         'The environment holds configuration only (bus name, event source, column mapping, key ARN, region); no secret is passed: the task authenticates with its task role. S3_BUCKET_NAME and S3_OBJECT_KEY come per task as RunTask overrides, as in the seed.',
     });
     taskRole.addToPolicy(
-      new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.landingBucket.arnForObjects('*')] }),
+      // GetObjectVersion: the task reads exactly the version its notification announced.
+      new PolicyStatement({
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [this.landingBucket.arnForObjects('*')],
+      }),
     );
     this.bus.grantPutEventsTo(taskRole);
     this.fieldKey?.grant(taskRole, 'kms:GenerateDataKey');
@@ -395,7 +399,7 @@ export class EventBridgeEtlStack extends Stack {
     Validations.of(taskRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${landingBucketLogicalId}.Arn>/*]`,
       reason:
-        "The task reads the one object it was started for, and uploads may use any key: s3:GetObject on the landing bucket's objects, nothing else in S3.",
+        "The task reads the one object it was started for, and uploads may use any key: s3:GetObject and s3:GetObjectVersion on the landing bucket's objects, nothing else in S3.",
     });
     Validations.of(executionRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -11,10 +11,17 @@ export function runIdFromDigest(sha256Hex: string): string {
   return `${PREFIX}${sha256Hex.slice(0, 16)}`;
 }
 
-/** A run id for an S3 object: its bucket, key and ETag name one version of its content. */
-export function runIdForObject(bucket: string, key: string, etag: string): string {
+/**
+ * A run id for an S3 object: its bucket, key and ETag name its content; in a versioned bucket the
+ * version id names the upload too, so the same content uploaded again is a new run (with a tally
+ * of its own) while a redelivered notification of one upload stays the same run.
+ */
+export function runIdForObject(bucket: string, key: string, etag: string, versionId?: string): string {
   const unquoted = etag.replace(/^"|"$/g, '');
-  return runIdFromDigest(createHash('sha256').update(`${bucket}\n${key}\n${unquoted}`).digest('hex'));
+  const upload = versionId ? `\n${versionId}` : '';
+  return runIdFromDigest(
+    createHash('sha256').update(`${bucket}\n${key}\n${unquoted}${upload}`).digest('hex'),
+  );
 }
 
 /** Run ids come from events anyone may put; only these become file names. */

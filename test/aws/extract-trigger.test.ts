@@ -16,9 +16,11 @@ const placement: TaskPlacement = {
 };
 
 /** An S3 event notification as S3 sends it to SQS (keys URL-encoded, `+` for spaces). */
-function s3Notification(objects: { bucket: string; key: string; eTag: string }[]): string {
+function s3Notification(
+  objects: { bucket: string; key: string; eTag: string; versionId?: string }[],
+): string {
   return JSON.stringify({
-    Records: objects.map(({ bucket, key, eTag }) => ({
+    Records: objects.map(({ bucket, key, eTag, versionId }) => ({
       eventVersion: '2.1',
       eventSource: 'aws:s3',
       awsRegion: REGION,
@@ -31,7 +33,13 @@ function s3Notification(objects: { bucket: string; key: string; eTag: string }[]
         s3SchemaVersion: '1.0',
         configurationId: 'notification',
         bucket: { name: bucket, ownerIdentity: { principalId: 'OWNER' }, arn: `arn:aws:s3:::${bucket}` },
-        object: { key, size: 182, eTag, sequencer: '0062E99A88DC407460' },
+        object: {
+          key,
+          size: 182,
+          eTag,
+          ...(versionId ? { versionId } : {}),
+          sequencer: '0062E99A88DC407460',
+        },
       },
     })),
   });
@@ -127,6 +135,32 @@ describe('extract trigger handler', () => {
       run,
       file: 's3://landing/in 2024/test data, v1.csv',
       data: { tasks: [{ taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/etl/1' }], failures: [] },
+    });
+  });
+
+  it('in a versioned bucket, runs the announced version, and the same content uploaded again is a new run', async () => {
+    const ecs = new FakeEcs();
+    const handler = createExtractTriggerHandler({
+      definition,
+      runTask: ecs.runTask,
+      publisher: new CapturingPublisher(),
+      placement,
+      logger: silentLogger(),
+    });
+    const upload = (versionId: string) =>
+      sqsRecord(s3Notification([{ bucket: 'landing', key: 'same.csv', eTag: 'abc123', versionId }]));
+    const first = upload('v1');
+    await handler({ Records: [first, upload('v2'), first] }, lambdaContext('extract-trigger'));
+    const runs = ecs.inputs.map((input) => input.startedBy);
+    expect(runs).toEqual([
+      runIdForObject('landing', 'same.csv', 'abc123', 'v1'),
+      runIdForObject('landing', 'same.csv', 'abc123', 'v2'),
+      runIdForObject('landing', 'same.csv', 'abc123', 'v1'),
+    ]);
+    expect(runs[0]).not.toBe(runs[1]);
+    expect(ecs.inputs[1]?.overrides?.containerOverrides?.[0]?.environment).toContainEqual({
+      name: 'S3_OBJECT_VERSION_ID',
+      value: 'v2',
     });
   });
 

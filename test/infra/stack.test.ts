@@ -328,7 +328,7 @@ describe('least privilege', () => {
     );
     expect(s3.map(({ statement }) => [statement.Action, statement.Resource])).toEqual([
       [
-        's3:GetObject',
+        ['s3:GetObject', 's3:GetObjectVersion'],
         {
           'Fn::Join': [
             '',

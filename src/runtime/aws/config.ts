@@ -31,6 +31,7 @@ export const Env = {
   bucketName: 'S3_BUCKET_NAME',
   objectKey: 'S3_OBJECT_KEY',
   objectEtag: 'S3_OBJECT_ETAG',
+  objectVersion: 'S3_OBJECT_VERSION_ID',
 } as const;
 
 export type EnvSource = Record<string, string | undefined>;

@@ -47,10 +47,10 @@ export interface ExtractTaskResult {
   rows: number;
 }
 
-/** Extracts one object: its run id comes from bucket, key and the ETag S3 served. */
+/** Extracts one object: its run id comes from bucket, key, the ETag S3 served and the version. */
 export async function runExtractTask(target: S3ObjectRef, deps: ExtractTaskDeps): Promise<ExtractTaskResult> {
   const { body, etag } = await deps.objects(target);
-  const run = runIdForObject(target.bucket, target.key, etag);
+  const run = runIdForObject(target.bucket, target.key, etag, target.versionId);
   const file = s3Url(target);
   deps.logger.info('extraction started', { run, file });
   const { rows } = await extract({
@@ -96,6 +96,7 @@ export async function main(env: EnvSource = process.env): Promise<number> {
       bucket: requireEnv(env, Env.bucketName),
       key: requireEnv(env, Env.objectKey),
       ...(env[Env.objectEtag] ? { etag: env[Env.objectEtag] } : {}),
+      ...(env[Env.objectVersion] ? { versionId: env[Env.objectVersion] } : {}),
     };
     await runExtractTask(target, extractTaskDepsFromEnv(env, logger));
     return 0;

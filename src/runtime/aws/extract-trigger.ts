@@ -43,8 +43,9 @@ export interface ExtractTriggerDeps {
   logger: Logger;
 }
 
-/** An object a notification announced, with the ETag of the version it announced. */
-export type ObjectRef = Required<S3ObjectRef>;
+/** An object a notification announced, with the ETag (and, if versioned, the version) it announced. */
+export type ObjectRef = Required<Pick<S3ObjectRef, 'bucket' | 'key' | 'etag'>> &
+  Pick<S3ObjectRef, 'versionId'>;
 
 /** Keys in S3 event notifications are URL-encoded, with `+` for spaces. */
 export function decodeNotificationKey(key: string): string {
@@ -62,6 +63,7 @@ export function objectsInNotification(body: string): ObjectRef[] {
     bucket: r.s3.bucket.name,
     key: decodeNotificationKey(r.s3.object.key),
     etag: unquoteEtag(r.s3.object.eTag ?? ''),
+    ...(r.s3.object.versionId ? { versionId: r.s3.object.versionId } : {}),
   }));
 }
 
@@ -91,6 +93,7 @@ export function runTaskInput(
             { name: Env.bucketName, value: object.bucket },
             { name: Env.objectKey, value: object.key },
             { name: Env.objectEtag, value: object.etag },
+            ...(object.versionId ? [{ name: Env.objectVersion, value: object.versionId }] : []),
           ],
         },
       ],
@@ -114,7 +117,7 @@ export function createExtractTriggerHandler(deps: ExtractTriggerDeps): SqsBatchH
     }
     for (const [index, object] of objects.entries()) {
       if (!object.etag) throw new Error(`the notification for ${s3Url(object)} carries no ETag`);
-      const run = runIdForObject(object.bucket, object.key, object.etag);
+      const run = runIdForObject(object.bucket, object.key, object.etag, object.versionId);
       const response = await deps.runTask(
         runTaskInput(placement, object, `${record.messageId}:${index}`, run),
       );
