@@ -23,7 +23,7 @@ export class DynamoItemWriter implements ItemWriter {
 
   async writeItems(items: Item[]): Promise<WriteFailure[]> {
     const byKey = new Map<string, Item>();
-    for (const item of items) byKey.set(JSON.stringify(item[this.options.key]), item);
+    for (const item of items) byKey.set(this.keyOf(item), item);
     const unique = [...byKey.values()];
     const chunks: Item[][] = [];
     for (let i = 0; i < unique.length; i += MAX_BATCH_WRITE_ITEMS) {
@@ -39,12 +39,16 @@ export class DynamoItemWriter implements ItemWriter {
     }
     // A duplicate key shares its fate with the item that was written for it.
     if (failures.length > 0 && unique.length < items.length) {
-      const failedKeys = new Set(failures.map((f) => JSON.stringify(f.item[this.options.key])));
+      const failedKeys = new Set(failures.map((f) => this.keyOf(f.item)));
       return items
-        .filter((item) => failedKeys.has(JSON.stringify(item[this.options.key])))
+        .filter((item) => failedKeys.has(this.keyOf(item)))
         .map((item) => ({ item, reason: 'DynamoDB left the item unprocessed' }));
     }
     return failures;
+  }
+
+  private keyOf(item: Record<string, unknown>): string {
+    return JSON.stringify(item[this.options.key]);
   }
 
   /** Writes one batch; resolves with the items still unprocessed after every attempt. */
@@ -58,7 +62,16 @@ export class DynamoItemWriter implements ItemWriter {
       );
       const unprocessed = response.UnprocessedItems?.[tableName] ?? [];
       if (unprocessed.length === 0) return [];
-      if (attempt + 1 >= maxAttempts) return unprocessed.map((r) => r.PutRequest?.Item as Item);
+      if (attempt + 1 >= maxAttempts) {
+        // The response holds copies: hand back the caller's own items, found by their keys.
+        const byKey = new Map(chunk.map((item) => [this.keyOf(item), item]));
+        const originals: Item[] = [];
+        for (const request of unprocessed) {
+          const original = byKey.get(this.keyOf(request.PutRequest?.Item ?? {}));
+          if (original) originals.push(original);
+        }
+        return originals;
+      }
       requests = unprocessed;
       await sleep(backoffDelayMs(attempt));
     }

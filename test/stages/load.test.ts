@@ -118,7 +118,8 @@ describe('load', () => {
       (next) => async (args) => {
         const input = args.input as { RequestItems?: Record<string, unknown[]> };
         if (!input.RequestItems) return next(args);
-        const held = input.RequestItems[tableName];
+        // The SDK deserialises a response: its items are copies, never the objects that were sent.
+        const held = structuredClone(input.RequestItems[tableName]);
         return {
           output: { UnprocessedItems: { [tableName]: held }, $metadata: {} },
           response: {},

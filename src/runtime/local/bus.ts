@@ -127,6 +127,8 @@ export class LocalEventBus {
   private readonly highWaterMark: number;
   private pending = 0;
   private retriesScheduled = 0;
+  /** Journal readers still feeding the queues (recovery). */
+  private feeding = 0;
   private pumpScheduled = false;
   private capacityWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
@@ -187,7 +189,9 @@ export class LocalEventBus {
         }
         const event = this.envelope(e, parsed.detail);
         resultEntries.push({ EventId: event.id });
-        accepted.push({ event, targets: this.router.match(event), detailJson: e.Detail });
+        // A journal line is one line: Detail text that spans lines (valid JSON) is written compacted.
+        const detailJson = LINE_BREAK.test(e.Detail) ? JSON.stringify(parsed.detail) : e.Detail;
+        accepted.push({ event, targets: this.router.match(event), detailJson });
       }
       results.push({ FailedEntryCount: failed, Entries: resultEntries });
     }
@@ -246,10 +250,18 @@ export class LocalEventBus {
     records: AsyncIterable<{ seq: number; targets: string[]; event: AnyEvent }>,
   ): Promise<number> {
     let recovered = 0;
-    for await (const record of records) {
-      await this.waitForCapacity();
-      this.enqueue(record.targets, record.event, record.seq, Date.parse(record.event.time));
-      recovered++;
+    // Not idle until the journal is read to its end: an idle bus moves the journal's checkpoint,
+    // which must not pass records still to be read.
+    this.feeding++;
+    try {
+      for await (const record of records) {
+        await this.waitForCapacity();
+        this.enqueue(record.targets, record.event, record.seq, Date.parse(record.event.time));
+        recovered++;
+      }
+    } finally {
+      this.feeding--;
+      this.settle();
     }
     return recovered;
   }
@@ -371,7 +383,7 @@ export class LocalEventBus {
   }
 
   private isIdle(): boolean {
-    return this.pending === 0 && this.retriesScheduled === 0;
+    return this.pending === 0 && this.retriesScheduled === 0 && this.feeding === 0;
   }
 
   private settle(): void {
@@ -388,6 +400,8 @@ export class LocalEventBus {
     }
   }
 }
+
+const LINE_BREAK = /[\r\n]/;
 
 /** PutEvents' request limits: AWS rejects the whole request (ValidationException). */
 function validateRequest(entries: readonly PutEventsEntry[]): void {

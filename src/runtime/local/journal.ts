@@ -109,11 +109,13 @@ export class Journal {
 
   /** Records whose targets have not all acknowledged them, oldest first, read as a stream. */
   async *pending(): AsyncGenerator<JournalRecord> {
+    // The checkpoint as it stands now: records past it are what this read must deliver.
+    const checkpoint = this.checkpointSeq;
     const acked = this.readAcks();
     for (const { path, first } of this.segments()) {
-      if (this.segmentEnd(first) <= this.checkpointSeq) continue;
+      if (this.segmentEnd(first) <= checkpoint) continue;
       for await (const record of readRecords(path)) {
-        if (record.seq <= this.checkpointSeq) continue;
+        if (record.seq <= checkpoint) continue;
         const targets = record.targets.filter((t) => !acked.get(t)?.has(record.seq));
         if (targets.length > 0) yield { ...record, targets };
       }
