@@ -7,7 +7,7 @@ import { DetailType, Status } from '../pipeline/definition.ts';
 import { entry, type PutEventsEntry, type RowTransformedDetail } from '../pipeline/events.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
 import type { FieldCipher, Item, ItemWriter } from './ports.ts';
-import { checkType, fromItemValue, toItemValue } from './values.ts';
+import { checkType, fromItemValue, MAX_PARTITION_KEY_BYTES, toItemValue } from './values.ts';
 
 export interface LoadOptions {
   source: string;
@@ -39,7 +39,11 @@ export async function mapRow(
     }
     item[spec.attribute] = toItemValue(value, spec);
   }
-  if (!(mapping.key in item)) return { ok: false, reason: 'key value is empty', column: keyColumn(mapping) };
+  const key = item[mapping.key];
+  if (!key) return { ok: false, reason: 'key value is empty', column: keyColumn(mapping) };
+  if ('S' in key && Buffer.byteLength(key.S, 'utf8') > MAX_PARTITION_KEY_BYTES) {
+    return { ok: false, reason: `key value is over DynamoDB's ${MAX_PARTITION_KEY_BYTES}-byte limit`, column: keyColumn(mapping) };
+  }
   return { ok: true, item };
 }
 

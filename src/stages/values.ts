@@ -21,14 +21,36 @@ export function checkValue(
 }
 
 export function checkType(value: string, spec: ColumnMapping): string | undefined {
-  if (spec.type === 'number' && !(NUMBER.test(value.trim()) && Number.isFinite(Number(value)))) {
-    return 'value is not a number';
+  if (spec.type === 'number') {
+    if (!NUMBER.test(value.trim())) return 'value is not a number';
+    return dynamoNumberProblem(value.trim());
   }
   if (spec.type === 'boolean' && !BOOLEAN.has(value.trim().toLowerCase())) {
     return 'value is not a boolean (true or false)';
   }
   return undefined;
 }
+
+/**
+ * DynamoDB keeps numbers of up to 38 significant digits, from 1E-130 to 9.99...E+125 in magnitude;
+ * anything else fails the whole BatchWriteItem, so it must fail its own row first.
+ */
+function dynamoNumberProblem(text: string): string | undefined {
+  const [, whole = '', fraction = '', exponent = '0'] = /^[+-]?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text) ?? [];
+  const digits = whole + fraction;
+  const first = digits.search(/[1-9]/);
+  if (first === -1) return undefined; // zero
+  if (digits.slice(first).replace(/0+$/, '').length > 38) {
+    return "number has more than 38 significant digits (DynamoDB's limit)";
+  }
+  // The value is 0.d1d2... x 10^magnitude.
+  const magnitude = whole.length - first + Number(exponent);
+  if (magnitude > 126 || magnitude - 1 < -130) return "number is outside DynamoDB's range (1E-130 to 9.99E+125)";
+  return undefined;
+}
+
+/** DynamoDB's limit on a partition key value. */
+export const MAX_PARTITION_KEY_BYTES = 2048;
 
 export function toItemValue(value: string, spec: ColumnMapping): ItemValue {
   if (spec.type === 'number') return { N: value.trim() };

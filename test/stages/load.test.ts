@@ -138,6 +138,26 @@ describe('load', () => {
     client.destroy();
   });
 
+  it('fails a key DynamoDB would refuse on its own row, and loads the rest of the batch', async () => {
+    const writer = new DynamoItemWriter({ client: dynamo.client, tableName, key: 'id' });
+    const entries = await loadBatch([row(1), row(2, 'k'.repeat(2049)), row(3)], {
+      source: 's',
+      mapping: SEED_MAPPING,
+      writer,
+    });
+    expect(entries.map((e) => e.DetailType)).toEqual([
+      DetailType.rowFailed,
+      DetailType.rowLoaded,
+      DetailType.rowLoaded,
+    ]);
+    expect(JSON.parse(entries[0]?.Detail ?? '')).toMatchObject({
+      row: 2,
+      column: 'ID',
+      reason: "key value is over DynamoDB's 2048-byte limit",
+    });
+    expect((await scanAll(dynamo.client, tableName)).map((i) => i.id)).toEqual(['1', '3']);
+  });
+
   it('is idempotent: loading the same rows again leaves one item per key', async () => {
     const writer = new DynamoItemWriter({ client: dynamo.client, tableName, key: 'id' });
     const rows = [row(1), row(2), row(3)];

@@ -58,6 +58,45 @@ describe('transform', () => {
     expect(transformRow({ headers: 'ID,Zip,Active', data: '1,-2.5e3,FALSE' }, mapping).ok).toBe(true);
   });
 
+  it.each([
+    ['1e200', "number is outside DynamoDB's range (1E-130 to 9.99E+125)"],
+    ['1e-131', "number is outside DynamoDB's range (1E-130 to 9.99E+125)"],
+    [
+      '1234567890123456789012345678901234567890',
+      "number has more than 38 significant digits (DynamoDB's limit)",
+    ],
+  ])('fails a number DynamoDB would refuse (%s), so it cannot fail its whole batch', (zip, reason) => {
+    const mapping: Mapping = {
+      key: 'id',
+      columns: {
+        ID: { attribute: 'id', type: 'string', required: true },
+        Zip: { attribute: 'zip', type: 'number' },
+      },
+    };
+    expect(transformRow({ headers: 'ID,Zip', data: `1,${zip}` }, mapping)).toEqual({
+      ok: false,
+      reason,
+      column: 'Zip',
+    });
+  });
+
+  it.each([
+    '0',
+    '-0.0',
+    '1E-130',
+    '9.9999999999999999999999999999999999999E+125',
+    '12345678901234567890123456789012345678',
+  ])('accepts a number DynamoDB keeps exactly (%s)', (zip) => {
+    const mapping: Mapping = {
+      key: 'id',
+      columns: {
+        ID: { attribute: 'id', type: 'string', required: true },
+        Zip: { attribute: 'zip', type: 'number' },
+      },
+    };
+    expect(transformRow({ headers: 'ID,Zip', data: `1,${zip}` }, mapping).ok).toBe(true);
+  });
+
   it('puts transform events, and row-failed events with run and row for bad rows', () => {
     const entries = transformBatch(
       [
