@@ -134,9 +134,17 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
     }
     await pump;
   } catch (error) {
+    // The file stops here: release it (an early error leaves it half read).
+    destroyInput(options.input);
     await Promise.allSettled(inFlight);
     const fileError = asExtractError(error, file);
-    if (fileError instanceof ExtractError && !failure) await reportFailure(fileError, rowsSent);
+    if (fileError instanceof ExtractError && !failure) {
+      // Rows read before the bad line are carried through, as the observer is told.
+      const rest = batcher.flush();
+      if (rest) await send(rest);
+      await drain();
+      await reportFailure(fileError, rowsSent);
+    }
     throw fileError;
   }
   if (headers === undefined) {
@@ -205,12 +213,30 @@ async function pipeInput(input: ExtractOptions['input'], parser: ReturnType<type
         throw new InputError(`binary content (a NUL byte near byte ${bytes}), not CSV text`);
       const text = decode(buffer);
       bytes += buffer.length;
-      if (!parser.write(text)) await new Promise<void>((resolve) => parser.once('drain', resolve));
+      if (!parser.write(text)) await drained(parser);
     }
     parser.end(decode());
   } catch (error) {
     parser.destroy(error instanceof Error ? error : new Error(String(error)));
   }
+}
+
+/** Resolves when the parser wants more, or can take no more (closed by an error). */
+function drained(parser: ReturnType<typeof parse>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      parser.off('drain', done);
+      parser.off('close', done);
+      resolve();
+    };
+    parser.on('drain', done);
+    parser.on('close', done);
+  });
+}
+
+function destroyInput(input: ExtractOptions['input']): void {
+  const destroy = (input as { destroy?: unknown }).destroy;
+  if (typeof destroy === 'function') (destroy as () => void).call(input);
 }
 
 /** The input is not CSV text. */

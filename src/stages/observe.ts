@@ -39,7 +39,8 @@ export function describeEvent(event: EventEnvelope<unknown>): ObservedEvent {
   const observed: ObservedEvent = { id: event.id, time: event.time, detailType: event['detail-type'] };
   if (typeof detail.status === 'string') observed.status = detail.status;
   if (typeof detail.run === 'string') observed.run = detail.run;
-  if (typeof detail.row === 'number') observed.row = detail.row;
+  // Anyone may put events: only a real row number (a positive safe integer) counts as one.
+  if (Number.isSafeInteger(detail.row) && (detail.row as number) > 0) observed.row = detail.row as number;
   if (typeof detail.reason === 'string') observed.reason = detail.reason;
   return observed;
 }

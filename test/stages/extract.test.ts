@@ -141,6 +141,8 @@ describe('extract', () => {
     ).rejects.toThrow(/unterminated/);
     const put = publisher.details<RowExtractedDetail>(DetailType.rowExtracted).length;
     const failed = publisher.details<{ rows: number }>(DetailType.extractionFailed);
-    expect(failed[0]?.rows).toBe(put);
+    // Every row before the bad line, including those still waiting for a full batch.
+    expect(put).toBe(25);
+    expect(failed[0]?.rows).toBe(25);
   });
 });

@@ -90,6 +90,26 @@ describe('observe', () => {
     expect(result.completed).toMatchObject([{ run: 'r', extracted: 0, loaded: 0 }]);
   });
 
+  it('counts only positive whole row numbers, each exactly, far-out ones included', async () => {
+    const tally = new MemoryTallyStore();
+    const result = await observeBatch(
+      [
+        event(DetailType.extractionCompleted, { status: 'completed', run: 'r', file: 'f', rows: 3 }),
+        // Not row numbers: ignored.
+        ...[1.5, -1, 0, '1', 2 ** 53].map((row) =>
+          event(DetailType.rowLoaded, { status: 'success', run: 'r', row }),
+        ),
+        // Row numbers: 2**32 + 2 must not wrap onto row 2.
+        ...[2 ** 32 + 2, 1].map((row) => event(DetailType.rowLoaded, { status: 'success', run: 'r', row })),
+      ],
+      { source: 's', tally },
+    );
+    expect(result.events).toEqual([]);
+    expect(await tally.counts('r')).toMatchObject({ loaded: 2, settled: 2, completed: false });
+  });
+    expect(await tally.counts('r')).toMatchObject({ loaded: 3, settled: 3, completed: true });
+  });
+
   it('records what it saw without row values', async () => {
     const tally = new MemoryTallyStore();
     const result = await observeBatch(

@@ -27,7 +27,17 @@ export class LineLogs {
     let text = '';
     for (const record of records) text += `${JSON.stringify(record)}\n`;
     // When the disk falls behind, the caller waits: what is written must not pile up in memory.
-    return stream.write(text) ? undefined : new Promise((resolve) => stream.once('drain', resolve));
+    if (stream.write(text)) return undefined;
+    // Drained, or failed (the error is kept and raised on close): either way nothing more to wait for.
+    return new Promise((resolve) => {
+      const done = (): void => {
+        stream.off('drain', done);
+        stream.off('close', done);
+        resolve();
+      };
+      stream.on('drain', done);
+      stream.on('close', done);
+    });
   }
 
   async close(path?: string): Promise<void> {
