@@ -103,6 +103,15 @@ export class LocalS3 {
 
   handle(req: IncomingMessage, res: ServerResponse): void {
     routeVirtualHost(req);
+    if (escapesStore(req.url ?? '/')) {
+      // s3rver maps buckets and keys onto paths: `.` or `..` segments would reach outside its store.
+      sendS3Error(
+        res,
+        new AwsApiError('InvalidRequest', 'Bucket names and keys may not contain "." or ".." path segments'),
+        req.url,
+      );
+      return;
+    }
     const declared = Number(
       req.headers['x-amz-decoded-content-length'] ?? req.headers['content-length'] ?? 0,
     );
@@ -229,4 +238,16 @@ function decodedRequest(req: IncomingMessage): IncomingMessage {
     complete: false,
     aborted: false,
   }) as unknown as IncomingMessage;
+}
+
+/** Whether a request path has a `.` or `..` segment, in any encoding a client could send. */
+export function escapesStore(url: string): boolean {
+  const path = url.split('?')[0] ?? '';
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return true;
+  }
+  return decoded.split(/[/\\]/).some((segment) => segment === '.' || segment === '..');
 }
