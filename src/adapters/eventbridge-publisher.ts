@@ -9,6 +9,14 @@ import { batchPutEventsEntries } from '../pipeline/put-events.ts';
 import type { EventPublisher } from '../stages/ports.ts';
 import { backoffDelayMs, sleep } from './backoff.ts';
 
+/** PutEvents entry error codes worth another attempt. */
+const RETRYABLE = new Set([
+  'ThrottlingException',
+  'InternalFailure',
+  'InternalException',
+  'ServiceUnavailable',
+]);
+
 export class PutEventsFailedError extends Error {
   constructor(readonly failures: { ErrorCode?: string; ErrorMessage?: string }[]) {
     const first = failures[0];
@@ -38,7 +46,9 @@ export class EventBridgePublisher implements EventPublisher {
       // Result entries line up with request entries; the failed ones carry an ErrorCode.
       const results = response.Entries ?? [];
       const failed = pending.filter((_, i) => results[i]?.ErrorCode !== undefined);
-      if (attempt + 1 >= this.maxAttempts) {
+      // An entry refused for what it is (MalformedDetail, InvalidArgument, access) fails the same way again.
+      const permanent = results.some((r) => r.ErrorCode !== undefined && !RETRYABLE.has(r.ErrorCode));
+      if (permanent || attempt + 1 >= this.maxAttempts) {
         throw new PutEventsFailedError(results.filter((r) => r.ErrorCode !== undefined));
       }
       pending = failed;

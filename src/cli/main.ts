@@ -11,6 +11,7 @@ import { ExtractError } from '../stages/extract.ts';
 import { InputFileError } from '../runtime/local/pipeline.ts';
 import { TableKeyMismatchError } from '../runtime/local/dynalite.ts';
 import { StateDirInUseError } from '../runtime/local/lock.ts';
+import { StateDirError } from '../runtime/local/state.ts';
 
 export function buildProgram(): Command {
   const program = new Command('etl')
@@ -39,7 +40,8 @@ export async function main(argv: string[]): Promise<number> {
       error instanceof InputFileError ||
       error instanceof ExtractError ||
       error instanceof TableKeyMismatchError ||
-      error instanceof StateDirInUseError
+      error instanceof StateDirInUseError ||
+      error instanceof StateDirError
     ) {
       console.error(`etl: ${error.message}`);
       return error instanceof UserError ? error.exitCode : 2;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { definePipeline, type PipelineDefinition } from '../pipeline/definition.ts';
+import { DEFAULT_EVENT_SOURCE, definePipeline, type PipelineDefinition } from '../pipeline/definition.ts';
 import { readMappingFile } from '../pipeline/mapping-file.ts';
 import { MappingError } from '../pipeline/mapping.ts';
 import { DEFAULT_STATE_DIR } from '../runtime/local/state.ts';
@@ -19,7 +19,7 @@ export interface PipelineOptions {
 export function withPipelineOptions(command: Command): Command {
   return command
     .option('--mapping <file>', "columns to attributes, as JSON (default: the seed's five columns)")
-    .option('--source <name>', 'the event source (default: cdkpatterns.the-eventbridge-etl)');
+    .option('--source <name>', `the event source (default: ${DEFAULT_EVENT_SOURCE})`);
 }
 
 /** The pipeline definition those options describe. */

@@ -4,7 +4,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Command } from 'commander';
 import { localClient, startDynalite } from '../runtime/local/dynalite.ts';
 import { readLock, StateDirInUseError } from '../runtime/local/lock.ts';
-import { DEFAULT_TABLE_NAME, statePaths } from '../runtime/local/state.ts';
+import { DEFAULT_TABLE_NAME, ensureStateDir, statePaths } from '../runtime/local/state.ts';
 import { definePipeline } from '../pipeline/definition.ts';
 import { withStateDir } from './options.ts';
 
@@ -51,6 +51,7 @@ async function openTable(stateDir: string): Promise<{ client: DynamoDBClient; cl
     return { client, close: async () => client.destroy() };
   }
   if (owner) throw new StateDirInUseError(paths.root, owner);
+  await ensureStateDir(paths);
   const dynamo = await startDynalite({ path: paths.dynamodb });
   return { client: dynamo.client, close: () => dynamo.close() };
 }

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { StatePaths } from '../runtime/local/state.ts';
+import { isSafeRunId } from '../pipeline/run-id.ts';
 import type { RunCounts } from '../stages/ports.ts';
 import { UserError } from './errors.ts';
 
@@ -23,6 +24,8 @@ export async function listRuns(paths: StatePaths): Promise<RunSummary[]> {
   }
   const summaries: RunSummary[] = [];
   for (const name of names) {
+    // Only what a run could have written: stray names are not runs.
+    if (!isSafeRunId(name)) continue;
     try {
       summaries.push(JSON.parse(await readFile(paths.run(name).summary, 'utf8')) as RunSummary);
     } catch {
@@ -46,7 +49,14 @@ export async function* readJsonLines<T>(path: string): AsyncGenerator<T> {
   try {
     stream = createReadStream(path);
     const lines = createInterface({ input: stream, crlfDelay: Infinity });
-    for await (const line of lines) if (line) yield JSON.parse(line) as T;
+    for await (const line of lines) {
+      if (!line) continue;
+      try {
+        yield JSON.parse(line) as T;
+      } catch {
+        // A line torn by a crash mid-write: the rest of the log still reads.
+      }
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;

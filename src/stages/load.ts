@@ -25,7 +25,7 @@ export async function mapRow(
 ): Promise<Mapped> {
   const item: Item = {};
   for (const [column, spec] of Object.entries(mapping.columns)) {
-    let value = detail.data[column];
+    let value = Object.hasOwn(detail.data, column) ? detail.data[column] : undefined;
     if (value === undefined || value === '') continue; // transform already failed empty required values
     if (spec.sensitive) {
       if (!cipher) return { ok: false, reason: 'sensitive value but no key to decrypt it', column };
@@ -42,7 +42,11 @@ export async function mapRow(
   const key = item[mapping.key];
   if (!key) return { ok: false, reason: 'key value is empty', column: keyColumn(mapping) };
   if ('S' in key && Buffer.byteLength(key.S, 'utf8') > MAX_PARTITION_KEY_BYTES) {
-    return { ok: false, reason: `key value is over DynamoDB's ${MAX_PARTITION_KEY_BYTES}-byte limit`, column: keyColumn(mapping) };
+    return {
+      ok: false,
+      reason: `key value is over DynamoDB's ${MAX_PARTITION_KEY_BYTES}-byte limit`,
+      column: keyColumn(mapping),
+    };
   }
   return { ok: true, item };
 }

@@ -33,7 +33,8 @@ export function transformRow(
   if (values.length !== headers.length) {
     return { ok: false, reason: `row has ${values.length} fields; the header has ${headers.length}` };
   }
-  const data: Record<string, string> = {};
+  // No prototype: a header named __proto__ or constructor is a column like any other.
+  const data = Object.create(null) as Record<string, string>;
   for (let i = 0; i < headers.length; i++) data[headers[i] as string] = values[i] as string;
   for (const [column, spec] of Object.entries(mapping.columns)) {
     const problem = checkValue(data[column], spec, column in data);

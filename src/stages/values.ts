@@ -36,7 +36,8 @@ export function checkType(value: string, spec: ColumnMapping): string | undefine
  * anything else fails the whole BatchWriteItem, so it must fail its own row first.
  */
 function dynamoNumberProblem(text: string): string | undefined {
-  const [, whole = '', fraction = '', exponent = '0'] = /^[+-]?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text) ?? [];
+  const [, whole = '', fraction = '', exponent = '0'] =
+    /^[+-]?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text) ?? [];
   const digits = whole + fraction;
   const first = digits.search(/[1-9]/);
   if (first === -1) return undefined; // zero
@@ -45,7 +46,8 @@ function dynamoNumberProblem(text: string): string | undefined {
   }
   // The value is 0.d1d2... x 10^magnitude.
   const magnitude = whole.length - first + Number(exponent);
-  if (magnitude > 126 || magnitude - 1 < -130) return "number is outside DynamoDB's range (1E-130 to 9.99E+125)";
+  if (magnitude > 126 || magnitude - 1 < -130)
+    return "number is outside DynamoDB's range (1E-130 to 9.99E+125)";
   return undefined;
 }
 

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { etl, tempDir } from '../support/cli.ts';
@@ -60,6 +60,37 @@ describe('bad files: one line saying what and where, exit 2, no stack trace, sta
     expect((await etl(['run', join(dir, 'nope.csv'), '--state-dir', join(dir, 'state')])).stderr).toBe(
       `etl: ${join(dir, 'nope.csv')}: no such file\n`,
     );
+  });
+
+  it.each([['run', 'data/test_data.csv'], ['scan']])(
+    'a state directory that is a file (etl %s)',
+    async (...args) => {
+      const dir = tempDir();
+      const state = join(dir, 'not-a-dir');
+      writeFileSync(state, '');
+      const result = await etl([...args, '--state-dir', state]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(`etl: cannot use ${state} as the state directory (ENOTDIR)\n`);
+    },
+  );
+
+  it('stray directories and a torn last line do not stop etl events, errors or runs', async () => {
+    const dir = tempDir();
+    const state = join(dir, 'state');
+    expect((await etl(['run', 'data/test_data.csv', '--state-dir', state])).code).toBe(0);
+    mkdirSync(join(state, 'runs', 'not a run'));
+    const [run] = readdirSync(join(state, 'runs')).filter((n) => n.startsWith('run-'));
+    appendFileSync(join(state, 'runs', run ?? '', 'events.ndjson'), '{"id":"torn');
+    for (const command of ['events', 'errors', 'runs']) {
+      const result = await etl([command, '--json', '--state-dir', state]);
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+    }
+    // 17 row and lifecycle events, and run-completed, which arrives after the run's logs closed.
+    const events = JSON.parse((await etl(['events', '--json', '--state-dir', state])).stdout) as {
+      detailType: string;
+    }[];
+    expect(events).toHaveLength(18);
+    expect(events.at(-1)?.detailType).toBe('run-completed');
   });
 
   it('a header-only file is a valid run of 0 rows', async () => {

@@ -21,6 +21,20 @@ describe('transform', () => {
     expect(outcome).toMatchObject({ ok: true, data: { Street: 'Main Street, Upper', Town: 'Antrim' } });
   });
 
+  it('treats headers named like object internals as plain columns', () => {
+    const mapping: Mapping = {
+      key: 'id',
+      columns: {
+        ID: { attribute: 'id', type: 'string', required: true },
+        constructor: { attribute: 'ctor', type: 'string' as const },
+      },
+    };
+    const outcome = transformRow({ headers: 'ID,__proto__,toString', data: '1,a,b' }, mapping);
+    expect(outcome).toMatchObject({ ok: true });
+    const data = (outcome as { data: Record<string, string> }).data;
+    expect(JSON.stringify(data)).toBe('{"ID":"1","__proto__":"a","toString":"b"}');
+  });
+
   it('fails a row whose field count differs from the header', () => {
     expect(transformRow({ headers, data: '1,12,Main Street' }, SEED_MAPPING)).toEqual({
       ok: false,

@@ -51,6 +51,9 @@ export async function startDynalite(
       else reject(new Error(`the embedded DynamoDB did not start: ${message.error}`));
     });
     worker.once('error', reject);
+    worker.once('exit', (code) =>
+      reject(new Error(`the embedded DynamoDB stopped before it started (exit ${code})`)),
+    );
   });
   const endpoint = `http://127.0.0.1:${port}`;
   const client = localClient(endpoint);

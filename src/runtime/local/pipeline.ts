@@ -32,7 +32,7 @@ import { RuleIndex } from '../../patterns/index.ts';
 import { Journal } from './journal.ts';
 import { StateLock } from './lock.ts';
 import { LineLogs } from './run-log.ts';
-import { DEFAULT_TABLE_NAME, runIdForFile, type StatePaths, statePaths } from './state.ts';
+import { DEFAULT_TABLE_NAME, ensureStateDir, runIdForFile, type StatePaths, statePaths } from './state.ts';
 import { MemoryTallyStore } from './tally-store.ts';
 
 export interface LocalPipelineOptions {
@@ -120,7 +120,7 @@ export class LocalPipeline {
   static async start(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
     const definition = options.definition ?? definePipeline();
     const paths = statePaths(options.stateDir);
-    await mkdir(paths.runs, { recursive: true });
+    await ensureStateDir(paths);
     const lock = StateLock.acquire(paths.lock, paths.root);
     let dynamo: LocalDynamo | undefined;
     try {
@@ -261,18 +261,29 @@ export class LocalPipeline {
     target?: string,
   ): Promise<Record<string, { redriven: number; deadAgain: number }>> {
     const result: Record<string, { redriven: number; deadAgain: number }> = {};
-    for (const name of await readdir(this.paths.dlq).catch(() => [] as string[])) {
-      const match = /^(.+)\.(ndjson|redriving)$/.exec(name);
+    // Leftovers of a redrive a crash cut short first, then the queues; each moved aside under a
+    // name of its own, so a letter that fails again lands in a fresh file and nothing is overwritten.
+    const names = (await readdir(this.paths.dlq).catch(() => [] as string[])).sort(
+      (a, b) => Number(b.endsWith('.redriving')) - Number(a.endsWith('.redriving')),
+    );
+    for (const name of names) {
+      const match = /^([^.]+)\.(?:\d+\.redriving|ndjson)$/.exec(name);
       if (!match?.[1] || (target !== undefined && match[1] !== target)) continue;
       const queue = match[1];
       const path = join(this.paths.dlq, name);
-      // Moved aside first, so a letter that fails again lands in a fresh file.
-      const redriving = join(this.paths.dlq, `${queue}.redriving`);
-      if (path !== redriving) await rename(path, redriving);
+      let redriving = path;
+      if (name.endsWith('.ndjson')) {
+        redriving = join(this.paths.dlq, `${queue}.${Date.now()}.redriving`);
+        await rename(path, redriving);
+      }
       const counts = (result[queue] ??= { redriven: 0, deadAgain: 0 });
       for await (const line of createInterface({ input: createReadStream(redriving), crlfDelay: Infinity })) {
-        if (!line) continue;
-        const letter = JSON.parse(line) as DeadLetter;
+        let letter: DeadLetter;
+        try {
+          letter = JSON.parse(line) as DeadLetter;
+        } catch {
+          continue; // empty, or torn by a crash mid-write
+        }
         await this.bus.waitForCapacity();
         this.bus.redrive(queue, letter.event);
         counts.redriven++;
@@ -323,6 +334,16 @@ export class LocalPipeline {
     this.lock.release();
   }
 
+  /**
+   * Appends to a run's log. A run in progress keeps its files open; late events of finished runs or
+   * runs started elsewhere (run-completed, put-events) reopen them just for the write.
+   */
+  private async log(kind: 'events' | 'errors', run: string, records: readonly unknown[]): Promise<void> {
+    const path = this.paths.run(run)[kind];
+    await this.logs.append(path, records);
+    if (!this.activeRuns.has(run)) await this.logs.close(path);
+  }
+
   private deadLetter(letter: DeadLetter): void {
     mkdirSync(this.paths.dlq, { recursive: true });
     const record = { time: new Date().toISOString(), ...letter };
@@ -362,8 +383,7 @@ export class LocalPipeline {
       'observe',
       async (events) => {
         const result = await observeBatch(events, { source, tally: this.tally });
-        for (const [run, records] of groupByRun(result.observed))
-          await this.logs.append(this.paths.run(run).events, records);
+        for (const [run, records] of groupByRun(result.observed)) await this.log('events', run, records);
         try {
           await publish.putEvents(result.events);
         } catch (error) {
@@ -379,8 +399,7 @@ export class LocalPipeline {
       'quarantine',
       async (events) => {
         const failures = events.map((e) => ({ ...(e.detail as RowFailedDetail), time: e.time, id: e.id }));
-        for (const [run, records] of groupByRun(failures))
-          await this.logs.append(this.paths.run(run).errors, records);
+        for (const [run, records] of groupByRun(failures)) await this.log('errors', run, records);
       },
       delivery.quarantine,
     );

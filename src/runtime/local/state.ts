@@ -1,6 +1,7 @@
 /** The state directory (default `.etl/`): everything the local stack keeps between commands. */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isSafeRunId, runIdFromDigest } from '../../pipeline/run-id.ts';
 
@@ -45,6 +46,21 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
       };
     },
   };
+}
+
+/** The state directory cannot be used (a file is in the way, no permission, a read-only disk). */
+export class StateDirError extends Error {
+  override readonly name = 'StateDirError';
+}
+
+/** Creates the state directory's layout, or says in one line why it cannot. */
+export async function ensureStateDir(paths: StatePaths): Promise<void> {
+  try {
+    await mkdir(paths.runs, { recursive: true });
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    throw new StateDirError(`cannot use ${paths.root} as the state directory (${code ?? String(error)})`);
+  }
 }
 
 /** A run is named by its file's content, so running the same file again is the same run. */

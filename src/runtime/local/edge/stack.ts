@@ -272,7 +272,7 @@ export class LocalStack {
       await this.landing?.close();
       const dropped = await this.ingest.close();
       for (const object of dropped) {
-        this.warn(`${s3Url(object)}: not run (the stack stopped first); upload it again to run it`);
+        this.warn(`${s3Url(object)}: not run (the stack stopped first); the next etl up runs it`);
       }
       await this.edge.close();
       this.clients.dynamodb.close();
