@@ -1,7 +1,7 @@
 /** `etl run FILE...`: each file through the pipeline to completion, then its tally. */
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { LocalPipeline, type RunReport } from '../runtime/local/pipeline.ts';
+import { assertReadableFile, LocalPipeline, type RunReport } from '../runtime/local/pipeline.ts';
 import { definitionFromOptions, type PipelineOptions, withPipelineOptions, withStateDir } from './options.ts';
 
 export function registerRun(program: Command): void {
@@ -14,6 +14,8 @@ export function registerRun(program: Command): void {
     ),
   ).action(async (files: string[], options: { stateDir: string } & PipelineOptions) => {
     const definition = definitionFromOptions(options);
+    // A missing file is the user's mistake: say so before starting anything.
+    for (const file of files) await assertReadableFile(file);
     const pipeline = await LocalPipeline.start({ stateDir: options.stateDir, definition });
     const reports: RunReport[] = [];
     try {

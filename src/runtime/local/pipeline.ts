@@ -476,7 +476,8 @@ function openFileSource(descriptor: SourceDescriptor): CsvInput | undefined {
     : undefined;
 }
 
-async function assertReadableFile(file: string): Promise<void> {
+/** Throws InputFileError unless `file` is a regular file. */
+export async function assertReadableFile(file: string): Promise<void> {
   let info;
   try {
     info = await stat(file);
