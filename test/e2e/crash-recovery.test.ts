@@ -82,3 +82,35 @@ function readdirOne(dir: string): string {
   if (names.length !== 1) throw new Error(`expected one run in ${dir}, found ${names.length}`);
   return names[0] as string;
 }
+
+describe('recovery of a run whose file changed', () => {
+  it('does not run new content under the old run id; the run is closed with why, once', async () => {
+    const { LocalPipeline } = await import('../../src/runtime/local/pipeline.ts');
+    const { runIdForFile, statePaths } = await import('../../src/runtime/local/state.ts');
+    const { mkdirSync: mkdir } = await import('node:fs');
+    const dir = tempDir();
+    const state = join(dir, 'state');
+    const file = join(dir, 'moving.csv');
+    writeFileSync(file, 'ID,HouseNum,Street,Town,Zip\n1,2,A,B,C\n');
+    const run = await runIdForFile(file);
+    // What a crash mid-run leaves: the recorded source and no summary. Then the file is edited.
+    const paths = statePaths(state).run(run);
+    mkdir(paths.dir, { recursive: true });
+    writeFileSync(paths.source, JSON.stringify({ run, file, descriptor: { kind: 'file', path: file } }));
+    writeFileSync(file, 'ID,HouseNum,Street,Town,Zip\n9,9,X,Y,Z\n');
+
+    const pipeline = await LocalPipeline.start({ stateDir: state });
+    try {
+      const [report] = await pipeline.recover();
+      expect(report?.run).toBe(run);
+      expect(report?.error?.message).toMatch(
+        /cannot be run again: its file is gone or changed since the run began/,
+      );
+      expect(await pipeline.recover()).toEqual([]);
+    } finally {
+      await pipeline.close();
+    }
+    const items = JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout) as unknown[];
+    expect(items).toEqual([]);
+  });
+});

@@ -217,40 +217,67 @@ export class LocalPipeline {
    * acknowledged it. Resolves with the reports of the runs finished.
    */
   async recover(open: SourceOpener = openFileSource): Promise<RunReport[]> {
-    const unfinished: { run: string; file: string; descriptor: SourceDescriptor; input: CsvInput }[] = [];
+    const reports: RunReport[] = [];
+    const rerun: Omit<RunSource, 'open'>[] = [];
     for (const name of await readdir(this.paths.runs).catch(() => [] as string[])) {
+      if (!isSafeRunId(name)) continue;
       const runPaths = this.paths.run(name);
       if (existsSync(runPaths.summary) || !existsSync(runPaths.source)) continue;
       const recorded = JSON.parse(await readFile(runPaths.source, 'utf8')) as Omit<RunSource, 'open'>;
-      const input = open(recorded.descriptor);
-      if (input) unfinished.push({ ...recorded, input });
+      const { descriptor } = recorded;
+      // A file is run again only as the content its run id names: a changed file is a new run.
+      if (
+        descriptor.kind === 'file' &&
+        (!existsSync(descriptor.path) || (await runIdForFile(descriptor.path)) !== recorded.run)
+      ) {
+        reports.push(await this.abandon(recorded, 'its file is gone or changed since the run began'));
+        continue;
+      }
+      rerun.push(recorded);
     }
     if (this.journal) {
-      const rerun = new Set(unfinished.map((u) => u.run));
+      const runs = new Set(rerun.map((r) => r.run));
       const journal = this.journal;
       // Events of runs about to be run again would only be done twice.
       await this.bus.recover(
         (async function* () {
           for await (const record of journal.pending()) {
             const run = (record.event.detail as { run?: unknown } | null)?.run;
-            if (typeof run !== 'string' || !rerun.has(run)) yield record;
+            if (typeof run !== 'string' || !runs.has(run)) yield record;
           }
         })(),
       );
     }
-    const reports: RunReport[] = [];
-    for (const u of unfinished) {
+    for (const recorded of rerun) {
+      // Opened one at a time, as each run starts.
+      const input = open(recorded.descriptor);
+      if (!input) {
+        reports.push(await this.abandon(recorded, 'its source is gone'));
+        continue;
+      }
       try {
-        reports.push(await this.runSource({ ...u, open: () => u.input }));
+        reports.push(await this.runSource({ ...recorded, open: () => input }));
       } catch (error) {
         // One source that cannot be run again must not keep the others from being finished.
-        const message = error instanceof Error ? error.message : String(error);
-        const counts = (await this.tally.counts(u.run)) ?? emptyCounts(u.run);
-        reports.push({ run: u.run, file: u.file, counts, error: new ExtractError(message, u.file) });
+        reports.push(await this.abandon(recorded, error instanceof Error ? error.message : String(error)));
       }
     }
     await this.bus.whenIdle();
     return reports;
+  }
+
+  /** Gives up on finishing a run: its summary says why, so it is not tried again. */
+  private async abandon(recorded: Omit<RunSource, 'open'>, reason: string): Promise<RunReport> {
+    const counts = (await this.tally.counts(recorded.run)) ?? emptyCounts(recorded.run);
+    const error = new ExtractError(`cannot be run again: ${reason}`, recorded.file);
+    const summary = {
+      ...counts,
+      file: recorded.file,
+      finishedAt: new Date().toISOString(),
+      error: error.message,
+    };
+    await writeFile(this.paths.run(recorded.run).summary, `${JSON.stringify(summary, null, 2)}\n`);
+    return { run: recorded.run, file: recorded.file, counts, error };
   }
 
   /**
