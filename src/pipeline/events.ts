@@ -4,6 +4,7 @@
  * (run id and 1-based row number) added.
  */
 import { DetailType, Status } from './definition.ts';
+import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from './put-events.ts';
 
 /** A PutEvents request entry, as the EventBridge API takes it. */
 export interface PutEventsEntry {
@@ -134,6 +135,26 @@ export function entry<T extends keyof DetailByType>(
 /** The detail an entry was built from, when `entry` built it. */
 export function builtDetail(e: PutEventsEntry): object | undefined {
   return (e as BuiltEntry)[BUILT_DETAIL];
+}
+
+/**
+ * The entry, unless it is too large for PutEvents: then a row-failed entry saying so, so that the
+ * row is settled (and the rest of its batch goes on) rather than failing the put of the batch.
+ */
+export function rowEntryOrTooLarge(
+  built: PutEventsEntry,
+  source: string,
+  stage: RowFailedDetail['stage'],
+  ref: RowRef,
+): PutEventsEntry {
+  if (putEventsEntrySize(built) <= MAX_PUT_EVENTS_BYTES) return built;
+  return entry(source, DetailType.rowFailed, {
+    status: Status.failed,
+    stage,
+    reason: `the row's ${built.DetailType} event would be ${putEventsEntrySize(built)} bytes; PutEvents takes at most ${MAX_PUT_EVENTS_BYTES}`,
+    run: ref.run,
+    row: ref.row,
+  });
 }
 
 export function isDetailType<T extends keyof DetailByType>(

@@ -6,6 +6,7 @@
 import { DetailType, Status } from '../pipeline/definition.ts';
 import { entry, type PutEventsEntry, type RowTransformedDetail } from '../pipeline/events.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
+import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from '../pipeline/put-events.ts';
 import type { FieldCipher, Item, ItemWriter } from './ports.ts';
 import { checkType, fromItemValue, MAX_PARTITION_KEY_BYTES, toItemValue } from './values.ts';
 
@@ -82,15 +83,17 @@ export async function loadBatch(
       continue;
     }
     const keyValue = item[mapping.key];
-    events.push(
+    const loaded = (data: Record<string, unknown>): PutEventsEntry =>
       entry(source, DetailType.rowLoaded, {
         status: Status.loaded,
         key: keyValue === undefined ? '' : String(fromItemValue(keyValue)),
-        data: plainItem(item, sensitive),
+        data,
         run: detail.run,
         row: detail.row,
-      }),
-    );
+      });
+    const withData = loaded(plainItem(item, sensitive));
+    // The row is loaded either way; a copy of its item too large for one event is left out.
+    events.push(putEventsEntrySize(withData) <= MAX_PUT_EVENTS_BYTES ? withData : loaded({}));
   }
   return events;
 }

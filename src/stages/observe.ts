@@ -85,22 +85,28 @@ export async function observeBatch(
 
   const out: PutEventsEntry[] = [];
   const completed: RunCounts[] = [];
-  for (const run of runs) {
-    const counts = await tally.counts(run);
-    if (!counts || counts.expected === undefined || counts.settled < counts.expected) continue;
-    if (!(await tally.claimCompletion(run))) continue;
-    completed.push({ ...counts, completed: true });
-    out.push(
-      entry(options.source, DetailType.runCompleted, {
-        status: Status.completed,
-        run,
-        file: counts.file ?? '',
-        extracted: counts.extracted,
-        transformed: counts.transformed,
-        loaded: counts.loaded,
-        failed: counts.failed,
-      }),
-    );
+  try {
+    for (const run of runs) {
+      const counts = await tally.counts(run);
+      if (!counts || counts.expected === undefined || counts.settled < counts.expected) continue;
+      if (!(await tally.claimCompletion(run))) continue;
+      completed.push({ ...counts, completed: true });
+      out.push(
+        entry(options.source, DetailType.runCompleted, {
+          status: Status.completed,
+          run,
+          file: counts.file ?? '',
+          extracted: counts.extracted,
+          transformed: counts.transformed,
+          loaded: counts.loaded,
+          failed: counts.failed,
+        }),
+      );
+    }
+  } catch (error) {
+    // The batch will be retried: claims taken so far must be claimable again by that retry.
+    for (const counts of completed) await tally.releaseCompletion(counts.run);
+    throw error;
   }
   return { observed, events: out, completed };
 }

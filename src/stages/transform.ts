@@ -3,7 +3,12 @@
  * checks it against the mapping so a bad row fails here, with its reason, instead of at load.
  */
 import { DetailType, Status } from '../pipeline/definition.ts';
-import { entry, type PutEventsEntry, type RowExtractedDetail } from '../pipeline/events.ts';
+import {
+  entry,
+  type PutEventsEntry,
+  type RowExtractedDetail,
+  rowEntryOrTooLarge,
+} from '../pipeline/events.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
 import { decodeCsvLine } from './csv.ts';
 import { checkValue } from './values.ts';
@@ -52,12 +57,14 @@ export function transformBatch(
     const { run, row } = detail;
     const outcome = transformRow(detail, options.mapping);
     if (outcome.ok) {
-      return entry(options.source, DetailType.rowTransformed, {
+      const transformed = entry(options.source, DetailType.rowTransformed, {
         status: Status.transformed,
         data: outcome.data,
         run,
         row,
       });
+      // As an object a row takes more bytes than as a CSV line: it may no longer fit one event.
+      return rowEntryOrTooLarge(transformed, options.source, 'transform', { run, row });
     }
     return entry(options.source, DetailType.rowFailed, {
       status: Status.failed,

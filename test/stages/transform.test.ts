@@ -130,3 +130,33 @@ describe('transform', () => {
     });
   });
 });
+
+describe('transform of a row too large for one event as an object', () => {
+  it('reports that row failed, and transforms the rest of its batch', () => {
+    // 25,000 one-letter columns: about 220 KB as CSV lines (one event), over 300 KB as {header: value}.
+    const names = Array.from({ length: 25_000 }, (_, i) => `c${i}`);
+    const wide = {
+      headers: encodeCsvLine(['ID', ...names]),
+      data: encodeCsvLine(['1', ...names.map(() => 'x')]),
+    };
+    const mapping: Mapping = {
+      key: 'id',
+      columns: { ID: { attribute: 'id', type: 'string', required: true } },
+    };
+    const entries = transformBatch(
+      [
+        { status: 'extracted', ...wide, run: 'r', row: 1 },
+        { status: 'extracted', headers: 'ID', data: '2', run: 'r', row: 2 },
+      ],
+      { source: 's', mapping },
+    );
+    expect(entries.map((e) => e.DetailType)).toEqual([DetailType.rowFailed, DetailType.rowTransformed]);
+    expect(JSON.parse(entries[0]?.Detail ?? '')).toMatchObject({
+      stage: 'transform',
+      row: 1,
+      reason: expect.stringMatching(
+        /^the row's transform event would be \d+ bytes; PutEvents takes at most 262144$/,
+      ),
+    });
+  });
+});

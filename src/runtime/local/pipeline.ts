@@ -191,6 +191,8 @@ export class LocalPipeline {
       if (!(e instanceof ExtractError)) {
         this.activeRuns.delete(run);
         this.completions.delete(run);
+        await this.logs.close(runPaths.events);
+        await this.logs.close(runPaths.errors);
         throw e;
       }
       error = e;
