@@ -189,8 +189,10 @@ export class LocalEventBus {
         }
         const event = this.envelope(e, parsed.detail);
         resultEntries.push({ EventId: event.id });
-        // A journal line is one line: Detail text that spans lines (valid JSON) is written compacted.
-        const detailJson = LINE_BREAK.test(e.Detail) ? JSON.stringify(parsed.detail) : e.Detail;
+        // A journal line is one line: Detail text from outside may span lines (valid JSON) and is then
+        // written compacted; JSON.stringify, which built every in-process entry, never breaks lines.
+        const spansLines = builtDetail(e) === undefined && LINE_BREAK.test(e.Detail);
+        const detailJson = spansLines ? JSON.stringify(parsed.detail) : e.Detail;
         accepted.push({ event, targets: this.router.match(event), detailJson });
       }
       results.push({ FailedEntryCount: failed, Entries: resultEntries });
