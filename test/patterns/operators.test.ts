@@ -3,7 +3,7 @@
  * (each table cites its page) and, where the guide is silent, event-ruler's documentation and source.
  */
 import { describe, expect, it } from 'vitest';
-import { matches, type MatchCase } from './helpers.ts';
+import { envelope, matches, type MatchCase } from './helpers.ts';
 
 function table(cases: readonly MatchCase[]): void {
   it.each(cases)('$name', ({ pattern, event, matches: expected }) => {
@@ -13,17 +13,7 @@ function table(cases: readonly MatchCase[]): void {
   });
 }
 
-const ec2Event = {
-  version: '0',
-  id: '6a7e8feb-b491-4cf7-a9f1-bf3703467718',
-  'detail-type': 'EC2 Instance State-change Notification',
-  source: 'aws.ec2',
-  account: '111122223333',
-  time: '2017-12-22T18:43:48Z',
-  region: 'us-west-1',
-  resources: ['arn:aws:ec2:us-west-1:123456789012:instance/i-1234567890abcdef0'],
-  detail: { 'instance-id': 'i-1234567890abcdef0', state: 'terminated' },
-};
+const ec2Event = envelope({ 'instance-id': 'i-1234567890abcdef0', state: 'terminated' });
 
 // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern.html (Event pattern syntax)
 describe('exact values and nesting', () => {
