@@ -41,7 +41,7 @@ class CompiledCondition {
   private readonly matchesAbsence: boolean;
 
   constructor(condition: FieldCondition, order: number) {
-    this.path = FieldPath.of(condition.segments);
+    this.path = FieldPath.of(condition.path);
     this.order = order;
     this.test = compileValueTest(condition.patterns) ?? NEVER;
     this.matchesAbsence = condition.matchesAbsence;

@@ -25,41 +25,65 @@ export interface EventField {
   readonly membership: ArrayMembership;
 }
 
-/** A walk of one path, precomputed: the keys and whether each needs an own-property check. */
+/** One way an object can hold the rest of a path: the key, and the segment the path continues at. */
+interface KeyStep {
+  readonly key: string;
+  readonly next: number;
+  /** Keys like "constructor" also exist on Object.prototype, so reading them must check own-ness. */
+  readonly inherited: boolean;
+}
+
+/**
+ * A walk of one path, precomputed. event-ruler names a field by joining the keys from the root with dots, so
+ * the event keys `{"a": {"b.c": 1}}`, `{"a.b": {"c": 1}}` and `{"a": {"b": {"c": 1}}}` all hold field
+ * "a.b.c". At each step an object may therefore hold the rest of the path under any dot-joined run of the
+ * remaining segments, and the walk tries each.
+ */
 export class FieldPath {
   /** Process-wide: one entry per distinct path ever compiled, which real rule sets keep small. */
   private static readonly interned = new Map<string, FieldPath>();
 
-  /** The shared FieldPath for `segments`; its `id` lets a FieldReadCache remember one read per path. */
-  static of(segments: readonly string[]): FieldPath {
-    const key = JSON.stringify(segments);
-    let path = FieldPath.interned.get(key);
+  /** The shared FieldPath for a dotted field name; its `id` lets a FieldReadCache remember one read per path. */
+  static of(name: string): FieldPath {
+    let path = FieldPath.interned.get(name);
     if (path === undefined) {
-      path = new FieldPath(segments, FieldPath.interned.size);
-      FieldPath.interned.set(key, path);
+      path = new FieldPath(name, FieldPath.interned.size);
+      FieldPath.interned.set(name, path);
     }
     return path;
   }
 
+  readonly name: string;
+  /** The name split at its dots. */
   readonly segments: readonly string[];
   readonly id: number;
-  /** Keys like "constructor" also exist on Object.prototype, so reading them must check own-ness. */
-  private readonly inherited: readonly boolean[];
+  /** Per segment index: the keys an object may hold the path's remainder under, the single segment first. */
+  readonly steps: readonly (readonly KeyStep[])[];
 
-  private constructor(segments: readonly string[], id: number) {
-    this.segments = segments;
+  private constructor(name: string, id: number) {
+    this.name = name;
+    this.segments = name.split('.');
     this.id = id;
-    this.inherited = segments.map(isInheritedObjectKey);
-  }
-
-  child(node: object, depth: number): unknown {
-    const key = this.segments[depth] as string;
-    if (this.inherited[depth] && !Object.hasOwn(node, key)) return undefined;
-    return (node as Record<string, unknown>)[key];
+    this.steps = this.segments.map((_, start) => {
+      const steps: KeyStep[] = [];
+      for (let end = start + 1; end <= this.segments.length; end++) {
+        const key = this.segments.slice(start, end).join('.');
+        steps.push({ key, next: end, inherited: isInheritedObjectKey(key) });
+      }
+      return steps;
+    });
   }
 }
 
-/** `readField` result: the path crosses an array of objects, so fields carry array membership. */
+function childAt(node: object, step: KeyStep): unknown {
+  if (step.inherited && !Object.hasOwn(node, step.key)) return undefined;
+  return (node as Record<string, unknown>)[step.key];
+}
+
+/**
+ * `readField` result: the path crosses an array of objects, so fields carry array membership, or the event
+ * spells the path in more than one way (`a.b` and `a` -> `b`); either way collectFields must do the walk.
+ */
 export const ARRAYS_INVOLVED: unique symbol = Symbol('arrays involved');
 /** `readField` result: no field at the path (it is missing, or holds an object). */
 export const NO_FIELD: unique symbol = Symbol('no field');
@@ -102,11 +126,22 @@ export class FieldReadCache {
 export function readField(event: object, path: FieldPath): FieldRead {
   let node: unknown = event;
   const depth = path.segments.length;
-  for (let level = 0; level < depth; level++) {
+  let index = 0;
+  while (index < depth) {
     if (typeof node !== 'object' || node === null) return NO_FIELD;
     if (Array.isArray(node)) return ARRAYS_INVOLVED;
-    node = path.child(node, level);
-    if (node === undefined) return NO_FIELD;
+    let found: unknown;
+    let next = 0;
+    for (const step of path.steps[index] as readonly KeyStep[]) {
+      const child = childAt(node, step);
+      if (child === undefined) continue;
+      if (found !== undefined) return ARRAYS_INVOLVED;
+      found = child;
+      next = step.next;
+    }
+    if (found === undefined) return NO_FIELD;
+    node = found;
+    index = next;
   }
   if (typeof node !== 'object' || node === null) return node as JsonPrimitive;
   if (!Array.isArray(node)) return NO_FIELD;
@@ -125,20 +160,22 @@ export function collectFields(event: object, path: FieldPath): EventField[] {
   walk(event, 0, NO_MEMBERSHIP);
   return fields;
 
-  function walk(node: unknown, depth: number, membership: ArrayMembership): void {
+  function walk(node: unknown, segment: number, membership: ArrayMembership): void {
     if (typeof node !== 'object' || node === null) return;
     if (Array.isArray(node)) {
       // An intermediate array: the path continues inside each element that is an object or an array.
       node.forEach((element, index) => {
-        if (!isLeaf(element)) walk(element, depth, [...membership, { array: node, index }]);
+        if (!isLeaf(element)) walk(element, segment, [...membership, { array: node, index }]);
       });
       return;
     }
-    if (depth === path.segments.length) return;
-    const child = path.child(node, depth);
-    if (child === undefined) return;
-    if (depth + 1 === path.segments.length) addLeaves(child, membership);
-    else walk(child, depth + 1, membership);
+    if (segment === path.segments.length) return;
+    for (const step of path.steps[segment] as readonly KeyStep[]) {
+      const child = childAt(node, step);
+      if (child === undefined) continue;
+      if (step.next === path.segments.length) addLeaves(child, membership);
+      else walk(child, step.next, membership);
+    }
   }
 
   function addLeaves(node: unknown, membership: ArrayMembership): void {

@@ -40,10 +40,11 @@ export type ValuePattern =
 
 /** What one sub-rule requires of one field. */
 export interface FieldCondition {
-  /** event-ruler's field name: the keys from the root joined with dots. */
+  /**
+   * event-ruler's field name: the keys from the root joined with dots. A key may itself hold dots, so
+   * `{"a": {"b": [1]}}` and `{"a.b": [1]}` name the same field, and match the same event fields.
+   */
   readonly path: string;
-  /** The keys from the root, used to walk the event. */
-  readonly segments: readonly string[];
   readonly patterns: readonly ValuePattern[];
   /** `{ "exists": false }` is among the alternatives: a missing field satisfies the condition. */
   readonly matchesAbsence: boolean;
@@ -208,11 +209,14 @@ function writeCondition(
   }
   if (values.length === 0) refuse('Empty arrays are not allowed');
   const path = segments.join('.');
-  const condition: FieldCondition = { path, segments, patterns, matchesAbsence };
+  const condition: FieldCondition = { path, patterns, matchesAbsence };
   if (rules.length === 0) rules.push(new Map());
-  // A path given twice keeps its last value, as the user guide says of duplicate keys.
+  // A path given twice (also as `a.b` and `a` -> `b`) keeps its last value, as the user guide says of
+  // duplicate keys.
   for (const rule of rules) rule.set(path, condition);
 }
+
+const TOO_MANY_ELEMENTS = 'Too many elements in numeric expression';
 
 function onlyOneKey(expression: JsonObject, message = 'Only one key allowed in match expression'): void {
   if (Object.keys(expression).length > 1) refuse(message);
@@ -249,11 +253,13 @@ function parseMatchExpression(expression: JsonObject): ValuePattern | 'absent' {
     case 'numeric':
       if (!Array.isArray(operand)) refuse('Value of numeric must be an array.');
       pattern = { kind: 'numeric', range: parseNumeric(operand) };
-      onlyOneKey(expression, 'Too many elements in numeric expression');
+      onlyOneKey(expression, TOO_MANY_ELEMENTS);
       return pattern;
     case 'anything-but':
       pattern = parseAnythingBut(operand);
-      break;
+      // event-ruler reuses its numeric message for a second key beside anything-but.
+      onlyOneKey(expression, TOO_MANY_ELEMENTS);
+      return pattern;
     case 'exists':
       if (typeof operand !== 'boolean') refuse('exists match pattern must be either true or false.');
       pattern = operand ? { kind: 'exists' } : 'absent';
@@ -412,6 +418,6 @@ function parseAnythingButOperator(expression: JsonObject): ValuePattern {
   }
   // event-ruler compiles an empty list here but then fails (TestEventPattern answers InternalFailure).
   if (values.length === 0) refuse('Empty arrays are not allowed');
-  onlyOneKey(expression);
+  onlyOneKey(expression, TOO_MANY_ELEMENTS);
   return { kind: 'anything-but', operator, values };
 }

@@ -110,7 +110,7 @@ class BuiltIndex<T> {
         for (const condition of conditions) {
           const keys = indexKeysOf(condition);
           if (keys === undefined) continue;
-          const field = JSON.stringify(condition.segments);
+          const field = condition.path;
           for (const key of keys) load.set(loadKey(field, key), (load.get(loadKey(field, key)) ?? 0) + 1);
           literals.push({ condition, field, keys, cost: 0 });
         }
@@ -131,7 +131,7 @@ class BuiltIndex<T> {
         let field = fieldsByKey.get(fieldKey);
         if (field === undefined) {
           field = {
-            path: FieldPath.of(condition.segments),
+            path: FieldPath.of(condition.path),
             byValue: new Map(),
             byPrefix: new Map(),
             prefixLengths: [],

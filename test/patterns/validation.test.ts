@@ -361,7 +361,13 @@ describe('anything-but', () => {
     {
       name: 'two inner operators',
       pattern: { a: [{ 'anything-but': { prefix: 'a', suffix: 'b' } }] },
-      reason: 'Only one key allowed in match expression',
+      // event-ruler's JsonRuleCompiler reports a second key next to anything-but with its numeric message.
+      reason: 'Too many elements in numeric expression',
+    },
+    {
+      name: 'a second key beside anything-but',
+      pattern: { a: [{ 'anything-but': 'x', prefix: 'y' }] },
+      reason: 'Too many elements in numeric expression',
     },
   ]);
 });
