@@ -5,6 +5,7 @@
  * any sub-rule does. Refusals carry event-ruler's messages.
  */
 import { parseCidr, parseIpAddress, type AddressRange } from './cidr.ts';
+import { MAX_WILDCARD_COMPLEXITY, patternComplexity } from './complexity.ts';
 import { InvalidEventPatternException } from './errors.ts';
 import { findNonJsonPart, isJsonObject, type JsonObject, type JsonValue } from './json.ts';
 import { comparableNumberProblem, NUMERIC_LIMIT, type NumericRange } from './numbers.ts';
@@ -138,6 +139,7 @@ export function parsePattern(pattern: unknown, options: ParseOptions = {}): Pars
   const subRules = rules.map((rule) =>
     [...rule.values()].sort((left, right) => compareUtf16(left.path, right.path)),
   );
+  if (patternComplexity(subRules) > MAX_WILDCARD_COMPLEXITY) refuse('Rule is too complex');
   return { subRules, source };
 }
 
