@@ -22,31 +22,103 @@ export const MAX_WILDCARD_COMPLEXITY = 10;
 /** Work bound for the search: distinct automaton configurations explored before giving up (accepting). */
 const MAX_CONFIGURATIONS = 20_000;
 
-const STAR = -1;
 const QUOTE = 0x22;
+/** Stands for every character that no pattern names: they all lead to the same states. */
+const ANY_OTHER = -1;
 
-/** One value as tokens: code points of the quoted value, with STAR for each wildcard. */
-function tokensOf(pieces: readonly string[]): number[] {
-  const tokens = [QUOTE];
-  pieces.forEach((piece, index) => {
-    if (index > 0) tokens.push(STAR);
-    for (const char of piece) tokens.push(char.codePointAt(0) as number);
-  });
-  tokens.push(QUOTE);
-  return tokens;
+/** A state: the token prefix read so far, shared by the values of one pattern that start with it. */
+interface TrieNode {
+  readonly id: number;
+  readonly children: Map<number, TrieNode>;
+  /** The state after a `*` here; its loop is the B state. */
+  star: TrieNode | undefined;
+  /** Some value ends here: all of a pattern's final states count as one. */
+  final: boolean;
 }
 
-interface Value {
-  readonly group: number;
-  readonly tokens: readonly number[];
-  /** Per position: the state's identity within its group (the token prefix read so far; finals share one). */
-  readonly stateKeys: readonly string[];
+/** One pattern's values as a trie over the code points of the quoted value, `*` as a separate edge. */
+function trieOf(values: readonly (readonly string[])[], nextId: () => number): TrieNode {
+  const node = (): TrieNode => ({ id: nextId(), children: new Map(), star: undefined, final: false });
+  const root = node();
+  for (const pieces of values) {
+    let at = root;
+    const literal = (codePoint: number): void => {
+      let child = at.children.get(codePoint);
+      if (child === undefined) at.children.set(codePoint, (child = node()));
+      at = child;
+    };
+    literal(QUOTE);
+    pieces.forEach((piece, index) => {
+      if (index > 0) at = at.star ??= node();
+      for (const char of piece) literal(char.codePointAt(0) as number);
+    });
+    literal(QUOTE);
+    at.final = true;
+  }
+  return root;
 }
 
-/** Active positions of one value: `entered` are A states and literal positions, `loops` are B states. */
-interface ValueState {
-  readonly entered: readonly number[];
-  readonly loops: readonly number[];
+/** Where one pattern's automaton is: A states (entered by a character) and B states (active `*` loops). */
+interface GroupState {
+  readonly entered: readonly TrieNode[];
+  readonly loops: readonly TrieNode[];
+}
+
+function step(state: GroupState, char: number): GroupState {
+  const entered = new Set<TrieNode>();
+  const loops = new Set<TrieNode>();
+  for (const node of state.entered) {
+    const child = node.children.get(char);
+    if (child !== undefined) entered.add(child);
+    if (node.star !== undefined) {
+      loops.add(node);
+      const afterEmptyStar = node.star.children.get(char); // the `*` matched nothing
+      if (afterEmptyStar !== undefined) entered.add(afterEmptyStar);
+    }
+  }
+  for (const node of state.loops) {
+    loops.add(node);
+    const afterStar = (node.star as TrieNode).children.get(char);
+    if (afterStar !== undefined) entered.add(afterStar);
+  }
+  const byId = (left: TrieNode, right: TrieNode): number => left.id - right.id;
+  return { entered: [...entered].sort(byId), loops: [...loops].sort(byId) };
+}
+
+function cost(state: GroupState): number {
+  let finals = 0;
+  let pendingLoops = 0;
+  const loops = new Set(state.loops);
+  for (const node of state.entered) {
+    if (node.final) finals = 1;
+    // The evaluator also counts the loop an A state is about to enter.
+    if (node.star !== undefined && !loops.has(node)) pendingLoops++;
+  }
+  const nonFinal = state.entered.filter((node) => !node.final || node.children.size > 0).length;
+  return nonFinal + finals + state.loops.length + pendingLoops;
+}
+
+/** The characters that move some state somewhere other than its own loop, and one that moves none. */
+function relevantCharacters(states: readonly GroupState[]): Set<number> {
+  const chars = new Set<number>([ANY_OTHER]);
+  for (const state of states) {
+    for (const node of state.entered) {
+      for (const char of node.children.keys()) chars.add(char);
+      if (node.star !== undefined) for (const char of node.star.children.keys()) chars.add(char);
+    }
+    for (const node of state.loops)
+      for (const char of (node.star as TrieNode).children.keys()) chars.add(char);
+  }
+  return chars;
+}
+
+function configurationKey(states: readonly GroupState[]): string {
+  return states
+    .map(
+      (state) =>
+        `${state.entered.map((node) => node.id).join(',')}|${state.loops.map((node) => node.id).join(',')}`,
+    )
+    .join(';');
 }
 
 /**
@@ -58,36 +130,26 @@ export function wildcardComplexity(
   groups: readonly (readonly (readonly string[])[])[],
   limit = MAX_WILDCARD_COMPLEXITY,
 ): number {
-  const values: Value[] = [];
-  const seenGroups = new Set<string>();
-  groups.forEach((group, groupIndex) => {
-    const key = JSON.stringify(group);
-    if (seenGroups.has(key)) return; // the same pattern twice is one pattern
-    seenGroups.add(key);
-    const seenValues = new Set<string>();
-    for (const pieces of group) {
-      const valueKey = JSON.stringify(pieces);
-      if (seenValues.has(valueKey)) continue;
-      seenValues.add(valueKey);
-      const tokens = tokensOf(pieces);
-      const stateKeys = tokens.map((_, position) => String(tokens.slice(0, position)));
-      stateKeys.push('final');
-      values.push({ group: groupIndex, tokens, stateKeys });
-    }
-  });
-  const alphabet = new Set<number>([0]); // 0 stands for any character no pattern names
-  for (const value of values) for (const token of value.tokens) if (token !== STAR) alphabet.add(token);
-
-  const start: ValueState[] = values.map(() => ({ entered: [0], loops: [] }));
+  let ids = 0;
+  const nextId = (): number => ids++;
+  const distinct = new Map<string, readonly (readonly string[])[]>();
+  for (const group of groups) distinct.set(JSON.stringify(group), group); // the same pattern twice is one
+  const start: GroupState[] = [...distinct.values()].map((group) => ({
+    entered: [trieOf(group, nextId)],
+    loops: [],
+  }));
   const seen = new Set<string>([configurationKey(start)]);
-  const queue: ValueState[][] = [start];
+  const queue: GroupState[][] = [start];
   let worst = 0;
   while (queue.length > 0) {
-    const configuration = queue.pop() as ValueState[];
-    for (const char of alphabet) {
-      const next = values.map((value, index) => step(value, configuration[index] as ValueState, char));
+    const configuration = queue.pop() as GroupState[];
+    for (const char of relevantCharacters(configuration)) {
+      const next = configuration.map((state) => step(state, char));
       if (next.every((state) => state.entered.length === 0 && state.loops.length === 0)) continue;
-      worst = Math.max(worst, cost(values, next));
+      worst = Math.max(
+        worst,
+        next.reduce((total, state) => total + cost(state), 0),
+      );
       if (worst > limit) return worst;
       const key = configurationKey(next);
       if (seen.has(key) || seen.size >= MAX_CONFIGURATIONS) continue;
@@ -96,55 +158,6 @@ export function wildcardComplexity(
     }
   }
   return worst;
-}
-
-function step(value: Value, state: ValueState, char: number): ValueState {
-  const { tokens } = value;
-  const entered = new Set<number>();
-  const loops = new Set<number>();
-  for (const position of state.entered) {
-    const token = tokens[position];
-    if (token === STAR) {
-      loops.add(position);
-      if (tokens[position + 1] === char) entered.add(position + 2); // the `*` matched nothing
-    } else if (token === char) entered.add(position + 1);
-  }
-  for (const position of state.loops) {
-    loops.add(position);
-    if (tokens[position + 1] === char) entered.add(position + 2);
-  }
-  return { entered: [...entered].sort(byNumber), loops: [...loops].sort(byNumber) };
-}
-
-function byNumber(left: number, right: number): number {
-  return left - right;
-}
-
-function cost(values: readonly Value[], states: readonly ValueState[]): number {
-  const active = new Map<number, Set<string>>();
-  states.forEach((state, index) => {
-    const value = values[index] as Value;
-    let keys = active.get(value.group);
-    if (keys === undefined) active.set(value.group, (keys = new Set()));
-    for (const position of state.entered) keys.add(`A${value.stateKeys[position]}`);
-    for (const position of state.loops) keys.add(`B${value.stateKeys[position]}`);
-  });
-  let total = 0;
-  for (const keys of active.values()) total += keys.size;
-  const pendingLoops = new Set<string>();
-  states.forEach((state, index) => {
-    const value = values[index] as Value;
-    const keys = active.get(value.group) as Set<string>;
-    for (const position of state.entered) {
-      const loopKey = `B${value.stateKeys[position]}`;
-      if (value.tokens[position] === STAR && !keys.has(loopKey)) pendingLoops.add(`${value.group}${loopKey}`);
-    }
-  });
-  return total + pendingLoops.size;
-}
-
-function configurationKey(states: readonly ValueState[]): string {
-  return states.map((state) => `${state.entered.join(',')}|${state.loops.join(',')}`).join(';');
 }
 
 /**
