@@ -130,9 +130,11 @@ export function readField(event: object, path: FieldPath): FieldRead {
   while (index < depth) {
     if (typeof node !== 'object' || node === null) return NO_FIELD;
     if (Array.isArray(node)) return ARRAYS_INVOLVED;
-    let found: unknown;
-    let next = 0;
-    for (const step of path.steps[index] as readonly KeyStep[]) {
+    const candidates = path.steps[index] as readonly KeyStep[];
+    let found = childAt(node, candidates[0] as KeyStep);
+    let next = index + 1;
+    for (let candidate = 1; candidate < candidates.length; candidate++) {
+      const step = candidates[candidate] as KeyStep;
       const child = childAt(node, step);
       if (child === undefined) continue;
       if (found !== undefined) return ARRAYS_INVOLVED;
