@@ -15,6 +15,7 @@ import { compilePattern, InvalidEventPatternException } from '../patterns/index.
 import { readLock } from '../runtime/local/lock.ts';
 import type { DeadLetter } from '../runtime/local/bus.ts';
 import { LocalPipeline } from '../runtime/local/pipeline.ts';
+import { NoArchiveError, readArchiveSettings } from '../runtime/local/archive-settings.ts';
 import { statePaths } from '../runtime/local/state.ts';
 import { UserError } from './errors.ts';
 import { withStateDir } from './options.ts';
@@ -117,6 +118,9 @@ export function registerDelivery(program: Command): void {
         return;
       }
       const filter = options.pattern === undefined ? undefined : patternFilter(options.pattern);
+      // Said before starting anything: without an archive there is nothing to replay.
+      if (!readArchiveSettings(statePaths(options.stateDir).archiveSettings).enabled)
+        throw new UserError(new NoArchiveError().message);
       const pipeline = await LocalPipeline.start({ stateDir: options.stateDir });
       try {
         await pipeline.recover();
@@ -129,6 +133,7 @@ export function registerDelivery(program: Command): void {
         });
         console.log(`replayed ${count} event${count === 1 ? '' : 's'} as ${name}`);
       } catch (error) {
+        if (error instanceof NoArchiveError) throw new UserError(error.message);
         if (error instanceof Error && /^no rule /.test(error.message))
           throw new UserError(`--rule: ${error.message}`);
         throw error;
@@ -165,7 +170,7 @@ async function replayThroughEndpoint(
       ? await client.send(new DescribeArchiveCommand({ ArchiveName: Archives[0].ArchiveName }))
       : undefined;
     if (!archive?.ArchiveArn || !archive.EventSourceArn)
-      throw new Error('the running stack reports no archive');
+      throw new UserError(`${new NoArchiveError().message}; the running stack reports none`);
     const filterArns: string[] = [];
     for (const rule of options.rules) {
       try {

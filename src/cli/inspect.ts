@@ -1,7 +1,8 @@
 /** `etl events`, `etl errors`, `etl runs`: what the observer and the quarantine recorded. */
 import type { Command } from 'commander';
 import type { RowFailedDetail } from '../pipeline/events.ts';
-import { statePaths } from '../runtime/local/state.ts';
+import { existsSync } from 'node:fs';
+import { type StatePaths, statePaths } from '../runtime/local/state.ts';
 import type { ObservedEvent } from '../stages/observe.ts';
 import { withStateDir } from './options.ts';
 import { printTable } from './scan.ts';
@@ -16,9 +17,11 @@ export function registerEvents(program: Command): void {
       .option('--json', 'a JSON array'),
   ).action(async (options: { stateDir: string; run?: string; json?: boolean }) => {
     const paths = statePaths(options.stateDir);
+    const runs = await selectRuns(paths, options.run);
+    warnOfUnrecordedRuns(paths, runs);
     await printRecords<ObservedEvent>(
       (run) => paths.run(run).events,
-      await selectRuns(paths, options.run),
+      runs,
       options.json,
       (e) => ({
         time: e.time,
@@ -30,6 +33,17 @@ export function registerEvents(program: Command): void {
       }),
     );
   });
+}
+
+/** The per-event record is opt-in: say which runs have none, and how to get one. */
+function warnOfUnrecordedRuns(paths: StatePaths, runs: readonly string[]): void {
+  const unrecorded = runs.filter((run) => !existsSync(paths.run(run).events));
+  if (unrecorded.length === 0) return;
+  const which = unrecorded.length === 1 ? `run ${unrecorded[0]} has` : `${unrecorded.length} runs have`;
+  console.error(
+    `etl: ${which} no per-event record; it is opt-in: run the file with etl run --record-events ` +
+      '(or etl up --record-events); etl runs and etl errors need none',
+  );
 }
 
 export function registerErrors(program: Command): void {

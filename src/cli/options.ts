@@ -1,7 +1,8 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_EVENT_SOURCE, definePipeline, type PipelineDefinition } from '../pipeline/definition.ts';
 import { readMappingFile } from '../pipeline/mapping-file.ts';
 import { MappingError } from '../pipeline/mapping.ts';
+import { type ArchiveRequest, DEFAULT_ARCHIVE_RETENTION_DAYS } from '../runtime/local/archive-settings.ts';
 import { DEFAULT_STATE_DIR } from '../runtime/local/state.ts';
 import { UserError } from './errors.ts';
 
@@ -10,14 +11,14 @@ export function withStateDir(command: Command): Command {
   return command.option('--state-dir <dir>', 'where the local stack keeps its state', DEFAULT_STATE_DIR);
 }
 
-export interface PipelineOptions {
+export interface PipelineOptions extends DiskOptions {
   mapping?: string;
   source?: string;
 }
 
-/** The commands that run the pipeline choose its mapping and event source. */
+/** The commands that run the pipeline choose its mapping, event source and what it keeps on disk. */
 export function withPipelineOptions(command: Command): Command {
-  return command
+  return withDiskOptions(command)
     .option('--mapping <file>', "columns to attributes, as JSON (default: the seed's five columns)")
     .option('--source <name>', `the event source (default: ${DEFAULT_EVENT_SOURCE})`);
 }
@@ -39,4 +40,44 @@ export function definitionFromOptions(options: PipelineOptions): PipelineDefinit
     ...(mapping ? { mapping } : {}),
     ...(options.source ? { source: options.source } : {}),
   });
+}
+
+export interface DiskOptions {
+  /** true for --archive, false for --no-archive, undefined: as the state directory says. */
+  archive?: boolean;
+  archiveRetention?: number;
+  recordEvents?: boolean;
+}
+
+function parseDays(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)))
+    throw new InvalidArgumentError('a whole number of days (0: keep indefinitely)');
+  return Number(value);
+}
+
+/** What the pipeline keeps on disk. */
+function withDiskOptions(command: Command): Command {
+  return command
+    .option('--archive', "keep an archive of the bus's events for replay (remembered in the state directory)")
+    .option('--no-archive', 'keep no archive (the default): events go once delivered, the archive too')
+    .option(
+      '--archive-retention <days>',
+      `days the archive keeps an event (default ${DEFAULT_ARCHIVE_RETENTION_DAYS}; 0: indefinitely); implies --archive`,
+      parseDays,
+    )
+    .option(
+      '--record-events',
+      "record every event the observer sees in the run's events.ndjson (etl events)",
+    );
+}
+
+/** The archive those options ask for. */
+export function archiveRequestFromOptions(options: DiskOptions): ArchiveRequest {
+  if (options.archiveRetention !== undefined && options.archive === false)
+    throw new UserError('--archive-retention and --no-archive contradict each other');
+  const enabled = options.archiveRetention !== undefined ? true : options.archive;
+  return {
+    ...(enabled === undefined ? {} : { enabled }),
+    ...(options.archiveRetention === undefined ? {} : { retentionDays: options.archiveRetention }),
+  };
 }

@@ -2,7 +2,13 @@
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { assertReadableFile, LocalPipeline, type RunReport } from '../runtime/local/pipeline.ts';
-import { definitionFromOptions, type PipelineOptions, withPipelineOptions, withStateDir } from './options.ts';
+import {
+  archiveRequestFromOptions,
+  definitionFromOptions,
+  type PipelineOptions,
+  withPipelineOptions,
+  withStateDir,
+} from './options.ts';
 
 export function registerRun(program: Command): void {
   withPipelineOptions(
@@ -16,7 +22,12 @@ export function registerRun(program: Command): void {
     const definition = definitionFromOptions(options);
     // A missing file is the user's mistake: say so before starting anything.
     for (const file of files) await assertReadableFile(file);
-    const pipeline = await LocalPipeline.start({ stateDir: options.stateDir, definition });
+    const pipeline = await LocalPipeline.start({
+      stateDir: options.stateDir,
+      definition,
+      archive: archiveRequestFromOptions(options),
+      recordEvents: options.recordEvents === true,
+    });
     const reports: RunReport[] = [];
     try {
       for (const report of await pipeline.recover()) {

@@ -12,7 +12,13 @@ import {
   LocalStack,
 } from '../runtime/local/edge/stack.ts';
 import { UserError } from './errors.ts';
-import { definitionFromOptions, type PipelineOptions, withPipelineOptions, withStateDir } from './options.ts';
+import {
+  archiveRequestFromOptions,
+  definitionFromOptions,
+  type PipelineOptions,
+  withPipelineOptions,
+  withStateDir,
+} from './options.ts';
 
 interface UpOptions extends PipelineOptions {
   port: number;
@@ -53,6 +59,7 @@ export function registerUp(program: Command): void {
     ),
   ).action(async (options: UpOptions) => {
     const definition = definitionFromOptions(options);
+    const archive = archiveRequestFromOptions(options);
     let stack: LocalStack;
     try {
       stack = await LocalStack.start({
@@ -61,6 +68,8 @@ export function registerUp(program: Command): void {
         host: options.host,
         port: options.port,
         bucket: options.bucket,
+        archive,
+        recordEvents: options.recordEvents === true,
         ...(options.landing === undefined ? {} : { landingDir: options.landing }),
       });
     } catch (error) {

@@ -77,7 +77,7 @@ describe('bad files: one line saying what and where, exit 2, no stack trace, sta
   it('stray directories and a torn last line do not stop etl events, errors or runs', async () => {
     const dir = tempDir();
     const state = join(dir, 'state');
-    expect((await etl(['run', 'data/test_data.csv', '--state-dir', state])).code).toBe(0);
+    expect((await etl(['run', 'data/test_data.csv', '--record-events', '--state-dir', state])).code).toBe(0);
     mkdirSync(join(state, 'runs', 'not a run'));
     const [run] = readdirSync(join(state, 'runs')).filter((n) => n.startsWith('run-'));
     appendFileSync(join(state, 'runs', run ?? '', 'events.ndjson'), '{"id":"torn');

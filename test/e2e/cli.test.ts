@@ -6,7 +6,7 @@ import { etl, tempDir } from '../support/cli.ts';
 describe('etl CLI', () => {
   it('runs the sample, prints the tally, and scan shows the items', async () => {
     const state = join(tempDir(), 'state');
-    const run = await etl(['run', 'data/test_data.csv', '--state-dir', state]);
+    const run = await etl(['run', 'data/test_data.csv', '--record-events', '--state-dir', state]);
     expect(run.stderr).not.toMatch(/Error|at .*\.ts/);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/extracted\s+5\n\s+transformed\s+5\n\s+loaded\s+5\n\s+failed\s+0/);
@@ -85,7 +85,7 @@ describe('etl CLI output into a pipe that closes early', () => {
   it('ends quietly, with no stack trace, when the reader stops (etl events | head -1)', async () => {
     const { spawn } = await import('node:child_process');
     const state = join(tempDir(), 'state');
-    expect((await etl(['run', 'data/test_data.csv', '--state-dir', state])).code).toBe(0);
+    expect((await etl(['run', 'data/test_data.csv', '--record-events', '--state-dir', state])).code).toBe(0);
     const child = spawn(process.execPath, ['bin/etl.js', 'events', '--state-dir', state]);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -25,9 +25,13 @@ describe('crash safety', () => {
         ...Array.from({ length: rows }, (_, i) => `${i + 1},${i},Street ${i},Town,${i}`),
       ].join('\n'),
     );
-    const child = spawn(process.execPath, ['bin/etl.js', 'run', file, '--state-dir', state], {
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      process.execPath,
+      ['bin/etl.js', 'run', file, '--record-events', '--state-dir', state],
+      {
+        stdio: 'ignore',
+      },
+    );
     const exited = new Promise((resolve) => child.on('exit', resolve));
     // Kill it once some rows are loaded and the run is well under way.
     const runs = join(state, 'runs');

@@ -75,7 +75,7 @@ describe('retries, dead-letter queues, redrive and replay', () => {
   it('replays archived events matching a pattern through the rules', async () => {
     const state = join(tempDir(), 'state');
     const from = new Date(Date.now() - 1000).toISOString();
-    expect((await etl(['run', 'data/test_data.csv', '--state-dir', state])).code).toBe(0);
+    expect((await etl(['run', 'data/test_data.csv', '--archive', '--state-dir', state])).code).toBe(0);
     const pipeline = await LocalPipeline.start({ stateDir: state });
     try {
       await pipeline.client.send(new DeleteTableCommand({ TableName: pipeline.tableName }));

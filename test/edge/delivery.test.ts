@@ -18,7 +18,7 @@ import { eventually, scanTable, SEED_ITEMS, SEED_SOURCE, startTestStack, type Te
 describe('delivery through the running stack, over HTTP', () => {
   let t: TestStack;
   beforeAll(async () => {
-    t = await startTestStack();
+    t = await startTestStack({ archive: { enabled: true } });
   });
   afterAll(async () => t?.close());
 
@@ -106,7 +106,7 @@ describe('delivery through the running stack, over HTTP', () => {
 
 describe('etl replay against a running stack', () => {
   it('asks the stack through StartReplay instead of fighting it for the state directory', async () => {
-    const t = await startTestStack();
+    const t = await startTestStack({ archive: { enabled: true } });
     try {
       const from = new Date(Date.now() - 2_000).toISOString();
       await t.s3.send(

@@ -1,10 +1,11 @@
+import { readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TargetDelivery } from '../../src/pipeline/definition.ts';
 import type { PutEventsEntry } from '../../src/pipeline/events.ts';
 import { RuleIndex } from '../../src/patterns/index.ts';
 import { LocalEventBus } from '../../src/runtime/local/bus.ts';
-import { Journal } from '../../src/runtime/local/journal.ts';
+import { Journal, journalLine } from '../../src/runtime/local/journal.ts';
 import { tempDir } from '../support/cli.ts';
 
 const delivery: TargetDelivery = {
@@ -67,5 +68,148 @@ describe('the journal across a crash', () => {
     await bus.whenIdle();
     expect(seen).toEqual([7]);
     second.close();
+  });
+});
+
+const segmentsIn = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith('segment-'));
+
+/** Appends `count` one-target records straight to the journal, as the bus does. */
+function append(journal: Journal, count: number, targets: string[] = ['t']): number[] {
+  const seqs: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const seq = journal.reserve(1);
+    const event = {
+      version: '0' as const,
+      id: `e${seq}`,
+      'detail-type': 'x',
+      source: 's',
+      account: '000000000000',
+      time: new Date().toISOString().slice(0, 19) + 'Z',
+      region: 'us-east-1',
+      resources: [],
+      detail: { n: seq },
+    };
+    journal.appendLines(
+      seq,
+      journalLine(seq, targets, event, JSON.stringify({ n: seq, pad: 'x'.repeat(200) })),
+    );
+    seqs.push(seq);
+  }
+  return seqs;
+}
+
+describe('the journal without an archive', () => {
+  it('deletes a segment once every event in it is acknowledged, while later events are still pending', () => {
+    const dir = join(tempDir(), 'bus');
+    const journal = new Journal({ dir, segmentBytes: 2_000 });
+    const seqs = append(journal, 100);
+    const before = segmentsIn(dir).length;
+    expect(before).toBeGreaterThan(5);
+    // The first half acknowledged, never an idle bus: the checkpoint follows the low-water mark.
+    journal.ack('t', seqs.slice(0, 50));
+    const after = segmentsIn(dir);
+    expect(after.length).toBeLessThan(before);
+    expect(Number(/segment-(\d+)/.exec(after[0] ?? '')?.[1])).toBeLessThanOrEqual(51);
+    const checkpoint = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { seq: number };
+    expect(checkpoint.seq).toBeGreaterThan(0);
+    expect(checkpoint.seq).toBeLessThanOrEqual(50);
+    journal.close();
+  });
+
+  it('keeps a segment while one target of one of its events has not acknowledged it', () => {
+    const dir = join(tempDir(), 'bus');
+    const journal = new Journal({ dir, segmentBytes: 2_000 });
+    const seqs = append(journal, 60, ['a', 'b']);
+    journal.ack('a', seqs);
+    journal.ack(
+      'b',
+      seqs.filter((s) => s !== 3),
+    );
+    // Seq 3 is in the first segment: nothing may go, whatever came after.
+    expect(segmentsIn(dir)[0]).toBe('segment-000000000001.ndjson');
+    journal.ack('b', [3]);
+    expect(segmentsIn(dir)[0]).not.toBe('segment-000000000001.ndjson');
+    journal.close();
+  });
+
+  it('after a crash mid-run, delivers again exactly what was not acknowledged, nothing twice', async () => {
+    const dir = join(tempDir(), 'bus');
+    const first = new Journal({ dir, segmentBytes: 2_000 });
+    const seqs = append(first, 200);
+    // Acknowledged out of order, with a gap that pins the checkpoint: 1-120 but 37, and 150-160.
+    first.ack(
+      't',
+      seqs
+        .slice(0, 120)
+        .filter((s) => s !== 37)
+        .reverse(),
+    );
+    first.ack('t', seqs.slice(149, 160));
+    first.close(); // the process dies: no idle checkpoint
+    const second = new Journal({ dir, segmentBytes: 2_000 });
+    const pending: number[] = [];
+    for await (const record of second.pending()) pending.push(record.seq);
+    const expected = seqs.filter((s) => s === 37 || (s > 120 && s < 150) || s > 160);
+    expect(pending).toEqual(expected);
+    // Acknowledge them all: the bus would then be idle, and the journal holds nothing.
+    second.ack('t', pending);
+    second.checkpoint();
+    expect(segmentsIn(dir)).toEqual([]);
+    expect(readdirSync(dir).filter((n) => n.startsWith('acks-'))).toEqual([]);
+    second.close();
+    const third = new Journal({ dir });
+    for await (const record of third.pending()) throw new Error(`delivered twice: ${record.seq}`);
+    // And sequence numbers go on from where they were, not from 1.
+    expect(third.reserve(1)).toBe(201);
+    third.close();
+  });
+
+  it('does not move past records from before a restart that recovery has not read yet', async () => {
+    const dir = join(tempDir(), 'bus');
+    const first = new Journal({ dir, segmentBytes: 2_000 });
+    append(first, 50);
+    first.close();
+    const second = new Journal({ dir, segmentBytes: 2_000 });
+    // New events, all acknowledged, before recovery has read the old ones.
+    const fresh = append(second, 50);
+    second.ack('t', fresh);
+    const pending: number[] = [];
+    for await (const record of second.pending()) pending.push(record.seq);
+    expect(pending).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    second.close();
+  });
+
+  it('keeps the acks files bounded: the ones below the checkpoint are dropped as it moves', () => {
+    const dir = join(tempDir(), 'bus');
+    const journal = new Journal({ dir, segmentBytes: 2_000 });
+    for (let round = 0; round < 20; round++) journal.ack('t', append(journal, 50));
+    // 1,000 acknowledgements would be 8,000 bytes; only those past the checkpoint are kept.
+    expect(statSync(join(dir, 'acks-t.bin'), { throwIfNoEntry: false })?.size ?? 0).toBeLessThan(8 * 100);
+    journal.close();
+  });
+});
+
+describe('the journal with an archive', () => {
+  it('keeps acknowledged segments for replay, and drops them once older than the retention', async () => {
+    const dir = join(tempDir(), 'bus');
+    const day = 24 * 3600 * 1000;
+    const journal = new Journal({ dir, segmentBytes: 2_000, archiveRetentionMs: day });
+    const seqs = append(journal, 100);
+    const written = segmentsIn(dir).length;
+    journal.ack('t', seqs);
+    journal.checkpoint();
+    expect(segmentsIn(dir)).toHaveLength(written);
+    let archived = 0;
+    for await (const record of journal.archived(new Date(Date.now() - 60_000), new Date(Date.now() + 60_000)))
+      archived += record.seq > 0 ? 1 : 0;
+    expect(archived).toBe(100);
+    // Nothing is pending, though all of it is kept.
+    for await (const record of journal.pending()) throw new Error(`pending: ${record.seq}`);
+    // Two days later (the segments' times moved back), gc drops all but the one being written.
+    const old = new Date(Date.now() - 2 * day);
+    for (const name of segmentsIn(dir)) utimesSync(join(dir, name), old, old);
+    expect(journal.collect()).toBeGreaterThan(0);
+    expect(segmentsIn(dir)).toHaveLength(1);
+    journal.close();
   });
 });

@@ -1,13 +1,19 @@
 /**
- * The bus's write-ahead journal, which is also its archive. Every accepted event is appended, with
- * a sequence number and the targets its rules matched, before any target sees it; targets append
- * acknowledgements once an event is processed or dead-lettered. Writes are synchronous, so a
+ * The bus's write-ahead journal, and its archive when one is kept. Every accepted event is appended,
+ * with a sequence number and the targets its rules matched, before any target sees it; targets
+ * append acknowledgements once an event is processed or dead-lettered. Writes are synchronous, so a
  * process killed at any point leaves every accepted event on disk (the OS holds written pages), and
  * on restart whatever a target had not acknowledged is delivered again.
  *
- * Layout under <dir>: `segment-<firstSeq>.ndjson` (one event per line, rotated by size and kept for
- * replay until they age out), `acks-<target>.bin` (acknowledged sequence numbers, 8 bytes each,
- * cleared whenever the bus is idle), `checkpoint.json` (every sequence up to it is acknowledged).
+ * Layout under <dir>: `segment-<firstSeq>.ndjson` (one event per line, rotated by size),
+ * `acks-<target>.bin` (acknowledged sequence numbers past the checkpoint, 8 bytes each),
+ * `checkpoint.json` (every sequence up to it is acknowledged).
+ *
+ * The checkpoint follows the low-water mark, the lowest sequence some target has yet to acknowledge,
+ * while the bus is busy, not only when it is idle: a segment wholly below it is done with. Without an
+ * archive it is deleted then, so a long run keeps about one segment of backlog on disk, not its whole
+ * history. With an archive (opt-in, as on AWS) segments are kept for replay until they are older
+ * than the retention.
  */
 import {
   closeSync,
@@ -20,6 +26,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -35,31 +42,60 @@ export interface JournalRecord {
 
 export interface JournalOptions {
   dir: string;
-  /** Start a new segment past this size. */
+  /** Start a new segment past this size. Small enough that deleting done segments bounds the disk. */
   segmentBytes?: number;
-  /** Segments wholly older than this are deleted once acknowledged (the archive's retention). */
-  retentionMs?: number;
+  /**
+   * Keep acknowledged segments as an archive for replay, this long (segments wholly older go).
+   * Undefined: no archive, a segment is deleted as soon as every event in it is acknowledged.
+   */
+  archiveRetentionMs?: number;
 }
 
+export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
+
 const SEGMENT = /^segment-(\d+)\.ndjson$/;
+const ACKS = /^acks-(.+)\.bin$/;
+/** The start of every journal line: its seq and its targets (target names hold no `]` or `,`). */
+const LINE_HEAD = /\{"seq":(\d+),"targets":\[([^\]]*)\]/y;
 
 export class Journal {
   private readonly dir: string;
   private readonly segmentBytes: number;
-  private readonly retentionMs: number;
+  private readonly archiveRetentionMs: number | undefined;
   private segmentFd: number | undefined;
+  /** The first seq of the segment being written. */
+  private currentSegment: number | undefined;
   private segmentSize = 0;
+  /** First seqs of closed segments that still hold seqs past the checkpoint, oldest first. */
+  private liveSegments: number[];
   private readonly ackFds = new Map<string, number>();
   private nextSeq: number;
   private checkpointSeq: number;
+  /** Seqs appended by this process that some target has yet to acknowledge. */
+  private readonly outstanding = new OutstandingSeqs();
+  /** Seqs from before a restart that recovery has read and some target has yet to acknowledge. */
+  private readonly recovering = new OutstandingSeqs();
+  /** No checkpoint past this: records from before a restart that recovery has not read yet. */
+  private recoveryFloor: number;
 
   constructor(options: JournalOptions) {
     this.dir = options.dir;
-    this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
-    this.retentionMs = options.retentionMs ?? 7 * 24 * 3600 * 1000;
+    this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.archiveRetentionMs = options.archiveRetentionMs;
     mkdirSync(this.dir, { recursive: true });
     this.checkpointSeq = this.readCheckpoint();
-    this.nextSeq = Math.max(this.checkpointSeq, this.lastSeqOnDisk()) + 1;
+    const lastOnDisk = this.lastSeqOnDisk();
+    this.nextSeq = Math.max(this.checkpointSeq, lastOnDisk) + 1;
+    this.recoveryFloor = lastOnDisk > this.checkpointSeq ? this.checkpointSeq + 1 : Infinity;
+    const segments = this.segments();
+    this.liveSegments = segments
+      .filter((s, i) => (segments[i + 1]?.first ?? this.nextSeq) - 1 > this.checkpointSeq)
+      .map((s) => s.first);
+  }
+
+  /** Whether acknowledged events are kept for replay. */
+  get archiving(): boolean {
+    return this.archiveRetentionMs !== undefined;
   }
 
   /** Reserves `count` sequence numbers; returns the first. */
@@ -75,6 +111,7 @@ export class Journal {
     const bytes = Buffer.from(text, 'utf8');
     writeSync(this.segmentFd as number, bytes);
     this.segmentSize += bytes.length;
+    this.track(text);
   }
 
   ack(target: string, seqs: readonly number[]): void {
@@ -87,24 +124,50 @@ export class Journal {
     const buffer = Buffer.allocUnsafe(seqs.length * 8);
     for (let i = 0; i < seqs.length; i++) buffer.writeDoubleLE(seqs[i] as number, i * 8);
     writeSync(fd, buffer);
+    for (const seq of seqs) {
+      this.outstanding.ack(seq);
+      this.recovering.ack(seq);
+    }
+    // Only once a whole closed segment is below the low-water mark: a checkpoint per segment.
+    if (this.liveSegments.length > 0 && this.liveSegmentEnd(0) < this.lowWaterMark()) {
+      this.moveCheckpoint(this.lowWaterMark() - 1);
+    }
   }
 
-  /** Everything so far is acknowledged: move the checkpoint, clear the acks, drop aged segments. */
+  /** Everything so far is acknowledged (the bus is idle): move the checkpoint, clear the acks. */
   checkpoint(): void {
+    this.outstanding.clear();
+    this.recovering.clear();
+    this.recoveryFloor = Infinity;
     const seq = this.nextSeq - 1;
-    if (seq === this.checkpointSeq) return;
-    const fd = openSync(join(this.dir, 'checkpoint.json.tmp'), 'w');
-    writeSync(fd, JSON.stringify({ seq }));
-    closeSync(fd);
-    // rename is atomic: a crash leaves the old checkpoint or the new one, never half of one.
-    renameSync(join(this.dir, 'checkpoint.json.tmp'), join(this.dir, 'checkpoint.json'));
-    this.checkpointSeq = seq;
+    const dropCurrent = !this.archiving && this.segmentFd !== undefined;
+    // Called whenever the bus settles idle: cheap when there is nothing to do.
+    if (seq === this.checkpointSeq && this.ackFds.size === 0 && !dropCurrent) return;
+    if (seq > this.checkpointSeq) this.writeCheckpoint(seq);
     for (const [target, fd] of this.ackFds) {
       closeSync(fd);
       rmSync(join(this.dir, `acks-${target}.bin`), { force: true });
     }
     this.ackFds.clear();
-    this.dropAgedSegments();
+    for (const name of readdirSync(this.dir)) {
+      if (ACKS.test(name)) rmSync(join(this.dir, name), { force: true });
+    }
+    this.liveSegments = [];
+    // Without an archive the segment being written is done with too: the next append starts another.
+    if (dropCurrent && this.segmentFd !== undefined) {
+      closeSync(this.segmentFd);
+      this.segmentFd = undefined;
+      this.currentSegment = undefined;
+    }
+    this.dropSegments();
+  }
+
+  /**
+   * Deletes the segments the policy no longer needs (`etl gc`): wholly acknowledged ones without an
+   * archive, ones wholly older than the retention with one. Returns the bytes freed.
+   */
+  collect(): number {
+    return this.dropSegments();
   }
 
   /** Records whose targets have not all acknowledged them, oldest first, read as a stream. */
@@ -117,9 +180,14 @@ export class Journal {
       for await (const record of readRecords(path)) {
         if (record.seq <= checkpoint) continue;
         const targets = record.targets.filter((t) => !acked.get(t)?.has(record.seq));
-        if (targets.length > 0) yield { ...record, targets };
+        if (targets.length === 0) continue;
+        // Tracked before it is handed on, so the checkpoint cannot pass it until it is acknowledged.
+        this.recovering.add(record.seq, targets.length);
+        if (record.seq > this.recoveryFloor) this.recoveryFloor = record.seq;
+        yield { ...record, targets };
       }
     }
+    this.recoveryFloor = Infinity;
   }
 
   /**
@@ -141,14 +209,111 @@ export class Journal {
   close(): void {
     if (this.segmentFd !== undefined) closeSync(this.segmentFd);
     this.segmentFd = undefined;
+    this.currentSegment = undefined;
     for (const fd of this.ackFds.values()) closeSync(fd);
     this.ackFds.clear();
   }
 
+  /** The lowest seq some target has yet to acknowledge (or the next seq, when none). */
+  private lowWaterMark(): number {
+    return Math.min(
+      this.recoveryFloor,
+      this.recovering.lowest() ?? Infinity,
+      this.outstanding.lowest() ?? Infinity,
+      this.nextSeq,
+    );
+  }
+
+  /** Records each appended line's seq and how many targets must acknowledge it. */
+  private track(text: string): void {
+    let start = 0;
+    while (start < text.length) {
+      LINE_HEAD.lastIndex = start;
+      const head = LINE_HEAD.exec(text);
+      if (head) {
+        const targets = head[2] as string;
+        const count = targets === '' ? 0 : targets.split(',').length;
+        if (count > 0) this.outstanding.add(Number(head[1]), count);
+      }
+      const end = text.indexOf('\n', start);
+      start = end === -1 ? text.length : end + 1;
+    }
+  }
+
+  /**
+   * Moves the checkpoint to `seq` while the bus is busy: the acks past it are kept (rewritten without
+   * the ones below it), and segments wholly below it are done with.
+   */
+  private moveCheckpoint(seq: number): void {
+    if (seq > this.checkpointSeq) {
+      // The checkpoint first: a crash before the rest leaves files a later checkpoint drops.
+      this.writeCheckpoint(seq);
+      this.compactAcks();
+    }
+    while (this.liveSegments.length > 0 && this.liveSegmentEnd(0) <= this.checkpointSeq)
+      this.liveSegments.shift();
+    this.dropSegments();
+  }
+
+  private writeCheckpoint(seq: number): void {
+    const fd = openSync(join(this.dir, 'checkpoint.json.tmp'), 'w');
+    writeSync(fd, JSON.stringify({ seq }));
+    closeSync(fd);
+    // rename is atomic: a crash leaves the old checkpoint or the new one, never half of one.
+    renameSync(join(this.dir, 'checkpoint.json.tmp'), join(this.dir, 'checkpoint.json'));
+    this.checkpointSeq = seq;
+  }
+
+  /** Rewrites each acks file with only the seqs past the checkpoint, so they do not grow with a run. */
+  private compactAcks(): void {
+    for (const fd of this.ackFds.values()) closeSync(fd);
+    this.ackFds.clear();
+    for (const name of readdirSync(this.dir)) {
+      if (!ACKS.test(name)) continue;
+      const path = join(this.dir, name);
+      const bytes = readFileSync(path);
+      const kept = Buffer.allocUnsafe(bytes.length - (bytes.length % 8));
+      let size = 0;
+      for (let i = 0; i + 8 <= bytes.length; i += 8) {
+        if (bytes.readDoubleLE(i) > this.checkpointSeq) size += bytes.copy(kept, size, i, i + 8);
+      }
+      if (size === 0) {
+        rmSync(path, { force: true });
+        continue;
+      }
+      writeFileSync(`${path}.tmp`, kept.subarray(0, size));
+      renameSync(`${path}.tmp`, path);
+    }
+  }
+
+  /** Deletes segments wholly at or below the checkpoint that the archive (if any) does not keep. */
+  private dropSegments(): number {
+    const cutoff = this.archiveRetentionMs === undefined ? Infinity : Date.now() - this.archiveRetentionMs;
+    let freed = 0;
+    const segments = this.segments();
+    for (const [i, segment] of segments.entries()) {
+      if (segment.first === this.currentSegment) break;
+      const end = (segments[i + 1]?.first ?? this.nextSeq) - 1;
+      if (end > this.checkpointSeq) break;
+      const info = statSync(segment.path, { throwIfNoEntry: false });
+      if (!info || info.mtimeMs >= cutoff) continue;
+      rmSync(segment.path, { force: true });
+      freed += info.size;
+    }
+    return freed;
+  }
+
   private rotate(firstSeq: number): void {
     if (this.segmentFd !== undefined) closeSync(this.segmentFd);
+    if (this.currentSegment !== undefined) this.liveSegments.push(this.currentSegment);
     this.segmentFd = openSync(join(this.dir, `segment-${String(firstSeq).padStart(12, '0')}.ndjson`), 'a');
+    this.currentSegment = firstSeq;
     this.segmentSize = 0;
+  }
+
+  /** The last seq the i-th live segment holds: one less than the first of the segment after it. */
+  private liveSegmentEnd(i: number): number {
+    return (this.liveSegments[i + 1] ?? this.currentSegment ?? this.nextSeq) - 1;
   }
 
   private segments(): { path: string; first: number }[] {
@@ -190,7 +355,7 @@ export class Journal {
     const acks = new Map<string, { has(seq: number): boolean }>();
     const base = this.checkpointSeq;
     for (const name of readdirSync(this.dir)) {
-      const target = /^acks-(.+)\.bin$/.exec(name)?.[1];
+      const target = ACKS.exec(name)?.[1];
       if (!target) continue;
       const bytes = readFileSync(join(this.dir, name));
       const seqs = new Bitset();
@@ -203,15 +368,42 @@ export class Journal {
     }
     return acks;
   }
+}
 
-  private dropAgedSegments(): void {
-    const segments = this.segments();
-    const cutoff = Date.now() - this.retentionMs;
-    // Never the newest: it is being written.
-    for (const segment of segments.slice(0, -1)) {
-      if (this.segmentEnd(segment.first) > this.checkpointSeq) break;
-      if (statSync(segment.path).mtimeMs < cutoff) rmSync(segment.path, { force: true });
+/**
+ * Seqs awaiting acknowledgements, added in rising order: a queue whose head, once its fully
+ * acknowledged entries are skipped, is the lowest seq still awaited (amortised constant time).
+ */
+class OutstandingSeqs {
+  private readonly bySeq = new Map<number, { seq: number; left: number }>();
+  private queue: { seq: number; left: number }[] = [];
+  private head = 0;
+
+  add(seq: number, targets: number): void {
+    const entry = { seq, left: targets };
+    this.bySeq.set(seq, entry);
+    this.queue.push(entry);
+  }
+
+  ack(seq: number): void {
+    const entry = this.bySeq.get(seq);
+    if (entry && --entry.left === 0) this.bySeq.delete(seq);
+  }
+
+  lowest(): number | undefined {
+    while (this.head < this.queue.length && (this.queue[this.head] as { left: number }).left === 0)
+      this.head++;
+    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
     }
+    return this.queue[this.head]?.seq;
+  }
+
+  clear(): void {
+    this.bySeq.clear();
+    this.queue = [];
+    this.head = 0;
   }
 }
 

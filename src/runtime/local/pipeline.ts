@@ -30,6 +30,13 @@ import { type AnyEvent, type DeadLetter, LocalEventBus, type RuleRouter } from '
 import { ensureTable, type LocalDynamo, startDynalite } from './dynalite.ts';
 import { RuleIndex } from '../../patterns/index.ts';
 import { Journal } from './journal.ts';
+import {
+  applyArchiveSettings,
+  type ArchiveRequest,
+  type ArchiveSettings,
+  archiveRetentionMs,
+  NoArchiveError,
+} from './archive-settings.ts';
 import { StateLock } from './lock.ts';
 import { LineLogs } from './run-log.ts';
 import { DEFAULT_TABLE_NAME, ensureStateDir, runIdForFile, type StatePaths, statePaths } from './state.ts';
@@ -42,6 +49,10 @@ export interface LocalPipelineOptions {
   /** Keep the table in memory and the bus without a journal (tests). */
   inMemory?: boolean;
   router?: RuleRouter<string>;
+  /** Keep an archive for replay (opt-in, remembered in the state directory). */
+  archive?: ArchiveRequest;
+  /** Record every event the observer sees in the run's events.ndjson (opt-in: it is most of the disk). */
+  recordEvents?: boolean;
 }
 
 /** Where a run's CSV comes from, recorded so that a run cut short by a crash can be run again. */
@@ -104,10 +115,19 @@ export class LocalPipeline {
     router: RuleRouter<string>,
     private readonly lock: StateLock,
     durable: boolean,
+    /** Undefined when the pipeline keeps no journal (in memory). */
+    readonly archive: ArchiveSettings | undefined,
+    private readonly recordEvents: boolean,
   ) {
     const sensitive = Object.values(definition.mapping.columns).some((c) => c.sensitive);
     this.cipher = sensitive ? new EnvelopeCipher(new KeyFileDataKeys(paths.masterKey)) : undefined;
-    this.journal = durable ? new Journal({ dir: paths.journal }) : undefined;
+    const retentionMs = archive ? archiveRetentionMs(archive) : undefined;
+    this.journal = durable
+      ? new Journal({
+          dir: paths.journal,
+          ...(retentionMs === undefined ? {} : { archiveRetentionMs: retentionMs }),
+        })
+      : undefined;
     this.bus = new LocalEventBus({
       name: definition.busName,
       router,
@@ -128,7 +148,20 @@ export class LocalPipeline {
       const tableName = options.tableName ?? DEFAULT_TABLE_NAME;
       await ensureTable(dynamo.client, tableName, definition.mapping.key);
       const router = options.router ?? new RuleIndex<string>();
-      return new LocalPipeline(definition, paths, dynamo, tableName, router, lock, !options.inMemory);
+      const archive = options.inMemory
+        ? undefined
+        : applyArchiveSettings(paths.archiveSettings, options.archive ?? {});
+      return new LocalPipeline(
+        definition,
+        paths,
+        dynamo,
+        tableName,
+        router,
+        lock,
+        !options.inMemory,
+        archive,
+        options.recordEvents ?? false,
+      );
     } catch (error) {
       await dynamo?.close();
       lock.release();
@@ -172,7 +205,9 @@ export class LocalPipeline {
     // No summary until the run completes: a source without one is a run to finish after a crash.
     await rm(runPaths.summary, { force: true });
     await writeFile(runPaths.source, JSON.stringify({ run, file, descriptor: source.descriptor }));
-    await this.logs.open(runPaths.events, { truncate: true });
+    // A record of an earlier run of the same content would be stale, recorded this time or not.
+    if (this.recordEvents) await this.logs.open(runPaths.events, { truncate: true });
+    else await rm(runPaths.events, { force: true });
     await this.logs.open(runPaths.errors, { truncate: true });
     const completed = new Promise<RunCounts>((resolve) => this.completions.set(run, resolve));
     const startedAt = new Date().toISOString();
@@ -333,6 +368,7 @@ export class LocalPipeline {
    */
   async replay(options: ReplayOptions): Promise<number> {
     if (!this.journal) throw new Error('replay needs the journal, which an in-memory pipeline does not keep');
+    if (!this.journal.archiving) throw new NoArchiveError();
     const known = new Set(this.bus.listRules().map((r) => r.name));
     const unknown = options.rules?.filter((r) => !known.has(r)) ?? [];
     if (unknown.length > 0) throw new Error(`no rule ${unknown.join(', ')} on the bus`);
@@ -412,7 +448,9 @@ export class LocalPipeline {
       'observe',
       async (events) => {
         const result = await observeBatch(events, { source, tally: this.tally });
-        for (const [run, records] of groupByRun(result.observed)) await this.log('events', run, records);
+        if (this.recordEvents) {
+          for (const [run, records] of groupByRun(result.observed)) await this.log('events', run, records);
+        }
         try {
           await publish.putEvents(result.events);
         } catch (error) {

@@ -17,6 +17,8 @@ export interface StatePaths {
   masterKey: string;
   /** The bus's journal and archive. */
   journal: string;
+  /** Whether the bus keeps an archive (see archive-settings.ts). */
+  archiveSettings: string;
   /** Dead-letter queues, a file per target. */
   dlq: string;
   lock: string;
@@ -32,6 +34,7 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
     runs,
     masterKey: join(root, 'keys', 'master.key'),
     journal: join(root, 'bus'),
+    archiveSettings: join(root, 'archive.json'),
     dlq: join(root, 'dlq'),
     lock: join(root, 'lock'),
     run(run: string) {

@@ -166,6 +166,8 @@ function parseEntries(body: Body): ParsedEntry[] {
 /** The bus's archive, replayed into the bus (LocalPipeline does this). */
 export interface Archive {
   replay(options: { from: Date; to: Date; name: string; rules?: string[] }): Promise<number>;
+  /** The archive's retention (0: indefinitely). */
+  readonly archive?: { retentionDays: number } | undefined;
 }
 
 /** The local archive keeps every event for its retention; AWS's archives name days too. */
@@ -303,7 +305,7 @@ export class EventsApi {
       ArchiveName: this.archiveName,
       EventSourceArn: this.busArn(this.busName),
       State: 'ENABLED',
-      RetentionDays: ARCHIVE_RETENTION_DAYS,
+      RetentionDays: this.archive?.archive?.retentionDays ?? ARCHIVE_RETENTION_DAYS,
     };
   }
 
@@ -337,7 +339,8 @@ export class EventsApi {
       throw new AwsApiError('ResourceAlreadyExistsException', `Replay ${name} already exists.`);
     const source = requiredString(body, 'EventSourceArn', 'eventSourceArn');
     if (!this.archive || source !== this.archiveArn()) {
-      throw new AwsApiError('ResourceNotFoundException', `Archive ${source} does not exist.`);
+      const hint = this.archive ? '' : ' The local bus keeps no archive: start etl up with --archive.';
+      throw new AwsApiError('ResourceNotFoundException', `Archive ${source} does not exist.${hint}`);
     }
     const from = timestamp(body, 'EventStartTime');
     const to = timestamp(body, 'EventEndTime');

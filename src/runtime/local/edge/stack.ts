@@ -21,6 +21,7 @@ import {
   type CsvInput,
   InputFileError,
   LocalPipeline,
+  type LocalPipelineOptions,
   type RunReport,
   type SourceDescriptor,
 } from '../pipeline.ts';
@@ -60,6 +61,9 @@ export interface LocalStackOptions {
   warn?: (line: string) => void;
   /** Called with every finished run. */
   onRun?: (report: RunReport) => void;
+  /** What the pipeline keeps on disk (see LocalPipelineOptions). */
+  archive?: LocalPipelineOptions['archive'];
+  recordEvents?: boolean;
 }
 
 export class InvalidBucketNameError extends Error {
@@ -116,6 +120,8 @@ export class LocalStack {
         stateDir: paths.root,
         ...(options.definition ? { definition: options.definition } : {}),
         ...(options.inMemory ? { inMemory: true } : {}),
+        ...(options.archive ? { archive: options.archive } : {}),
+        ...(options.recordEvents ? { recordEvents: true } : {}),
       });
       const started = pipeline;
       const s3Client = new S3Client({
@@ -148,7 +154,8 @@ export class LocalStack {
         onError: (error) => warn(`s3: ${describe(error)}`),
       });
       const dynamodb = new DynamoDbProxy(started.dynamo.endpoint);
-      const events = new EventsApi(started.bus, started);
+      // No archive unless the bus keeps one (--archive): ListArchives then answers with none.
+      const events = new EventsApi(started.bus, started.archive?.enabled ? started : undefined);
 
       const landingDir =
         options.landingDir === false ? undefined : resolve(options.landingDir ?? join(paths.root, 'landing'));

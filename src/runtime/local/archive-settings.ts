@@ -1,0 +1,69 @@
+/**
+ * Whether the local bus keeps an archive, and for how long. Opt-in, as on AWS; the choice is kept in
+ * the state directory (`archive.json`), so a later `etl run`, `etl replay` or `etl gc` knows it
+ * without being told again. `--archive` turns it on, `--no-archive` off (which lets the archived
+ * segments go at the next checkpoint).
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+
+export interface ArchiveSettings {
+  enabled: boolean;
+  /** Days an archived event is kept; 0 keeps it indefinitely (as AWS's RetentionDays does). */
+  retentionDays: number;
+}
+
+/** What a command asks for; undefined fields keep what the state directory says. */
+export interface ArchiveRequest {
+  enabled?: boolean;
+  retentionDays?: number;
+}
+
+export const DEFAULT_ARCHIVE_RETENTION_DAYS = 7;
+
+const OFF: ArchiveSettings = { enabled: false, retentionDays: DEFAULT_ARCHIVE_RETENTION_DAYS };
+
+/** Replay was asked for, but the bus keeps no archive. */
+export class NoArchiveError extends Error {
+  override readonly name = 'NoArchiveError';
+  constructor() {
+    super(
+      'there is no archive to replay: the local bus keeps events only until they are delivered, ' +
+        'unless it runs with --archive (etl up --archive, etl run --archive)',
+    );
+  }
+}
+
+export function readArchiveSettings(path: string): ArchiveSettings {
+  try {
+    const stored = JSON.parse(readFileSync(path, 'utf8')) as Partial<ArchiveSettings>;
+    return {
+      enabled: stored.enabled === true,
+      retentionDays:
+        Number.isSafeInteger(stored.retentionDays) && (stored.retentionDays as number) >= 0
+          ? (stored.retentionDays as number)
+          : DEFAULT_ARCHIVE_RETENTION_DAYS,
+    };
+  } catch {
+    return OFF;
+  }
+}
+
+/** The settings a command runs with: what it asks for over what is stored; stored when changed. */
+export function applyArchiveSettings(path: string, request: ArchiveRequest): ArchiveSettings {
+  const stored = readArchiveSettings(path);
+  const settings: ArchiveSettings = {
+    enabled: request.enabled ?? stored.enabled,
+    retentionDays: request.retentionDays ?? stored.retentionDays,
+  };
+  if (settings.enabled !== stored.enabled || settings.retentionDays !== stored.retentionDays) {
+    writeFileSync(`${path}.tmp`, `${JSON.stringify(settings)}\n`);
+    renameSync(`${path}.tmp`, path);
+  }
+  return settings;
+}
+
+/** The journal's retention for these settings; undefined when there is no archive. */
+export function archiveRetentionMs(settings: ArchiveSettings): number | undefined {
+  if (!settings.enabled) return undefined;
+  return settings.retentionDays === 0 ? Infinity : settings.retentionDays * 24 * 3600 * 1000;
+}
