@@ -6,6 +6,8 @@ import { registerScan } from './scan.ts';
 import { registerUp } from './up.ts';
 import { registerTestEventPattern } from './test-event-pattern.ts';
 import { registerDelivery } from './delivery.ts';
+import { registerGc } from './gc.ts';
+import { registerReset } from './reset.ts';
 import { UserError } from './errors.ts';
 import { ExtractError } from '../stages/extract.ts';
 import { InputFileError } from '../runtime/local/pipeline.ts';
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
   registerRuns(program);
   registerTestEventPattern(program);
   registerDelivery(program);
+  registerReset(program);
+  registerGc(program);
   return program;
 }
 

@@ -60,6 +60,59 @@ describe('crash safety', () => {
     expect(new Set(items.map((i) => i.id)).size).toBe(rows);
   });
 
+  it(
+    'kill -9 with the archive off, once acknowledged segments are gone: the next run finishes it exactly',
+    { timeout: 300_000 },
+    async () => {
+      const dir = tempDir();
+      const state = join(dir, 'state');
+      const file = join(dir, 'big.csv');
+      const rows = 40_000;
+      writeFileSync(
+        file,
+        [
+          'ID,HouseNum,Street,Town,Zip',
+          ...Array.from({ length: rows }, (_, i) => `${i + 1},${i},Street ${i},Town,${i}`),
+        ].join('\n'),
+      );
+      // Default settings: no archive, no per-event record.
+      const child = spawn(process.execPath, ['bin/etl.js', 'run', file, '--state-dir', state], {
+        stdio: 'ignore',
+      });
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      const bus = join(state, 'bus');
+      // Killed once the checkpoint has moved mid-run and the first segment is deleted.
+      await until(
+        () =>
+          existsSync(join(bus, 'checkpoint.json')) && !existsSync(join(bus, 'segment-000000000001.ndjson')),
+        'the first segment to be acknowledged and deleted',
+        240_000,
+      );
+      child.kill('SIGKILL');
+      await exited;
+      const runs = join(state, 'runs');
+      const runDir = join(runs, readdirOne(runs));
+      expect(existsSync(join(runDir, 'summary.json'))).toBe(false);
+
+      const next = await etl(['run', 'data/test_data.csv', '--state-dir', state]);
+      expect(next.stderr).not.toMatch(/\n\s+at /);
+      expect(next.code).toBe(0);
+      expect(next.stdout).toContain('recovered a run cut short earlier');
+      const summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as Record<
+        string,
+        number
+      >;
+      expect(summary).toMatchObject({ extracted: rows, transformed: rows, loaded: rows, failed: 0 });
+      const items = JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout) as {
+        id: string;
+      }[];
+      expect(items).toHaveLength(rows);
+      expect(new Set(items.map((i) => i.id)).size).toBe(rows);
+      // And once all is delivered, the journal holds nothing.
+      expect(readdirSync(bus).filter((n) => n.startsWith('segment-'))).toEqual([]);
+    },
+  );
+
   it('refuses a second process on the same state directory with a clear message', async () => {
     const dir = tempDir();
     const state = join(dir, 'state');
