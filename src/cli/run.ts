@@ -61,7 +61,9 @@ export function registerRun(program: Command): void {
       );
       process.exitCode = 1;
     } else if (reports.some((r) => r.counts.loaded < r.counts.extracted)) {
-      console.error('etl: some rows were neither loaded nor reported failed (see: etl events)');
+      console.error(
+        'etl: some rows were neither loaded nor reported failed (see: etl events, after a run with --record-events)',
+      );
       process.exitCode = 1;
     }
   });
