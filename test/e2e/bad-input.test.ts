@@ -149,7 +149,16 @@ describe('bad rows become error events; sensitive values never appear in clear',
   it('loads the good rows typed by the mapping, reports the bad ones, exits 1', async () => {
     const { dir, file, state } = fixture('people.csv', csv);
     writeFileSync(join(dir, 'mapping.json'), JSON.stringify(mapping));
-    const run = await etl(['run', file, '--mapping', join(dir, 'mapping.json'), '--state-dir', state]);
+    // With the per-event record on, so that it too is checked for plaintext.
+    const run = await etl([
+      'run',
+      file,
+      '--mapping',
+      join(dir, 'mapping.json'),
+      '--record-events',
+      '--state-dir',
+      state,
+    ]);
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/extracted\s+6\n\s+transformed\s+3\n\s+loaded\s+3\n\s+failed\s+3/);
     expect(run.stderr).toMatch(

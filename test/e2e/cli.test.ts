@@ -46,7 +46,16 @@ describe('etl CLI', () => {
 
   it('puts events under the source --source names, and refuses an empty one', async () => {
     const state = join(tempDir(), 'state');
-    const run = await etl(['run', 'data/test_data.csv', '--source', 'acme.etl', '--state-dir', state]);
+    // With the archive on, the journal is kept to be read here.
+    const run = await etl([
+      'run',
+      'data/test_data.csv',
+      '--source',
+      'acme.etl',
+      '--archive',
+      '--state-dir',
+      state,
+    ]);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/loaded\s+5/);
     const journal = readdirSync(join(state, 'bus')).find((n) => n.startsWith('segment-')) ?? '';
