@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import { definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
+import { type Mapping, mappingHash, parseMapping, SEED_MAPPING } from '../../pipeline/mapping.ts';
 import {
   detailsOf,
   isRowExtracted,
@@ -56,6 +57,18 @@ export interface RunSource {
   run: string;
   descriptor: SourceDescriptor;
   open: () => CsvInput;
+  /** The run's mapping (the pipeline definition's when absent). */
+  mapping?: Mapping;
+}
+
+/** What `runs/<run>/source.json` records at a run's start, before any of its events. */
+interface RecordedRun {
+  run: string;
+  file: string;
+  descriptor: SourceDescriptor;
+  /** The mapping the run began with: every event of the run is loaded by it (absent in old state). */
+  mapping?: Mapping;
+  mappingHash?: string;
 }
 
 export interface ReplayOptions {
@@ -93,8 +106,10 @@ export class LocalPipeline {
   private readonly logs = new LineLogs();
   private readonly completions = new Map<string, (counts: RunCounts) => void>();
   private readonly activeRuns = new Set<string>();
-  /** Present when the mapping marks columns sensitive. */
-  private readonly cipher: FieldCipher | undefined;
+  /** For runs whose mapping marks columns sensitive (the key file is made on first use). */
+  private readonly cipher: FieldCipher;
+  /** Each run's own mapping, as recorded at its start (read back for runs of earlier processes). */
+  private readonly runMappings = new Map<string, Mapping>();
 
   private constructor(
     readonly definition: PipelineDefinition,
@@ -105,8 +120,7 @@ export class LocalPipeline {
     private readonly lock: StateLock,
     durable: boolean,
   ) {
-    const sensitive = Object.values(definition.mapping.columns).some((c) => c.sensitive);
-    this.cipher = sensitive ? new EnvelopeCipher(new KeyFileDataKeys(paths.masterKey)) : undefined;
+    this.cipher = new EnvelopeCipher(new KeyFileDataKeys(paths.masterKey));
     this.journal = durable ? new Journal({ dir: paths.journal }) : undefined;
     this.bus = new LocalEventBus({
       name: definition.busName,
@@ -151,7 +165,7 @@ export class LocalPipeline {
     await assertReadableFile(file);
     return this.runSource({
       file,
-      run: await runIdForFile(file),
+      run: await runIdForFile(file, this.definition.mapping),
       descriptor: { kind: 'file', path: resolve(file) },
       open: () => createReadStream(file),
     });
@@ -164,6 +178,7 @@ export class LocalPipeline {
    */
   async runSource(source: RunSource): Promise<RunReport> {
     const { file, run } = source;
+    const mapping = source.mapping ?? this.definition.mapping;
     if (this.activeRuns.has(run)) throw new Error(`run ${run} is already in progress`);
     this.activeRuns.add(run);
     const runPaths = this.paths.run(run);
@@ -171,7 +186,16 @@ export class LocalPipeline {
     await mkdir(runPaths.dir, { recursive: true });
     // No summary until the run completes: a source without one is a run to finish after a crash.
     await rm(runPaths.summary, { force: true });
-    await writeFile(runPaths.source, JSON.stringify({ run, file, descriptor: source.descriptor }));
+    // Before any event: recovery, retries, redrives and replays of this run all load by this mapping.
+    const recorded: RecordedRun = {
+      run,
+      file,
+      descriptor: source.descriptor,
+      mapping,
+      mappingHash: mappingHash(mapping),
+    };
+    await writeFile(runPaths.source, JSON.stringify(recorded));
+    this.runMappings.set(run, mapping);
     await this.logs.open(runPaths.events, { truncate: true });
     await this.logs.open(runPaths.errors, { truncate: true });
     const completed = new Promise<RunCounts>((resolve) => this.completions.set(run, resolve));
@@ -184,8 +208,8 @@ export class LocalPipeline {
         file,
         input: source.open(),
         publisher: this.backpressuredPublisher(),
-        mapping: this.definition.mapping,
-        ...(this.cipher ? { cipher: this.cipher } : {}),
+        mapping,
+        ...this.cipherFor(mapping),
       });
     } catch (e) {
       if (!(e instanceof ExtractError)) {
@@ -225,12 +249,14 @@ export class LocalPipeline {
       if (!isSafeRunId(name)) continue;
       const runPaths = this.paths.run(name);
       if (existsSync(runPaths.summary) || !existsSync(runPaths.source)) continue;
-      const recorded = JSON.parse(await readFile(runPaths.source, 'utf8')) as Omit<RunSource, 'open'>;
+      const recorded = await this.readRecordedRun(name);
+      if (!recorded) continue;
       const { descriptor } = recorded;
       // A file is run again only as the content its run id names: a changed file is a new run.
       if (
         descriptor.kind === 'file' &&
-        (!existsSync(descriptor.path) || (await runIdForFile(descriptor.path)) !== recorded.run)
+        (!existsSync(descriptor.path) ||
+          (await runIdForFile(descriptor.path, recorded.mapping ?? SEED_MAPPING)) !== recorded.run)
       ) {
         reports.push(await this.abandon(recorded, 'its file is gone or changed since the run began'));
         continue;
@@ -266,6 +292,41 @@ export class LocalPipeline {
     }
     await this.bus.whenIdle();
     return reports;
+  }
+
+  /**
+   * The run's start record, its mapping checked again. Runs recorded before runs carried their
+   * mapping load by the current definition's.
+   */
+  private async readRecordedRun(run: string): Promise<(RecordedRun & { mapping: Mapping }) | undefined> {
+    let recorded: RecordedRun;
+    try {
+      recorded = JSON.parse(await readFile(this.paths.run(run).source, 'utf8')) as RecordedRun;
+    } catch {
+      return undefined; // torn by a crash before the run put any event
+    }
+    const mapping =
+      recorded.mapping === undefined
+        ? this.definition.mapping
+        : parseMapping(recorded.mapping, `${run}'s recorded mapping`);
+    this.runMappings.set(run, mapping);
+    return { ...recorded, mapping };
+  }
+
+  /** The mapping a run's events are transformed and loaded by: its own, never the current command's. */
+  private async mappingFor(run: string): Promise<Mapping> {
+    const known = this.runMappings.get(run);
+    if (known) return known;
+    if (isSafeRunId(run) && existsSync(this.paths.run(run).source)) {
+      const recorded = await this.readRecordedRun(run);
+      if (recorded) return recorded.mapping;
+    }
+    // Events put from outside a run this stack started: the stack's own mapping.
+    return this.definition.mapping;
+  }
+
+  private cipherFor(mapping: Mapping): { cipher?: FieldCipher } {
+    return Object.values(mapping.columns).some((c) => c.sensitive) ? { cipher: this.cipher } : {};
   }
 
   /** Gives up on finishing a run: its summary says why, so it is not tried again. */
@@ -378,14 +439,18 @@ export class LocalPipeline {
     const record = { time: new Date().toISOString(), ...letter };
     // Synchronous: the event is acknowledged right after, so it must be on disk first.
     appendFileSync(join(this.paths.dlq, `${letter.target}.ndjson`), `${JSON.stringify(record)}\n`);
+    // A row's event that never reached load's end: the row is neither loaded nor failed. Count it.
+    const row = deadLetteredRow(letter);
+    if (row) this.tally.markDeadLettered(row.run, row.row);
   }
 
   private wire(): void {
-    const { source, mapping, delivery, rules } = this.definition;
+    const { source, delivery, rules } = this.definition;
+    // The table's key is the stack's: a run's mapping names the same key (the table refuses others).
     const writer = new DynamoItemWriter({
       client: this.dynamo.client,
       tableName: this.tableName,
-      key: mapping.key,
+      key: this.definition.mapping.key,
     });
     const publish = this.handlerPublisher();
 
@@ -393,7 +458,11 @@ export class LocalPipeline {
       'transform',
       async (events) => {
         const { details, rejected } = detailsOf(events, isRowExtracted);
-        await publish.putEvents(transformBatch(details, { source, mapping }));
+        const out: PutEventsEntry[] = [];
+        for (const [run, group] of groupByRun(details, true)) {
+          out.push(...transformBatch(group, { source, mapping: await this.mappingFor(run) }));
+        }
+        await publish.putEvents(out);
         return { failedEventIds: rejected };
       },
       delivery.transform,
@@ -402,9 +471,21 @@ export class LocalPipeline {
       'load',
       async (events) => {
         const { details, rejected } = detailsOf(events, isRowTransformed);
-        const cipher = this.cipher ? { cipher: this.cipher } : {};
-        await publish.putEvents(await loadBatch(details, { source, mapping, writer, ...cipher }));
-        return { failedEventIds: rejected };
+        const out: PutEventsEntry[] = [];
+        const retry = new Set<string>();
+        for (const [run, group] of groupByRun(details, true)) {
+          const mapping = await this.mappingFor(run);
+          const outcome = await loadBatch(group, { source, mapping, writer, ...this.cipherFor(mapping) });
+          out.push(...outcome.events);
+          for (const detail of outcome.retry) retry.add(rowKey(detail.run, detail.row));
+        }
+        await publish.putEvents(out);
+        // Rows the table left unwritten (throttling) are delivered again, with the bus's backoff.
+        const again = events.filter((e) => {
+          const detail = e.detail as { run?: unknown; row?: unknown };
+          return retry.has(rowKey(detail.run, detail.row));
+        });
+        return { failedEventIds: [...rejected, ...again.map((e) => e.id)] };
       },
       delivery.load,
     );
@@ -463,15 +544,19 @@ export class LocalPipeline {
  * Groups records by run, so each batch costs one log write per run. Records whose run id could not
  * be a file name (anyone may put events) are tallied but not logged to a file.
  */
-function groupByRun<R extends { run?: string }>(records: readonly R[]): Map<string, R[]> {
+function groupByRun<R extends { run?: string }>(records: readonly R[], keepUnsafe = false): Map<string, R[]> {
   const groups = new Map<string, R[]>();
   for (const record of records) {
-    if (record.run === undefined || !isSafeRunId(record.run)) continue;
+    if (record.run === undefined || (!keepUnsafe && !isSafeRunId(record.run))) continue;
     let group = groups.get(record.run);
     if (!group) groups.set(record.run, (group = []));
     group.push(record);
   }
   return groups;
+}
+
+function rowKey(run: unknown, row: unknown): string {
+  return `${String(run)}\u0000${String(row)}`;
 }
 
 function assertAccepted(result: {
@@ -484,6 +569,16 @@ function assertAccepted(result: {
       `the bus rejected ${result.FailedEntryCount} event(s): ${first?.ErrorCode}: ${first?.ErrorMessage}`,
     );
   }
+}
+
+/** The run and row a dead-lettered event of transform or load carries, if any. */
+function deadLetteredRow(
+  letter: Pick<DeadLetter, 'target' | 'event'>,
+): { run: string; row: number } | undefined {
+  if (letter.target !== 'transform' && letter.target !== 'load') return undefined;
+  const { run, row } = (letter.event.detail ?? {}) as { run?: unknown; row?: unknown };
+  if (typeof run !== 'string' || !Number.isSafeInteger(row) || (row as number) < 1) return undefined;
+  return { run, row: row as number };
 }
 
 function emptyCounts(run: string): RunCounts {
