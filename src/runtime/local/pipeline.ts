@@ -28,7 +28,7 @@ import { EnvelopeCipher } from '../../adapters/envelope-cipher.ts';
 import { KeyFileDataKeys } from './key-file.ts';
 import { transformBatch } from '../../stages/transform.ts';
 import { type AnyEvent, type DeadLetter, LocalEventBus, type RuleRouter } from './bus.ts';
-import { ensureTable, type LocalDynamo, startDynalite } from './dynalite.ts';
+import { ensureTable, type LocalDynamo, localClient, startDynalite } from './dynalite.ts';
 import { RuleIndex } from '../../patterns/index.ts';
 import { Journal } from './journal.ts';
 import { StateLock } from './lock.ts';
@@ -43,6 +43,8 @@ export interface LocalPipelineOptions {
   /** Keep the table in memory and the bus without a journal (tests). */
   inMemory?: boolean;
   router?: RuleRouter<string>;
+  /** A DynamoDB endpoint to use instead of starting the embedded one (e.g. dynalite run elsewhere). */
+  dynamoEndpoint?: string;
 }
 
 /** Where a run's CSV comes from, recorded so that a run cut short by a crash can be run again. */
@@ -138,7 +140,9 @@ export class LocalPipeline {
     const lock = StateLock.acquire(paths.lock, paths.root);
     let dynamo: LocalDynamo | undefined;
     try {
-      dynamo = await startDynalite(options.inMemory ? {} : { path: paths.dynamodb });
+      dynamo = options.dynamoEndpoint
+        ? externalDynamo(options.dynamoEndpoint)
+        : await startDynalite(options.inMemory ? {} : { path: paths.dynamodb });
       const tableName = options.tableName ?? DEFAULT_TABLE_NAME;
       await ensureTable(dynamo.client, tableName, definition.mapping.key);
       const router = options.router ?? new RuleIndex<string>();
@@ -351,6 +355,7 @@ export class LocalPipeline {
     target?: string,
   ): Promise<Record<string, { redriven: number; deadAgain: number }>> {
     const result: Record<string, { redriven: number; deadAgain: number }> = {};
+    const touched = new Set<string>();
     // Leftovers of a redrive a crash cut short first, then the queues; each moved aside under a
     // name of its own, so a letter that fails again lands in a fresh file and nothing is overwritten.
     const names = (await readdir(this.paths.dlq).catch(() => [] as string[])).sort(
@@ -377,6 +382,8 @@ export class LocalPipeline {
         await this.bus.waitForCapacity();
         this.bus.redrive(queue, letter.event);
         counts.redriven++;
+        const row = deadLetteredRow({ target: queue, event: letter.event });
+        if (row) touched.add(row.run);
       }
       // Once journaled, the redriven events are durable: the moved file can go.
       await rm(redriving, { force: true });
@@ -385,7 +392,53 @@ export class LocalPipeline {
     for (const [queue, counts] of Object.entries(result)) {
       counts.deadAgain = await countLines(join(this.paths.dlq, `${queue}.ndjson`));
     }
+    await this.updateSummariesAfterRedrive(touched);
     return result;
+  }
+
+  /**
+   * A redrive finishes rows of runs that already have a summary: their rows loaded or failed now are
+   * added to it, and its dead-lettered count becomes the rows of the run still in a dead-letter queue.
+   */
+  private async updateSummariesAfterRedrive(runs: ReadonlySet<string>): Promise<void> {
+    if (runs.size === 0) return;
+    const stillDead = new Map<string, Set<number>>();
+    for (const target of ['transform', 'load']) {
+      const path = join(this.paths.dlq, `${target}.ndjson`);
+      if (!existsSync(path)) continue;
+      for await (const line of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) {
+        let letter: DeadLetter;
+        try {
+          letter = JSON.parse(line) as DeadLetter;
+        } catch {
+          continue;
+        }
+        const row = deadLetteredRow({ target, event: letter.event });
+        if (!row || !runs.has(row.run)) continue;
+        let rows = stillDead.get(row.run);
+        if (!rows) stillDead.set(row.run, (rows = new Set()));
+        rows.add(row.row);
+      }
+    }
+    for (const run of runs) {
+      if (!isSafeRunId(run)) continue;
+      const { summary: path } = this.paths.run(run);
+      let summary: RunCounts & Record<string, unknown>;
+      try {
+        summary = JSON.parse(await readFile(path, 'utf8')) as RunCounts & Record<string, unknown>;
+      } catch {
+        continue; // a run still to be finished keeps its counts in the tally
+      }
+      const now = this.tally.snapshot(run);
+      const updated = {
+        ...summary,
+        transformed: summary.transformed + (now?.transformed ?? 0),
+        loaded: summary.loaded + (now?.loaded ?? 0),
+        failed: summary.failed + (now?.failed ?? 0),
+        deadLettered: stillDead.get(run)?.size ?? 0,
+      };
+      await writeFile(path, `${JSON.stringify(updated, null, 2)}\n`);
+    }
   }
 
   /**
@@ -592,6 +645,17 @@ async function countLines(path: string): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/** A DynamoDB this process does not run: closing it only lets go of the client. */
+function externalDynamo(endpoint: string): LocalDynamo {
+  const client = localClient(endpoint);
+  return {
+    endpoint,
+    port: Number(new URL(endpoint).port),
+    client,
+    close: async () => client.destroy(),
+  };
 }
 
 function openFileSource(descriptor: SourceDescriptor): CsvInput | undefined {
