@@ -73,13 +73,16 @@ function rows(n: number): string {
 
 function printTally(report: RunReport): void {
   const { counts } = report;
+  const counted: [string, number][] = [
+    ['extracted', counts.extracted],
+    ['transformed', counts.transformed],
+    ['loaded', counts.loaded],
+    ['failed', counts.failed],
+    ['dead-lettered', counts.deadLettered ?? 0],
+  ];
   const lines = [
     `${report.file} (${report.run})`,
-    `  extracted    ${counts.extracted}`,
-    `  transformed  ${counts.transformed}`,
-    `  loaded       ${counts.loaded}`,
-    `  failed       ${counts.failed}`,
-    `  dead-lettered ${counts.deadLettered ?? 0}`,
+    ...counted.map(([label, n]) => `  ${label.padEnd(15)}${n}`),
   ];
   console.log(lines.join('\n'));
 }
