@@ -260,7 +260,9 @@ export class LocalPipeline {
       if (
         descriptor.kind === 'file' &&
         (!existsSync(descriptor.path) ||
-          (await runIdForFile(descriptor.path, recorded.mapping ?? SEED_MAPPING)) !== recorded.run)
+          // Runs recorded before runs carried their mapping were named by their content alone.
+          (await runIdForFile(descriptor.path, recorded.mappingHash ? recorded.mapping : SEED_MAPPING)) !==
+            recorded.run)
       ) {
         reports.push(await this.abandon(recorded, 'its file is gone or changed since the run began'));
         continue;
