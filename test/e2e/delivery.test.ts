@@ -2,20 +2,14 @@ import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { definePipeline, DetailType, type PipelineDefinition } from '../../src/pipeline/definition.ts';
+import { definePipeline, DetailType } from '../../src/pipeline/definition.ts';
 import { ensureTable } from '../../src/runtime/local/dynalite.ts';
 import { LocalPipeline } from '../../src/runtime/local/pipeline.ts';
 import { etl, tempDir } from '../support/cli.ts';
+import { fiveAttempts } from '../support/definitions.ts';
 import { scanAll } from '../support/dynamo.ts';
 
 const source = definePipeline().source;
-
-/** The definition with 5 attempts per event (EventBridge's 185 over 15 minutes would outlast a test). */
-function fiveAttempts(): PipelineDefinition {
-  const definition = definePipeline();
-  for (const delivery of Object.values(definition.delivery)) delivery.maxAttempts = 5;
-  return definition;
-}
 
 describe('retries, dead-letter queues, redrive and replay', () => {
   it('retries only the bad record of a batch, then dead-letters it with why; the good ones go through', async () => {
