@@ -1,6 +1,10 @@
 /**
  * ItemWriter on DynamoDB BatchWriteItem: batches of 25, UnprocessedItems retried with backoff.
  * Keys are deduplicated per call because BatchWriteItem rejects a batch that names a key twice.
+ *
+ * DynamoDB refuses a whole batch for one invalid item (ValidationException). The load stage checks
+ * values before they get here; an item that still gets a batch refused is found by bisection, so
+ * it fails alone with DynamoDB's reason and the rest of its batch is written.
  */
 import { BatchWriteItemCommand, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import type { Item, ItemWriter, WriteFailure } from '../stages/ports.ts';
@@ -8,13 +12,15 @@ import { backoffDelayMs, sleep } from './backoff.ts';
 
 export const MAX_BATCH_WRITE_ITEMS = 25;
 
+export const UNPROCESSED_REASON = 'DynamoDB left the item unprocessed';
+
 export interface DynamoItemWriterOptions {
   client: DynamoDBClient;
   tableName: string;
   key: string;
   /** BatchWriteItem calls in flight at once. */
   concurrency?: number;
-  /** Attempts per batch before its unprocessed items are reported failed. */
+  /** Attempts per batch before its unprocessed items are reported failed (to be retried later). */
   maxAttempts?: number;
 }
 
@@ -33,16 +39,17 @@ export class DynamoItemWriter implements ItemWriter {
     const concurrency = this.options.concurrency ?? 4;
     for (let i = 0; i < chunks.length; i += concurrency) {
       const results = await Promise.all(chunks.slice(i, i + concurrency).map((c) => this.writeChunk(c)));
-      for (const unprocessed of results) {
-        for (const item of unprocessed) failures.push({ item, reason: 'DynamoDB left the item unprocessed' });
-      }
+      for (const chunkFailures of results) failures.push(...chunkFailures);
     }
     // A duplicate key shares its fate with the item that was written for it.
     if (failures.length > 0 && unique.length < items.length) {
-      const failedKeys = new Set(failures.map((f) => this.keyOf(f.item)));
-      return items
-        .filter((item) => failedKeys.has(this.keyOf(item)))
-        .map((item) => ({ item, reason: 'DynamoDB left the item unprocessed' }));
+      const failedByKey = new Map(failures.map((f) => [this.keyOf(f.item), f]));
+      const shared: WriteFailure[] = [];
+      for (const item of items) {
+        const failure = failedByKey.get(this.keyOf(item));
+        if (failure) shared.push({ ...failure, item });
+      }
+      return shared;
     }
     return failures;
   }
@@ -51,8 +58,32 @@ export class DynamoItemWriter implements ItemWriter {
     return JSON.stringify(item[this.options.key]);
   }
 
-  /** Writes one batch; resolves with the items still unprocessed after every attempt. */
-  private async writeChunk(chunk: Item[]): Promise<Item[]> {
+  /**
+   * Writes one batch; resolves with the items refused or still unprocessed after every attempt.
+   * A refused batch is split in halves until each refused item stands alone.
+   */
+  private async writeChunk(chunk: Item[]): Promise<WriteFailure[]> {
+    try {
+      const unprocessed = await this.putWithRetries(chunk);
+      return unprocessed.map((item) => ({ item, reason: UNPROCESSED_REASON }));
+    } catch (error) {
+      if (!isValidationError(error)) throw error;
+      if (chunk.length === 1) {
+        return [
+          { item: chunk[0] as Item, reason: `DynamoDB refused the item: ${error.message}`, refused: true },
+        ];
+      }
+      const half = Math.ceil(chunk.length / 2);
+      const [first, second] = await Promise.all([
+        this.writeChunk(chunk.slice(0, half)),
+        this.writeChunk(chunk.slice(half)),
+      ]);
+      return [...first, ...second];
+    }
+  }
+
+  /** BatchWriteItem, looping on UnprocessedItems; resolves with the caller's items never processed. */
+  private async putWithRetries(chunk: Item[]): Promise<Item[]> {
     const { client, tableName } = this.options;
     const maxAttempts = this.options.maxAttempts ?? 8;
     let requests: WriteRequest[] = chunk.map((item) => ({ PutRequest: { Item: item } }));
@@ -76,4 +107,9 @@ export class DynamoItemWriter implements ItemWriter {
       await sleep(backoffDelayMs(attempt));
     }
   }
+}
+
+/** DynamoDB refused the request for what it holds (retrying the same request cannot succeed). */
+function isValidationError(error: unknown): error is Error {
+  return error instanceof Error && error.name === 'ValidationException';
 }

@@ -81,6 +81,7 @@ export function registerRuns(program: Command): void {
           extracted: r.extracted,
           loaded: r.loaded,
           failed: r.failed,
+          'dead-lettered': r.deadLettered ?? 0,
           finished: r.finishedAt,
         })),
       );

@@ -1,5 +1,10 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_EVENT_SOURCE, definePipeline, type PipelineDefinition } from '../pipeline/definition.ts';
+import {
+  DEFAULT_EVENT_SOURCE,
+  DEFAULT_MAX_EVENT_AGE_SECONDS,
+  definePipeline,
+  type PipelineDefinition,
+} from '../pipeline/definition.ts';
 import { readMappingFile } from '../pipeline/mapping-file.ts';
 import { MappingError } from '../pipeline/mapping.ts';
 import { type ArchiveRequest, DEFAULT_ARCHIVE_RETENTION_DAYS } from '../runtime/local/archive-settings.ts';
@@ -14,13 +19,27 @@ export function withStateDir(command: Command): Command {
 export interface PipelineOptions extends DiskOptions {
   mapping?: string;
   source?: string;
+  maxEventAge?: number;
+}
+
+function parseSeconds(value: string): number {
+  const seconds = Number(value);
+  // EventBridge's MaximumEventAgeInSeconds: 60 s to 24 h.
+  if (!/^\d+$/.test(value) || seconds < 60 || seconds > 86_400)
+    throw new InvalidArgumentError('a whole number of seconds from 60 to 86400');
+  return seconds;
 }
 
 /** The commands that run the pipeline choose its mapping, event source and what it keeps on disk. */
 export function withPipelineOptions(command: Command): Command {
   return withDiskOptions(command)
     .option('--mapping <file>', "columns to attributes, as JSON (default: the seed's five columns)")
-    .option('--source <name>', `the event source (default: ${DEFAULT_EVENT_SOURCE})`);
+    .option('--source <name>', `the event source (default: ${DEFAULT_EVENT_SOURCE})`)
+    .option(
+      '--max-event-age <seconds>',
+      `how long a failing event is retried before it is dead-lettered (default: ${DEFAULT_MAX_EVENT_AGE_SECONDS})`,
+      parseSeconds,
+    );
 }
 
 /** The pipeline definition those options describe. */
@@ -39,6 +58,7 @@ export function definitionFromOptions(options: PipelineOptions): PipelineDefinit
   return definePipeline({
     ...(mapping ? { mapping } : {}),
     ...(options.source ? { source: options.source } : {}),
+    ...(options.maxEventAge === undefined ? {} : { maxEventAgeSeconds: options.maxEventAge }),
   });
 }
 

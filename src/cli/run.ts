@@ -50,17 +50,28 @@ export function registerRun(program: Command): void {
     }
     const fileError = reports.find((r) => r.error);
     const failed = reports.reduce((n, r) => n + r.counts.failed, 0);
+    const deadLettered = reports.reduce((n, r) => n + (r.counts.deadLettered ?? 0), 0);
+    const stateDir = options.stateDir === '.etl' ? '' : ` --state-dir ${options.stateDir}`;
     if (fileError?.error) {
       console.error(`etl: ${fileError.error.message}`);
       process.exitCode = 2;
-    } else if (failed > 0) {
+      return;
+    }
+    if (failed > 0) {
       const runs = reports.filter((r) => r.counts.failed > 0).map((r) => r.run);
       console.error(
-        `etl: ${failed} row${failed === 1 ? '' : 's'} failed; see ${failed === 1 ? 'it' : 'them'} with: etl errors --run ${runs[0]}` +
-          (options.stateDir === '.etl' ? '' : ` --state-dir ${options.stateDir}`),
+        `etl: ${rows(failed)} failed; see ${failed === 1 ? 'it' : 'them'} with: etl errors --run ${runs[0]}${stateDir}`,
       );
       process.exitCode = 1;
-    } else if (reports.some((r) => r.counts.loaded < r.counts.extracted)) {
+    }
+    if (deadLettered > 0) {
+      console.error(
+        `etl: ${rows(deadLettered)} dead-lettered after their retries; see ${deadLettered === 1 ? 'it' : 'them'} ` +
+          `with: etl dlq${stateDir}, and deliver again with: etl dlq redrive${stateDir}`,
+      );
+      process.exitCode = 1;
+    }
+    if (failed === 0 && deadLettered === 0 && reports.some((r) => r.counts.loaded < r.counts.extracted)) {
       console.error(
         'etl: some rows were neither loaded nor reported failed (see: etl events, after a run with --record-events)',
       );
@@ -69,14 +80,22 @@ export function registerRun(program: Command): void {
   });
 }
 
+function rows(n: number): string {
+  return `${n} row${n === 1 ? '' : 's'}`;
+}
+
 function printTally(report: RunReport): void {
   const { counts } = report;
+  const counted: [string, number][] = [
+    ['extracted', counts.extracted],
+    ['transformed', counts.transformed],
+    ['loaded', counts.loaded],
+    ['failed', counts.failed],
+    ['dead-lettered', counts.deadLettered ?? 0],
+  ];
   const lines = [
     `${report.file} (${report.run})`,
-    `  extracted    ${counts.extracted}`,
-    `  transformed  ${counts.transformed}`,
-    `  loaded       ${counts.loaded}`,
-    `  failed       ${counts.failed}`,
+    ...counted.map(([label, n]) => `  ${label.padEnd(15)}${n}`),
   ];
   console.log(lines.join('\n'));
 }

@@ -2,7 +2,7 @@
  * One rule of the pipeline definition, delivered the resilient way the seed's README asks for:
  *
  *   bus --rule (the definition's exact pattern)--> SQS queue --event source--> stage Lambda
- *                                     \--undeliverable--> DLQ <--after maxAttempts receives--/
+ *                                     \--undeliverable--> DLQ <--after maxReceiveCount receives--/
  *
  * The queue accepts SendMessage from this rule only (aws:SourceArn); the event source reads batches
  * of the definition's size and window, reports partial batch failures and is capped at the
@@ -75,6 +75,7 @@ class QueueTarget implements IRuleTarget {
     private readonly queue: Queue,
     private readonly deadLetterQueue: Queue,
     private readonly maxEventAgeSeconds: number,
+    private readonly maxRetryAttempts: number,
   ) {}
 
   bind(): {
@@ -86,7 +87,10 @@ class QueueTarget implements IRuleTarget {
       arn: this.queue.queueArn,
       // Events EventBridge cannot deliver (after its retries) go to the stage's DLQ too.
       deadLetterConfig: { arn: this.deadLetterQueue.queueArn },
-      retryPolicy: { maximumEventAgeInSeconds: this.maxEventAgeSeconds, maximumRetryAttempts: 185 },
+      retryPolicy: {
+        maximumEventAgeInSeconds: this.maxEventAgeSeconds,
+        maximumRetryAttempts: this.maxRetryAttempts,
+      },
     };
   }
 }
@@ -136,14 +140,16 @@ export class StageDelivery extends Construct {
     this.queue = encryptedQueue(this, 'Queue', props.queueKey, {
       retentionPeriod: Duration.days(4),
       visibilityTimeout: visibilityTimeoutFor(props.consumerTimeout, delivery.maxBatchingWindowSeconds),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: delivery.maxAttempts },
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: delivery.maxReceiveCount },
     });
     this.rule = new Rule(this, 'Rule', {
       eventBus: props.bus,
       description: props.rule.description,
       eventPattern: toCdkEventPattern(props.rule.eventPattern),
     });
-    this.rule.addTarget(new QueueTarget(this.queue, this.deadLetterQueue, delivery.maxEventAgeSeconds));
+    this.rule.addTarget(
+      new QueueTarget(this.queue, this.deadLetterQueue, delivery.maxEventAgeSeconds, delivery.maxAttempts),
+    );
     allowRuleToSend(this.queue, this.rule);
     allowRuleToSend(this.deadLetterQueue, this.rule);
     props.consumer.addEventSource(

@@ -61,11 +61,28 @@ export interface TargetDelivery {
   batchSize: number;
   /** On AWS, how long SQS may wait to fill a batch larger than 10. */
   maxBatchingWindowSeconds: number;
-  /** Attempts before an event goes to the target's dead-letter queue. */
+  /**
+   * Delivery attempts before an event goes to the target's dead-letter queue (EventBridge's
+   * MaximumRetryAttempts; the local bus's retry limit). The event age below usually ends retries first.
+   */
   maxAttempts: number;
   /** How long an event may keep being retried (EventBridge's MaximumEventAgeInSeconds). */
   maxEventAgeSeconds: number;
+  /** Retries wait a random time up to min(retryMaxDelayMs, retryBaseDelayMs x 2^attempt). */
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+  /**
+   * On AWS, receives of a message before SQS moves it to the DLQ (maxReceiveCount). Lambda retries
+   * come a visibility timeout apart (minutes), so a few span a long outage.
+   */
+  maxReceiveCount: number;
 }
+
+/**
+ * How long a failing event is retried before it is dead-lettered: long enough to ride out a table
+ * outage of minutes (EventBridge's own default is 24 h), short enough that a run ends the same day.
+ */
+export const DEFAULT_MAX_EVENT_AGE_SECONDS = 15 * 60;
 
 export interface PipelineDefinition {
   source: string;
@@ -121,7 +138,13 @@ export function pipelineRules(source: string): RuleDefinition[] {
 }
 
 export function definePipeline(
-  options: { source?: string; busName?: string; concurrency?: number; mapping?: Mapping } = {},
+  options: {
+    source?: string;
+    busName?: string;
+    concurrency?: number;
+    mapping?: Mapping;
+    maxEventAgeSeconds?: number;
+  } = {},
 ): PipelineDefinition {
   const source = options.source ?? DEFAULT_EVENT_SOURCE;
   const concurrency = options.concurrency ?? DEFAULT_STAGE_CONCURRENCY;
@@ -129,8 +152,13 @@ export function definePipeline(
     concurrency,
     batchSize,
     maxBatchingWindowSeconds: batchSize > 10 ? 1 : 0,
-    maxAttempts: 5,
-    maxEventAgeSeconds: 24 * 3600,
+    // EventBridge's default attempts; the age limit is what ends retries.
+    maxAttempts: 185,
+    maxEventAgeSeconds: options.maxEventAgeSeconds ?? DEFAULT_MAX_EVENT_AGE_SECONDS,
+    retryBaseDelayMs: 100,
+    // Full jitter under a 20 s cap: retries keep probing an outage without hammering a recovery.
+    retryMaxDelayMs: 20_000,
+    maxReceiveCount: 5,
   });
   return {
     source,

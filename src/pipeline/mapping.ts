@@ -1,4 +1,5 @@
 /** Which CSV columns become which DynamoDB attributes, with their types. */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 export type ColumnType = 'string' | 'number' | 'boolean';
 
@@ -97,4 +98,23 @@ export function parseMapping(input: unknown, origin = 'mapping'): Mapping {
   const mapping = result.data as Mapping;
   for (const spec of Object.values(mapping.columns)) if (spec.attribute === mapping.key) spec.required = true;
   return mapping;
+}
+
+/**
+ * A digest naming what a mapping does (keys in a canonical order), so a run can tell whether it is
+ * loaded by the mapping it began with.
+ */
+export function mappingHash(mapping: Mapping): string {
+  return createHash('sha256').update(canonicalJson(mapping)).digest('hex').slice(0, 16);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
 }

@@ -1,14 +1,23 @@
 /**
  * Load: maps transformed rows to items by the mapping (the seed's five attributes by default),
- * decrypts sensitive values, writes them through the ItemWriter and reports each row as
- * `data-loaded` or `row-failed`. Writes are keyed puts, so a redelivered row leaves one item.
+ * decrypts sensitive values, checks each item against DynamoDB's limits, writes them through the
+ * ItemWriter and reports each row as `data-loaded` or `row-failed` (an item the table refused fails
+ * its own row with DynamoDB's reason). Rows the table left unwritten for now (throttling) are handed
+ * back to be retried. Writes are keyed puts, so a redelivered row leaves one item.
  */
 import { DetailType, Status } from '../pipeline/definition.ts';
 import { entry, type PutEventsEntry, type RowTransformedDetail } from '../pipeline/events.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
 import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from '../pipeline/put-events.ts';
 import type { FieldCipher, Item, ItemWriter } from './ports.ts';
-import { checkType, fromItemValue, MAX_PARTITION_KEY_BYTES, toItemValue } from './values.ts';
+import {
+  checkType,
+  fromItemValue,
+  itemSizeBytes,
+  MAX_ITEM_BYTES,
+  MAX_PARTITION_KEY_BYTES,
+  toItemValue,
+} from './values.ts';
 
 export interface LoadOptions {
   source: string;
@@ -17,7 +26,7 @@ export interface LoadOptions {
   cipher?: FieldCipher;
 }
 
-type Mapped = { ok: true; item: Item } | { ok: false; reason: string; column: string };
+type Mapped = { ok: true; item: Item } | { ok: false; reason: string; column?: string };
 
 export async function mapRow(
   detail: RowTransformedDetail,
@@ -49,6 +58,9 @@ export async function mapRow(
       column: keyColumn(mapping),
     };
   }
+  if (itemSizeBytes(item) > MAX_ITEM_BYTES) {
+    return { ok: false, reason: `item is over DynamoDB's ${MAX_ITEM_BYTES / 1024} KB limit` };
+  }
   return { ok: true, item };
 }
 
@@ -56,13 +68,21 @@ function keyColumn(mapping: Mapping): string {
   return Object.entries(mapping.columns).find(([, c]) => c.attribute === mapping.key)?.[0] ?? mapping.key;
 }
 
-/** Loads a batch; resolves with the events to put. Throws only when the writer itself fails. */
+export interface LoadOutcome {
+  /** `data-loaded` and `row-failed` events to put. */
+  events: PutEventsEntry[];
+  /** Rows the table left unwritten for now (throttling): their events are to be delivered again. */
+  retry: RowTransformedDetail[];
+}
+
+/** Loads a batch. Throws only when the writer itself fails (the table unreachable): retry it all. */
 export async function loadBatch(
   details: readonly RowTransformedDetail[],
   options: LoadOptions,
-): Promise<PutEventsEntry[]> {
+): Promise<LoadOutcome> {
   const { source, mapping } = options;
   const events: PutEventsEntry[] = [];
+  const retry: RowTransformedDetail[] = [];
   const written: { detail: RowTransformedDetail; item: Item }[] = [];
   for (const detail of details) {
     const mapped = await mapRow(detail, mapping, options.cipher);
@@ -70,16 +90,20 @@ export async function loadBatch(
     else events.push(failed(source, detail, mapped.reason, mapped.column));
   }
   const failures = await options.writer.writeItems(written.map((w) => w.item));
-  const failedItems = new Map(failures.map((f) => [f.item, f.reason]));
+  const failedItems = new Map(failures.map((f) => [f.item, f]));
   const sensitive = new Set(
     Object.values(mapping.columns)
       .filter((c) => c.sensitive)
       .map((c) => c.attribute),
   );
   for (const { detail, item } of written) {
-    const reason = failedItems.get(item);
-    if (reason !== undefined) {
-      events.push(failed(source, detail, reason));
+    const failure = failedItems.get(item);
+    if (failure?.refused) {
+      events.push(failed(source, detail, withoutSensitiveValues(failure.reason, item, sensitive)));
+      continue;
+    }
+    if (failure) {
+      retry.push(detail);
       continue;
     }
     const keyValue = item[mapping.key];
@@ -95,7 +119,19 @@ export async function loadBatch(
     // The row is loaded either way; a copy of its item too large for one event is left out.
     events.push(putEventsEntrySize(withData) <= MAX_PUT_EVENTS_BYTES ? withData : loaded({}));
   }
-  return events;
+  return { events, retry };
+}
+
+/** DynamoDB's messages may quote a value: a sensitive one must not reach an event. */
+function withoutSensitiveValues(reason: string, item: Item, sensitive: ReadonlySet<string>): string {
+  let text = reason;
+  for (const name of sensitive) {
+    const value = item[name];
+    if (value === undefined || 'BOOL' in value) continue;
+    const plain = 'S' in value ? value.S : value.N;
+    if (plain !== '') text = text.split(plain).join('[sensitive]');
+  }
+  return text;
 }
 
 function plainItem(item: Item, redact: Set<string>): Record<string, unknown> {

@@ -16,11 +16,19 @@ export type Item = Record<string, ItemValue>;
 export interface WriteFailure {
   item: Item;
   reason: string;
+  /**
+   * The table refused the item itself (a validation error): writing it again cannot succeed. Absent,
+   * the item was left unwritten for now (throttling) and its row is to be retried later.
+   */
+  refused?: boolean;
 }
 
 /** Writes items keyed by the mapping's key; writing the same item twice leaves one item. */
 export interface ItemWriter {
-  /** Returns the items that could not be written (after retries), each with its reason. */
+  /**
+   * Returns the items that could not be written (after retries), each with its reason. Throws when
+   * the table cannot be reached at all, so the caller retries the whole batch.
+   */
   writeItems(items: Item[]): Promise<WriteFailure[]>;
 }
 
@@ -41,6 +49,8 @@ export interface RunCounts {
   transformed: number;
   loaded: number;
   failed: number;
+  /** Rows whose event exhausted its retries and went to a dead-letter queue (local runtime). */
+  deadLettered?: number;
   /** Distinct rows loaded or failed: the run is complete when this reaches `expected`. */
   settled: number;
   completed: boolean;

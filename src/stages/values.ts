@@ -54,8 +54,27 @@ function dynamoNumberProblem(text: string): string | undefined {
 /** DynamoDB's limit on a partition key value. */
 export const MAX_PARTITION_KEY_BYTES = 2048;
 
+/** DynamoDB's limit on an item: names and values, in bytes. */
+export const MAX_ITEM_BYTES = 400 * 1024;
+
+/**
+ * An item's size as DynamoDB counts it: attribute names and string values in UTF-8 bytes, a number
+ * one byte per two significant digits plus one, a boolean one byte.
+ */
+export function itemSizeBytes(item: Readonly<Record<string, ItemValue>>): number {
+  let size = 0;
+  for (const [name, value] of Object.entries(item)) {
+    size += Buffer.byteLength(name, 'utf8');
+    if ('S' in value) size += Buffer.byteLength(value.S, 'utf8');
+    else if ('N' in value) size += Math.ceil(value.N.replace(/[^0-9]/g, '').length / 2) + 1;
+    else size += 1;
+  }
+  return size;
+}
+
 export function toItemValue(value: string, spec: ColumnMapping): ItemValue {
-  if (spec.type === 'number') return { N: value.trim() };
+  // DynamoDB refuses a leading "+" (a whole batch with it); the number is the same without it.
+  if (spec.type === 'number') return { N: value.trim().replace(/^\+/, '') };
   if (spec.type === 'boolean') return { BOOL: BOOLEAN.get(value.trim().toLowerCase()) as boolean };
   return { S: value };
 }

@@ -65,7 +65,7 @@ class RuledQueues implements EventPublisher {
     }
   }
 
-  /** Delivers batches until every queue is empty; failed messages come back until maxAttempts. */
+  /** Delivers batches until every queue is empty; failed messages come back until maxReceiveCount. */
   async drain(handlers: Record<TargetName, SqsBatchHandler>): Promise<void> {
     for (let round = 0; round < 1000; round++) {
       const target = [...this.queues.keys()].find((t) => (this.queues.get(t)?.length ?? 0) > 0);
@@ -77,7 +77,7 @@ class RuledQueues implements EventPublisher {
       for (const message of batch) {
         if (!failed.has(message.record.messageId)) continue;
         message.receives += 1;
-        if (message.receives >= definition.delivery[target].maxAttempts)
+        if (message.receives >= definition.delivery[target].maxReceiveCount)
           this.deadLetters.push({ target, record: message.record });
         else queue.push(message);
       }

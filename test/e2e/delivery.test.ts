@@ -6,6 +6,7 @@ import { definePipeline, DetailType } from '../../src/pipeline/definition.ts';
 import { ensureTable } from '../../src/runtime/local/dynalite.ts';
 import { LocalPipeline } from '../../src/runtime/local/pipeline.ts';
 import { etl, tempDir } from '../support/cli.ts';
+import { fiveAttempts } from '../support/definitions.ts';
 import { scanAll } from '../support/dynamo.ts';
 
 const source = definePipeline().source;
@@ -13,7 +14,7 @@ const source = definePipeline().source;
 describe('retries, dead-letter queues, redrive and replay', () => {
   it('retries only the bad record of a batch, then dead-letters it with why; the good ones go through', async () => {
     const state = join(tempDir(), 'state');
-    const pipeline = await LocalPipeline.start({ stateDir: state });
+    const pipeline = await LocalPipeline.start({ stateDir: state, definition: fiveAttempts() });
     try {
       const headers = 'ID,HouseNum,Street,Town,Zip';
       await pipeline.bus.putEvents([
@@ -50,12 +51,18 @@ describe('retries, dead-letter queues, redrive and replay', () => {
 
   it('redrives dead-lettered events once their cause is fixed', async () => {
     const state = join(tempDir(), 'state');
-    const pipeline = await LocalPipeline.start({ stateDir: state });
+    const pipeline = await LocalPipeline.start({ stateDir: state, definition: fiveAttempts() });
     try {
       // The table goes away under the load stage: every load attempt fails and is dead-lettered.
       await pipeline.client.send(new DeleteTableCommand({ TableName: pipeline.tableName }));
       const report = await pipeline.runFile('data/test_data.csv');
-      expect(report.counts).toMatchObject({ extracted: 5, transformed: 5, loaded: 0, completed: false });
+      expect(report.counts).toMatchObject({
+        extracted: 5,
+        transformed: 5,
+        loaded: 0,
+        deadLettered: 5,
+        completed: false,
+      });
       const dead = readFileSync(join(state, 'dlq', 'load.ndjson'), 'utf8')
         .trim()
         .split('\n');

@@ -13,12 +13,14 @@ import {
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { etl, tempDir } from '../support/cli.ts';
+import { fiveAttempts } from '../support/definitions.ts';
 import { eventually, scanTable, SEED_ITEMS, SEED_SOURCE, startTestStack, type TestStack } from './support.ts';
 
 describe('delivery through the running stack, over HTTP', () => {
   let t: TestStack;
   beforeAll(async () => {
-    t = await startTestStack({ archive: { enabled: true } });
+    // 5 attempts, so the poison event below is dead-lettered within the test.
+    t = await startTestStack({ definition: fiveAttempts(), archive: { enabled: true } });
   });
   afterAll(async () => t?.close());
 

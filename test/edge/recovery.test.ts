@@ -46,7 +46,7 @@ describe('runs of S3 objects cut short by a crash', () => {
         /never-there\.csv: cannot be read again: .*does not exist/,
       );
       expect(second.lines).toContain(
-        `recovered: s3://${bucket}/crashed.csv (${crashed}): extracted 5, transformed 5, loaded 5, failed 0`,
+        `recovered: s3://${bucket}/crashed.csv (${crashed}): extracted 5, transformed 5, loaded 5, failed 0, dead-lettered 0`,
       );
       expect(await scanTable(second)).toEqual(SEED_ITEMS);
     } finally {

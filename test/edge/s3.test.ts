@@ -47,7 +47,7 @@ describe('S3 on the edge, and the landing bucket path into the pipeline', () => 
     expect(report?.run).toBe(runIdForObject(t.stack.bucket, 'incoming/test_data.csv', put.ETag ?? ''));
     expect(report?.counts).toMatchObject({ extracted: 5, transformed: 5, loaded: 5, failed: 0 });
     expect(t.lines).toContain(
-      `s3://${t.stack.bucket}/incoming/test_data.csv (${report?.run}): extracted 5, transformed 5, loaded 5, failed 0`,
+      `s3://${t.stack.bucket}/incoming/test_data.csv (${report?.run}): extracted 5, transformed 5, loaded 5, failed 0, dead-lettered 0`,
     );
   });
 

@@ -135,13 +135,13 @@ describe('rule -> queue -> Lambda', () => {
         expect(targets[0]).not.toHaveProperty('RoleArn');
       });
 
-      it('has a queue redriven to its DLQ after the definition maxAttempts, both KMS-encrypted', () => {
+      it('has a queue redriven to its DLQ after the definition maxReceiveCount, both KMS-encrypted', () => {
         const { delivery } = stack.stages[rule.target];
         const queues = resources(template, 'AWS::SQS::Queue');
         const queue = queues[logicalId(stack, delivery.queue)]?.Properties;
         expect(queue?.RedrivePolicy).toEqual({
           deadLetterTargetArn: getAtt(logicalId(stack, delivery.deadLetterQueue)),
-          maxReceiveCount: definition.delivery[rule.target].maxAttempts,
+          maxReceiveCount: definition.delivery[rule.target].maxReceiveCount,
         });
         const keyArn = getAtt(stack.getLogicalId(stack.queueKey.node.defaultChild as never));
         expect(queue?.KmsMasterKeyId).toEqual(keyArn);

@@ -15,6 +15,9 @@ const delivery = (overrides: Partial<TargetDelivery> = {}): TargetDelivery => ({
   maxBatchingWindowSeconds: 0,
   maxAttempts: 3,
   maxEventAgeSeconds: 3600,
+  retryBaseDelayMs: 20,
+  retryMaxDelayMs: 2_000,
+  maxReceiveCount: 3,
   ...overrides,
 });
 const put = (

@@ -14,6 +14,9 @@ const delivery: TargetDelivery = {
   maxBatchingWindowSeconds: 0,
   maxAttempts: 3,
   maxEventAgeSeconds: 3600,
+  retryBaseDelayMs: 20,
+  retryMaxDelayMs: 2_000,
+  maxReceiveCount: 3,
 };
 const put = (n: number, detail: string = JSON.stringify({ n })): PutEventsEntry => ({
   Source: 's',

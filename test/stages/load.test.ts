@@ -6,6 +6,7 @@ import type { RowTransformedDetail } from '../../src/pipeline/events.ts';
 import { SEED_MAPPING } from '../../src/pipeline/mapping.ts';
 import { ensureTable, type LocalDynamo, startDynalite } from '../../src/runtime/local/dynalite.ts';
 import { loadBatch } from '../../src/stages/load.ts';
+import type { ItemWriter } from '../../src/stages/ports.ts';
 import { scanAll } from '../support/dynamo.ts';
 
 let dynamo: LocalDynamo;
@@ -45,7 +46,7 @@ function countBatchWrites(client: DynamoDBClient): number[] {
 describe('load', () => {
   it("writes the seed's five attributes and puts data-loaded per row", async () => {
     const writer = new DynamoItemWriter({ client: dynamo.client, tableName, key: 'id' });
-    const entries = await loadBatch([row(1)], { source: 's', mapping: SEED_MAPPING, writer });
+    const { events: entries } = await loadBatch([row(1)], { source: 's', mapping: SEED_MAPPING, writer });
     expect(await scanAll(dynamo.client, tableName)).toEqual([
       { id: '1', house_number: '10', street_address: 'Main Street', town: 'Antrim', zip: '22876' },
     ]);
@@ -63,7 +64,7 @@ describe('load', () => {
     const sizes = countBatchWrites(client);
     const writer = new DynamoItemWriter({ client, tableName, key: 'id' });
     const rows = Array.from({ length: 60 }, (_, i) => row(i + 1));
-    const entries = await loadBatch(rows, { source: 's', mapping: SEED_MAPPING, writer });
+    const { events: entries } = await loadBatch(rows, { source: 's', mapping: SEED_MAPPING, writer });
     expect(sizes.sort((a, b) => b - a)).toEqual([25, 25, 10]);
     expect(entries.filter((e) => e.DetailType === DetailType.rowLoaded)).toHaveLength(60);
     expect(await scanAll(dynamo.client, tableName)).toHaveLength(60);
@@ -72,7 +73,7 @@ describe('load', () => {
 
   it('writes a key given twice in one batch once (BatchWriteItem rejects duplicates)', async () => {
     const writer = new DynamoItemWriter({ client: dynamo.client, tableName, key: 'id' });
-    const entries = await loadBatch([row(1, 'a'), row(2, 'a')], {
+    const { events: entries } = await loadBatch([row(1, 'a'), row(2, 'a')], {
       source: 's',
       mapping: SEED_MAPPING,
       writer,
@@ -112,7 +113,7 @@ describe('load', () => {
     client.destroy();
   });
 
-  it('reports items still unprocessed after the last attempt as failed rows', async () => {
+  it('hands back items still unprocessed after the last attempt as rows to retry, not failed rows', async () => {
     const client = (await import('../../src/runtime/local/dynalite.ts')).localClient(dynamo.endpoint);
     client.middlewareStack.add(
       (next) => async (args) => {
@@ -128,19 +129,15 @@ describe('load', () => {
       { step: 'initialize', name: 'hold-all' },
     );
     const writer = new DynamoItemWriter({ client, tableName, key: 'id', maxAttempts: 2 });
-    const entries = await loadBatch([row(1)], { source: 's', mapping: SEED_MAPPING, writer });
-    expect(entries.map((e) => e.DetailType)).toEqual([DetailType.rowFailed]);
-    expect(JSON.parse(entries[0]?.Detail ?? '')).toMatchObject({
-      stage: 'load',
-      reason: 'DynamoDB left the item unprocessed',
-      row: 1,
-    });
+    const outcome = await loadBatch([row(1), row(2)], { source: 's', mapping: SEED_MAPPING, writer });
+    expect(outcome.events).toEqual([]);
+    expect(outcome.retry.map((d) => d.row)).toEqual([1, 2]);
     client.destroy();
   });
 
   it('fails a key DynamoDB would refuse on its own row, and loads the rest of the batch', async () => {
     const writer = new DynamoItemWriter({ client: dynamo.client, tableName, key: 'id' });
-    const entries = await loadBatch([row(1), row(2, 'k'.repeat(2049)), row(3)], {
+    const { events: entries } = await loadBatch([row(1), row(2, 'k'.repeat(2049)), row(3)], {
       source: 's',
       mapping: SEED_MAPPING,
       writer,
@@ -171,5 +168,79 @@ describe('load', () => {
     await expect(loadBatch([row(1)], { source: 's', mapping: SEED_MAPPING, writer })).rejects.toThrow(
       /resource not found|ResourceNotFound/i,
     );
+  });
+});
+
+describe('load against what DynamoDB refuses', () => {
+  const numberMapping = {
+    key: 'id',
+    columns: {
+      ID: { attribute: 'id', type: 'string' as const, required: true },
+      Zip: { attribute: 'zip', type: 'number' as const },
+    },
+  };
+
+  it('writes a number with a leading "+" (which DynamoDB refuses as text) as the same number', async () => {
+    const writer = new DynamoItemWriter({ client: dynamo.client, tableName, key: 'id' });
+    const details = [1, 2, 3].map((n) => ({ ...row(n), data: { ID: String(n), Zip: n === 2 ? '+5' : '7' } }));
+    const { events, retry } = await loadBatch(details, { source: 's', mapping: numberMapping, writer });
+    expect(retry).toEqual([]);
+    expect(events.map((e) => e.DetailType)).toEqual(Array(3).fill(DetailType.rowLoaded));
+    const items = await scanAll(dynamo.client, tableName);
+    expect(items.find((i) => i.id === '2')).toEqual({ id: '2', zip: 5 });
+  });
+
+  it('bisects a refused batch: only the refused items fail, with DynamoDB reason; the rest are written', async () => {
+    const writer = new DynamoItemWriter({ client: dynamo.client, tableName, key: 'id' });
+    const bad = new Set([3, 27, 28, 59]);
+    const items = Array.from({ length: 60 }, (_, i) => ({
+      id: { S: String(i) },
+      // Past the stage's checks, as a value could slip by: DynamoDB refuses the whole BatchWriteItem.
+      n: { N: bad.has(i) ? '+5' : String(i) },
+    }));
+    const failures = await writer.writeItems(items);
+    expect(failures.map((f) => f.item.id)).toEqual([...bad].map((i) => ({ S: String(i) })));
+    for (const failure of failures) {
+      expect(failure.refused).toBe(true);
+      expect(failure.reason).toMatch(/^DynamoDB refused the item: .*numeric value/);
+    }
+    expect(await scanAll(dynamo.client, tableName)).toHaveLength(60 - bad.size);
+  });
+
+  it('fails a row whose item DynamoDB refuses on its own, with the reason, and loads the rest', async () => {
+    const inner = new DynamoItemWriter({ client: dynamo.client, tableName, key: 'id' });
+    // An attribute the stage cannot produce, so the table's own check is what refuses row 2.
+    const writer: ItemWriter = {
+      writeItems: (items) => {
+        for (const item of items) if (item.id && 'S' in item.id && item.id.S === '2') item.zip = { N: 'NaN' };
+        return inner.writeItems(items);
+      },
+    };
+    const { events } = await loadBatch([row(1), row(2), row(3)], {
+      source: 's',
+      mapping: SEED_MAPPING,
+      writer,
+    });
+    const failed = events
+      .filter((e) => e.DetailType === DetailType.rowFailed)
+      .map((e) => JSON.parse(e.Detail));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ row: 2, stage: 'load' });
+    expect(failed[0].reason).toMatch(/^DynamoDB refused the item: .*numeric value/);
+    expect((await scanAll(dynamo.client, tableName)).map((i) => i.id).sort()).toEqual(['1', '3']);
+  });
+
+  it("fails a row whose item is over DynamoDB's 400 KB before writing", async () => {
+    const writer = new DynamoItemWriter({ client: dynamo.client, tableName, key: 'id' });
+    const big = {
+      ...row(2),
+      data: { ...row(2).data, Street: 'x'.repeat(200_000), Town: 'y'.repeat(210_000) },
+    };
+    const { events } = await loadBatch([row(1), big], { source: 's', mapping: SEED_MAPPING, writer });
+    expect(events.map((e) => [e.DetailType, JSON.parse(e.Detail).row])).toEqual([
+      [DetailType.rowFailed, 2],
+      [DetailType.rowLoaded, 1],
+    ]);
+    expect(JSON.parse(events[0]?.Detail ?? '').reason).toBe("item is over DynamoDB's 400 KB limit");
   });
 });

@@ -5,14 +5,16 @@
  *
  * Rows DynamoDB left unprocessed after the writer's own retries (throttling) are not reported as
  * `row-failed`: their messages are reported failed instead, so SQS redelivers them later and the
- * rows are retried rather than quarantined. Writes are keyed puts, so a redelivered row leaves one item.
+ * rows are retried rather than quarantined. An item DynamoDB refuses (a validation error) fails its
+ * own row with DynamoDB's reason, found by bisecting its batch; the rest of the batch is written.
+ * Writes are keyed puts, so a redelivered row leaves one item.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
-import { DetailType, type PipelineDefinition } from '../../pipeline/definition.ts';
-import type { PutEventsEntry, RowTransformedDetail } from '../../pipeline/events.ts';
+import type { PipelineDefinition } from '../../pipeline/definition.ts';
+import type { RowTransformedDetail } from '../../pipeline/events.ts';
 import { loadBatch } from '../../stages/load.ts';
-import type { EventPublisher, FieldCipher, Item, ItemWriter, WriteFailure } from '../../stages/ports.ts';
+import type { EventPublisher, FieldCipher, ItemWriter } from '../../stages/ports.ts';
 import { cipherFromEnv, dynamoClient, publisherFromEnv, stageLogger } from './clients.ts';
 import { Env, type EnvSource, pipelineFromEnv, requireEnv } from './config.ts';
 import { isRowTransformed } from '../../pipeline/events.ts';
@@ -32,22 +34,8 @@ export interface LoadDeps {
   logger: Logger;
 }
 
-/** The reason the retry-later writer gives; never reaches an event. */
-const RETRY_LATER = 'retry later: DynamoDB left the item unprocessed';
-
-/** Marks the writer's failures so the handler can send their messages back to the queue. */
-class RetryLaterWriter implements ItemWriter {
-  constructor(private readonly inner: ItemWriter) {}
-
-  async writeItems(items: Item[]): Promise<WriteFailure[]> {
-    const failures = await this.inner.writeItems(items);
-    return failures.map((f) => ({ item: f.item, reason: RETRY_LATER }));
-  }
-}
-
 export function createLoadHandler(deps: LoadDeps): SqsBatchHandler {
-  const { definition, publisher, logger } = deps;
-  const writer = new RetryLaterWriter(deps.writer);
+  const { definition, publisher, logger, writer } = deps;
   return async (event, context) => {
     if (context) logger.addContext(context);
     return handleEventBatch(event, context, logger, async (messages) => {
@@ -63,28 +51,20 @@ export function createLoadHandler(deps: LoadDeps): SqsBatchHandler {
         byRow.add(e.detail.run, e.detail.row, messageId);
         details.push(e.detail);
       }
-      const entries = await loadBatch(details, {
+      const { events, retry } = await loadBatch(details, {
         source: definition.source,
         mapping: definition.mapping,
         writer,
         ...(deps.cipher ? { cipher: deps.cipher } : {}),
       });
-      const out: TaggedEntry[] = [];
-      for (const entry of entries) {
-        const messageIds = byRow.forEntry(entry);
-        if (isRetryLater(entry)) for (const id of messageIds) failed.add(id);
-        else out.push({ entry, messageIds });
-      }
+      // Rows the table left unwritten go back to the queue, to be retried rather than quarantined.
+      for (const detail of retry) for (const id of byRow.forRow(detail.run, detail.row)) failed.add(id);
+      const out: TaggedEntry[] = events.map((entry) => ({ entry, messageIds: byRow.forEntry(entry) }));
       for (const id of await publishTagged(publisher, out, logger)) failed.add(id);
       logger.debug('loaded', { rows: details.length, failedMessages: failed.size });
       return failed;
     });
   };
-}
-
-function isRetryLater(entry: PutEventsEntry): boolean {
-  if (entry.DetailType !== DetailType.rowFailed) return false;
-  return (JSON.parse(entry.Detail) as { reason?: unknown }).reason === RETRY_LATER;
 }
 
 export function loadDepsFromEnv(env: EnvSource): LoadDeps {

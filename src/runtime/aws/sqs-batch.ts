@@ -156,7 +156,12 @@ export class MessagesByRow {
   forEntry(entry: PutEventsEntry): string[] {
     const detail = JSON.parse(entry.Detail) as { run?: unknown; row?: unknown };
     if (typeof detail.run !== 'string' || typeof detail.row !== 'number') return [];
-    return this.ids.get(rowKey(detail.run, detail.row)) ?? [];
+    return this.forRow(detail.run, detail.row);
+  }
+
+  /** The messages of this (run, row). */
+  forRow(run: string, row: number): string[] {
+    return this.ids.get(rowKey(run, row)) ?? [];
   }
 }
 

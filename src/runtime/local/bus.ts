@@ -363,8 +363,8 @@ export class LocalEventBus {
   /** Schedules a retry (true) or dead-letters the event (false) per the target's retry policy. */
   private retryOrDeadLetter(queue: TargetQueue, item: Queued, reason: string): boolean {
     const attempts = item.attempts + 1;
-    const { maxAttempts, maxEventAgeSeconds } = queue.delivery;
-    const delay = backoffDelayMs(attempts, 20, 2_000);
+    const { maxAttempts, maxEventAgeSeconds, retryBaseDelayMs, retryMaxDelayMs } = queue.delivery;
+    const delay = backoffDelayMs(attempts, { baseDelayMs: retryBaseDelayMs, maxDelayMs: retryMaxDelayMs });
     const tooOld = Date.now() + delay - item.receivedAt > maxEventAgeSeconds * 1000;
     if (attempts >= maxAttempts || tooOld) {
       this.pending--;

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import { definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
+import { type Mapping, mappingHash, parseMapping, SEED_MAPPING } from '../../pipeline/mapping.ts';
 import {
   detailsOf,
   isRowExtracted,
@@ -27,7 +28,7 @@ import { EnvelopeCipher } from '../../adapters/envelope-cipher.ts';
 import { KeyFileDataKeys } from './key-file.ts';
 import { transformBatch } from '../../stages/transform.ts';
 import { type AnyEvent, type DeadLetter, LocalEventBus, type RuleRouter } from './bus.ts';
-import { ensureTable, type LocalDynamo, startDynalite } from './dynalite.ts';
+import { ensureTable, type LocalDynamo, localClient, startDynalite } from './dynalite.ts';
 import { RuleIndex } from '../../patterns/index.ts';
 import { Journal } from './journal.ts';
 import {
@@ -53,6 +54,8 @@ export interface LocalPipelineOptions {
   archive?: ArchiveRequest;
   /** Record every event the observer sees in the run's events.ndjson (opt-in: it is most of the disk). */
   recordEvents?: boolean;
+  /** A DynamoDB endpoint to use instead of starting the embedded one (e.g. dynalite run elsewhere). */
+  dynamoEndpoint?: string;
 }
 
 /** Where a run's CSV comes from, recorded so that a run cut short by a crash can be run again. */
@@ -67,6 +70,18 @@ export interface RunSource {
   run: string;
   descriptor: SourceDescriptor;
   open: () => CsvInput;
+  /** The run's mapping (the pipeline definition's when absent). */
+  mapping?: Mapping;
+}
+
+/** What `runs/<run>/source.json` records at a run's start, before any of its events. */
+interface RecordedRun {
+  run: string;
+  file: string;
+  descriptor: SourceDescriptor;
+  /** The mapping the run began with: every event of the run is loaded by it (absent in old state). */
+  mapping?: Mapping;
+  mappingHash?: string;
 }
 
 export interface ReplayOptions {
@@ -104,8 +119,10 @@ export class LocalPipeline {
   private readonly logs = new LineLogs();
   private readonly completions = new Map<string, (counts: RunCounts) => void>();
   private readonly activeRuns = new Set<string>();
-  /** Present when the mapping marks columns sensitive. */
-  private readonly cipher: FieldCipher | undefined;
+  /** For runs whose mapping marks columns sensitive (the key file is made on first use). */
+  private readonly cipher: FieldCipher;
+  /** Each run's own mapping, as recorded at its start (read back for runs of earlier processes). */
+  private readonly runMappings = new Map<string, Mapping>();
 
   private constructor(
     readonly definition: PipelineDefinition,
@@ -119,8 +136,7 @@ export class LocalPipeline {
     readonly archive: ArchiveSettings | undefined,
     private readonly recordEvents: boolean,
   ) {
-    const sensitive = Object.values(definition.mapping.columns).some((c) => c.sensitive);
-    this.cipher = sensitive ? new EnvelopeCipher(new KeyFileDataKeys(paths.masterKey)) : undefined;
+    this.cipher = new EnvelopeCipher(new KeyFileDataKeys(paths.masterKey));
     const retentionMs = archive ? archiveRetentionMs(archive) : undefined;
     this.journal = durable
       ? new Journal({
@@ -144,7 +160,9 @@ export class LocalPipeline {
     const lock = StateLock.acquire(paths.lock, paths.root);
     let dynamo: LocalDynamo | undefined;
     try {
-      dynamo = await startDynalite(options.inMemory ? {} : { path: paths.dynamodb });
+      dynamo = options.dynamoEndpoint
+        ? externalDynamo(options.dynamoEndpoint)
+        : await startDynalite(options.inMemory ? {} : { path: paths.dynamodb });
       const tableName = options.tableName ?? DEFAULT_TABLE_NAME;
       await ensureTable(dynamo.client, tableName, definition.mapping.key);
       const router = options.router ?? new RuleIndex<string>();
@@ -184,7 +202,7 @@ export class LocalPipeline {
     await assertReadableFile(file);
     return this.runSource({
       file,
-      run: await runIdForFile(file),
+      run: await runIdForFile(file, this.definition.mapping),
       descriptor: { kind: 'file', path: resolve(file) },
       open: () => createReadStream(file),
     });
@@ -197,6 +215,7 @@ export class LocalPipeline {
    */
   async runSource(source: RunSource): Promise<RunReport> {
     const { file, run } = source;
+    const mapping = source.mapping ?? this.definition.mapping;
     if (this.activeRuns.has(run)) throw new Error(`run ${run} is already in progress`);
     this.activeRuns.add(run);
     const runPaths = this.paths.run(run);
@@ -204,7 +223,16 @@ export class LocalPipeline {
     await mkdir(runPaths.dir, { recursive: true });
     // No summary until the run completes: a source without one is a run to finish after a crash.
     await rm(runPaths.summary, { force: true });
-    await writeFile(runPaths.source, JSON.stringify({ run, file, descriptor: source.descriptor }));
+    // Before any event: recovery, retries, redrives and replays of this run all load by this mapping.
+    const recorded: RecordedRun = {
+      run,
+      file,
+      descriptor: source.descriptor,
+      mapping,
+      mappingHash: mappingHash(mapping),
+    };
+    await writeFile(runPaths.source, JSON.stringify(recorded));
+    this.runMappings.set(run, mapping);
     // A record of an earlier run of the same content would be stale, recorded this time or not.
     if (this.recordEvents) await this.logs.open(runPaths.events, { truncate: true });
     else await rm(runPaths.events, { force: true });
@@ -219,8 +247,8 @@ export class LocalPipeline {
         file,
         input: source.open(),
         publisher: this.backpressuredPublisher(),
-        mapping: this.definition.mapping,
-        ...(this.cipher ? { cipher: this.cipher } : {}),
+        mapping,
+        ...this.cipherFor(mapping),
       });
     } catch (e) {
       if (!(e instanceof ExtractError)) {
@@ -260,12 +288,16 @@ export class LocalPipeline {
       if (!isSafeRunId(name)) continue;
       const runPaths = this.paths.run(name);
       if (existsSync(runPaths.summary) || !existsSync(runPaths.source)) continue;
-      const recorded = JSON.parse(await readFile(runPaths.source, 'utf8')) as Omit<RunSource, 'open'>;
+      const recorded = await this.readRecordedRun(name);
+      if (!recorded) continue;
       const { descriptor } = recorded;
       // A file is run again only as the content its run id names: a changed file is a new run.
       if (
         descriptor.kind === 'file' &&
-        (!existsSync(descriptor.path) || (await runIdForFile(descriptor.path)) !== recorded.run)
+        (!existsSync(descriptor.path) ||
+          // Runs recorded before runs carried their mapping were named by their content alone.
+          (await runIdForFile(descriptor.path, recorded.mappingHash ? recorded.mapping : SEED_MAPPING)) !==
+            recorded.run)
       ) {
         reports.push(await this.abandon(recorded, 'its file is gone or changed since the run began'));
         continue;
@@ -303,6 +335,41 @@ export class LocalPipeline {
     return reports;
   }
 
+  /**
+   * The run's start record, its mapping checked again. Runs recorded before runs carried their
+   * mapping load by the current definition's.
+   */
+  private async readRecordedRun(run: string): Promise<(RecordedRun & { mapping: Mapping }) | undefined> {
+    let recorded: RecordedRun;
+    try {
+      recorded = JSON.parse(await readFile(this.paths.run(run).source, 'utf8')) as RecordedRun;
+    } catch {
+      return undefined; // torn by a crash before the run put any event
+    }
+    const mapping =
+      recorded.mapping === undefined
+        ? this.definition.mapping
+        : parseMapping(recorded.mapping, `${run}'s recorded mapping`);
+    this.runMappings.set(run, mapping);
+    return { ...recorded, mapping };
+  }
+
+  /** The mapping a run's events are transformed and loaded by: its own, never the current command's. */
+  private async mappingFor(run: string): Promise<Mapping> {
+    const known = this.runMappings.get(run);
+    if (known) return known;
+    if (isSafeRunId(run) && existsSync(this.paths.run(run).source)) {
+      const recorded = await this.readRecordedRun(run);
+      if (recorded) return recorded.mapping;
+    }
+    // Events put from outside a run this stack started: the stack's own mapping.
+    return this.definition.mapping;
+  }
+
+  private cipherFor(mapping: Mapping): { cipher?: FieldCipher } {
+    return Object.values(mapping.columns).some((c) => c.sensitive) ? { cipher: this.cipher } : {};
+  }
+
   /** Gives up on finishing a run: its summary says why, so it is not tried again. */
   private async abandon(recorded: Omit<RunSource, 'open'>, reason: string): Promise<RunReport> {
     const counts = (await this.tally.counts(recorded.run)) ?? emptyCounts(recorded.run);
@@ -325,6 +392,7 @@ export class LocalPipeline {
     target?: string,
   ): Promise<Record<string, { redriven: number; deadAgain: number }>> {
     const result: Record<string, { redriven: number; deadAgain: number }> = {};
+    const touched = new Set<string>();
     // Leftovers of a redrive a crash cut short first, then the queues; each moved aside under a
     // name of its own, so a letter that fails again lands in a fresh file and nothing is overwritten.
     const names = (await readdir(this.paths.dlq).catch(() => [] as string[])).sort(
@@ -351,6 +419,8 @@ export class LocalPipeline {
         await this.bus.waitForCapacity();
         this.bus.redrive(queue, letter.event);
         counts.redriven++;
+        const row = deadLetteredRow({ target: queue, event: letter.event });
+        if (row) touched.add(row.run);
       }
       // Once journaled, the redriven events are durable: the moved file can go.
       await rm(redriving, { force: true });
@@ -359,7 +429,53 @@ export class LocalPipeline {
     for (const [queue, counts] of Object.entries(result)) {
       counts.deadAgain = await countLines(join(this.paths.dlq, `${queue}.ndjson`));
     }
+    await this.updateSummariesAfterRedrive(touched);
     return result;
+  }
+
+  /**
+   * A redrive finishes rows of runs that already have a summary: their rows loaded or failed now are
+   * added to it, and its dead-lettered count becomes the rows of the run still in a dead-letter queue.
+   */
+  private async updateSummariesAfterRedrive(runs: ReadonlySet<string>): Promise<void> {
+    if (runs.size === 0) return;
+    const stillDead = new Map<string, Set<number>>();
+    for (const target of ['transform', 'load']) {
+      const path = join(this.paths.dlq, `${target}.ndjson`);
+      if (!existsSync(path)) continue;
+      for await (const line of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) {
+        let letter: DeadLetter;
+        try {
+          letter = JSON.parse(line) as DeadLetter;
+        } catch {
+          continue;
+        }
+        const row = deadLetteredRow({ target, event: letter.event });
+        if (!row || !runs.has(row.run)) continue;
+        let rows = stillDead.get(row.run);
+        if (!rows) stillDead.set(row.run, (rows = new Set()));
+        rows.add(row.row);
+      }
+    }
+    for (const run of runs) {
+      if (!isSafeRunId(run)) continue;
+      const { summary: path } = this.paths.run(run);
+      let summary: RunCounts & Record<string, unknown>;
+      try {
+        summary = JSON.parse(await readFile(path, 'utf8')) as RunCounts & Record<string, unknown>;
+      } catch {
+        continue; // a run still to be finished keeps its counts in the tally
+      }
+      const now = this.tally.snapshot(run);
+      const updated = {
+        ...summary,
+        transformed: summary.transformed + (now?.transformed ?? 0),
+        loaded: summary.loaded + (now?.loaded ?? 0),
+        failed: summary.failed + (now?.failed ?? 0),
+        deadLettered: stillDead.get(run)?.size ?? 0,
+      };
+      await writeFile(path, `${JSON.stringify(updated, null, 2)}\n`);
+    }
   }
 
   /**
@@ -414,14 +530,18 @@ export class LocalPipeline {
     const record = { time: new Date().toISOString(), ...letter };
     // Synchronous: the event is acknowledged right after, so it must be on disk first.
     appendFileSync(join(this.paths.dlq, `${letter.target}.ndjson`), `${JSON.stringify(record)}\n`);
+    // A row's event that never reached load's end: the row is neither loaded nor failed. Count it.
+    const row = deadLetteredRow(letter);
+    if (row) this.tally.markDeadLettered(row.run, row.row);
   }
 
   private wire(): void {
-    const { source, mapping, delivery, rules } = this.definition;
+    const { source, delivery, rules } = this.definition;
+    // The table's key is the stack's: a run's mapping names the same key (the table refuses others).
     const writer = new DynamoItemWriter({
       client: this.dynamo.client,
       tableName: this.tableName,
-      key: mapping.key,
+      key: this.definition.mapping.key,
     });
     const publish = this.handlerPublisher();
 
@@ -429,7 +549,11 @@ export class LocalPipeline {
       'transform',
       async (events) => {
         const { details, rejected } = detailsOf(events, isRowExtracted);
-        await publish.putEvents(transformBatch(details, { source, mapping }));
+        const out: PutEventsEntry[] = [];
+        for (const [run, group] of groupByRun(details, true)) {
+          out.push(...transformBatch(group, { source, mapping: await this.mappingFor(run) }));
+        }
+        await publish.putEvents(out);
         return { failedEventIds: rejected };
       },
       delivery.transform,
@@ -438,9 +562,21 @@ export class LocalPipeline {
       'load',
       async (events) => {
         const { details, rejected } = detailsOf(events, isRowTransformed);
-        const cipher = this.cipher ? { cipher: this.cipher } : {};
-        await publish.putEvents(await loadBatch(details, { source, mapping, writer, ...cipher }));
-        return { failedEventIds: rejected };
+        const out: PutEventsEntry[] = [];
+        const retry = new Set<string>();
+        for (const [run, group] of groupByRun(details, true)) {
+          const mapping = await this.mappingFor(run);
+          const outcome = await loadBatch(group, { source, mapping, writer, ...this.cipherFor(mapping) });
+          out.push(...outcome.events);
+          for (const detail of outcome.retry) retry.add(rowKey(detail.run, detail.row));
+        }
+        await publish.putEvents(out);
+        // Rows the table left unwritten (throttling) are delivered again, with the bus's backoff.
+        const again = events.filter((e) => {
+          const detail = e.detail as { run?: unknown; row?: unknown };
+          return retry.has(rowKey(detail.run, detail.row));
+        });
+        return { failedEventIds: [...rejected, ...again.map((e) => e.id)] };
       },
       delivery.load,
     );
@@ -501,15 +637,19 @@ export class LocalPipeline {
  * Groups records by run, so each batch costs one log write per run. Records whose run id could not
  * be a file name (anyone may put events) are tallied but not logged to a file.
  */
-function groupByRun<R extends { run?: string }>(records: readonly R[]): Map<string, R[]> {
+function groupByRun<R extends { run?: string }>(records: readonly R[], keepUnsafe = false): Map<string, R[]> {
   const groups = new Map<string, R[]>();
   for (const record of records) {
-    if (record.run === undefined || !isSafeRunId(record.run)) continue;
+    if (record.run === undefined || (!keepUnsafe && !isSafeRunId(record.run))) continue;
     let group = groups.get(record.run);
     if (!group) groups.set(record.run, (group = []));
     group.push(record);
   }
   return groups;
+}
+
+function rowKey(run: unknown, row: unknown): string {
+  return `${String(run)}\u0000${String(row)}`;
 }
 
 function assertAccepted(result: {
@@ -524,6 +664,16 @@ function assertAccepted(result: {
   }
 }
 
+/** The run and row a dead-lettered event of transform or load carries, if any. */
+function deadLetteredRow(
+  letter: Pick<DeadLetter, 'target' | 'event'>,
+): { run: string; row: number } | undefined {
+  if (letter.target !== 'transform' && letter.target !== 'load') return undefined;
+  const { run, row } = (letter.event.detail ?? {}) as { run?: unknown; row?: unknown };
+  if (typeof run !== 'string' || !Number.isSafeInteger(row) || (row as number) < 1) return undefined;
+  return { run, row: row as number };
+}
+
 function emptyCounts(run: string): RunCounts {
   return { run, extracted: 0, transformed: 0, loaded: 0, failed: 0, settled: 0, completed: false };
 }
@@ -535,6 +685,17 @@ async function countLines(path: string): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/** A DynamoDB this process does not run: closing it only lets go of the client. */
+function externalDynamo(endpoint: string): LocalDynamo {
+  const client = localClient(endpoint);
+  return {
+    endpoint,
+    port: Number(new URL(endpoint).port),
+    client,
+    close: async () => client.destroy(),
+  };
 }
 
 function openFileSource(descriptor: SourceDescriptor): CsvInput | undefined {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { mappingHash, SEED_MAPPING, type Mapping } from '../../pipeline/mapping.ts';
 import { isSafeRunId, runIdFromDigest } from '../../pipeline/run-id.ts';
 
 export const DEFAULT_STATE_DIR = '.etl';
@@ -66,9 +67,16 @@ export async function ensureStateDir(paths: StatePaths): Promise<void> {
   }
 }
 
-/** A run is named by its file's content, so running the same file again is the same run. */
-export async function runIdForFile(path: string): Promise<string> {
+/**
+ * A run is named by its file's content and its mapping, so running the same file again the same way
+ * is the same run, and with another mapping a run of its own (the seed mapping's runs keep the
+ * content's name alone).
+ */
+export async function runIdForFile(path: string, mapping: Mapping = SEED_MAPPING): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return runIdFromDigest(hash.digest('hex'));
+  const content = hash.digest('hex');
+  const mapped = mappingHash(mapping);
+  if (mapped === mappingHash(SEED_MAPPING)) return runIdFromDigest(content);
+  return runIdFromDigest(createHash('sha256').update(`${content}\n${mapped}`).digest('hex'));
 }

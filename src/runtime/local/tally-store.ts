@@ -8,6 +8,7 @@ import { Bitset } from './bitset.ts';
 interface RunTally {
   counts: RunCounts;
   rows: Record<RowState, Bitset>;
+  deadLettered: Bitset;
 }
 
 export class MemoryTallyStore implements TallyStore {
@@ -49,6 +50,15 @@ export class MemoryTallyStore implements TallyStore {
     this.tally(run).counts.completed = false;
   }
 
+  /**
+   * Counts a row whose event went to a dead-letter queue: neither loaded nor failed, it is what
+   * `etl dlq` lists. Not an observer's event: the bus itself tells (locally).
+   */
+  markDeadLettered(run: string, row: number): void {
+    const tally = this.tally(run);
+    if (tally.deadLettered.add(row)) tally.counts.deadLettered = (tally.counts.deadLettered ?? 0) + 1;
+  }
+
   /** Forgets a run, so the same file run again is tallied afresh. */
   reset(run: string): void {
     this.runs.delete(run);
@@ -58,13 +68,23 @@ export class MemoryTallyStore implements TallyStore {
     let tally = this.runs.get(run);
     if (!tally) {
       tally = {
-        counts: { run, extracted: 0, transformed: 0, loaded: 0, failed: 0, settled: 0, completed: false },
+        counts: {
+          run,
+          extracted: 0,
+          transformed: 0,
+          loaded: 0,
+          failed: 0,
+          deadLettered: 0,
+          settled: 0,
+          completed: false,
+        },
         rows: {
           extracted: new Bitset(),
           transformed: new Bitset(),
           loaded: new Bitset(),
           failed: new Bitset(),
         },
+        deadLettered: new Bitset(),
       };
       this.runs.set(run, tally);
     }

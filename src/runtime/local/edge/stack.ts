@@ -75,7 +75,7 @@ export function tallyLine(report: RunReport): string {
   const { counts } = report;
   return (
     `${report.file} (${report.run}): extracted ${counts.extracted}, transformed ${counts.transformed}, ` +
-    `loaded ${counts.loaded}, failed ${counts.failed}` +
+    `loaded ${counts.loaded}, failed ${counts.failed}, dead-lettered ${counts.deadLettered ?? 0}` +
     (report.error ? `; ${report.error.message}` : '')
   );
 }
