@@ -69,8 +69,9 @@ export class JsonArrayWriter<T> implements RecordWriter<T> {
 
 /**
  * An aligned table. Its columns (the union of the attributes, `leading` first) and their widths come
- * from the first {@link TABLE_SAMPLE_ROWS} rows; a later cell longer than its column is cut with `…`,
- * and a later attribute that no sampled row had is appended to its line as `name=value`.
+ * from the first {@link TABLE_SAMPLE_ROWS} rows. A later, longer cell pushes the rest of its line along
+ * rather than lose characters (a row number must stay whole); a cell over {@link MAX_COLUMN_WIDTH} is cut
+ * with `…`; a later attribute that no sampled row had is appended to its line as `name=value`.
  */
 export class TableWriter implements RecordWriter<Record<string, unknown>> {
   private sample: Record<string, unknown>[] | undefined = [];
@@ -119,19 +120,18 @@ export class TableWriter implements RecordWriter<Record<string, unknown>> {
   }
 
   private line(row: Record<string, unknown>): string {
-    const last = this.columns.length - 1;
-    const cells = this.columns.map((name, i) => {
-      const text = cellText(row[name]);
-      return i === last ? text : fit(text, this.widths[i] as number);
-    });
+    const cells = this.columns.map((name) => cellText(row[name]));
     for (const name of Object.keys(row)) {
       if (!this.known.has(name) && row[name] !== undefined) cells.push(`${name}=${cellText(row[name])}`);
     }
     return this.join(cells);
   }
 
+  /** Cells fitted to their columns (the last is not cut: nothing follows it), on one line. */
   private join(cells: string[]): string {
-    return `${cells.join('  ').trimEnd()}\n`;
+    const last = this.columns.length - 1;
+    const fitted = cells.map((text, i) => (i < last ? fit(text, this.widths[i] as number) : text));
+    return `${fitted.join('  ').trimEnd()}\n`;
   }
 }
 
@@ -177,8 +177,9 @@ export function cellText(value: unknown): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
+/** A cell padded to its column; a longer one keeps its text (up to the widest a column grows). */
 function fit(text: string, width: number): string {
-  return text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width);
+  return text.length > MAX_COLUMN_WIDTH ? `${text.slice(0, MAX_COLUMN_WIDTH - 1)}…` : text.padEnd(width);
 }
 
 /** What JSON shows for values JSON.stringify would lose: sets as arrays, binary as base64. */
