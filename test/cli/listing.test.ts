@@ -45,9 +45,9 @@ describe('writeListing', () => {
 
   it(`writes ${ROWS.toLocaleString('en')} rows as one JSON array, one element per line`, async () => {
     const sink = new LineSink((i) => i <= 1 || i >= ROWS);
-    expect(await writeListing(records(ROWS), { json: true, row: (r) => r, out: new ChunkedOutput(sink) })).toBe(
-      ROWS,
-    );
+    expect(
+      await writeListing(records(ROWS), { json: true, row: (r) => r, out: new ChunkedOutput(sink) }),
+    ).toBe(ROWS);
     expect(sink.lines).toBe(ROWS + 2);
     expect([sink.kept.get(0), sink.kept.get(1), sink.kept.get(ROWS), sink.kept.get(ROWS + 1)]).toEqual([
       '[',
