@@ -2,9 +2,10 @@
  * `etl events`, `etl errors`, `etl runs`: what the observer and the quarantine recorded. Each streams
  * its logs record by record, so a ten-million-row run lists in constant memory.
  */
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { RowFailedDetail } from '../pipeline/events.ts';
-import { statePaths } from '../runtime/local/state.ts';
+import { type StatePaths, statePaths } from '../runtime/local/state.ts';
 import type { ObservedEvent } from '../stages/observe.ts';
 import { parseLimit, writeListing } from './listing.ts';
 import { withStateDir } from './options.ts';
@@ -34,6 +35,7 @@ export function registerEvents(program: Command): void {
   ).action(async (options: ListingOptions) => {
     const paths = statePaths(options.stateDir);
     const runs = await selectRuns(paths, options.run);
+    warnOfUnrecordedRuns(paths, runs);
     await writeListing(
       readRunLogs<ObservedEvent>(runs, (run) => paths.run(run).events),
       {
@@ -49,6 +51,17 @@ export function registerEvents(program: Command): void {
       },
     );
   });
+}
+
+/** The per-event record is opt-in: say which runs have none, and how to get one. */
+function warnOfUnrecordedRuns(paths: StatePaths, runs: readonly string[]): void {
+  const unrecorded = runs.filter((run) => !existsSync(paths.run(run).events));
+  if (unrecorded.length === 0) return;
+  const which = unrecorded.length === 1 ? `run ${unrecorded[0]} has` : `${unrecorded.length} runs have`;
+  console.error(
+    `etl: ${which} no per-event record; it is opt-in: run the file with etl run --record-events ` +
+      '(or etl up --record-events); etl runs and etl errors need none',
+  );
 }
 
 export function registerErrors(program: Command): void {
