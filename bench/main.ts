@@ -1,7 +1,8 @@
 /**
- * npm run bench -- [--rows N[,N...]] [--skip-patterns]
+ * npm run bench -- [--rows N[,N...]] [--skip-patterns] [--skip-load] [--skip-start]
  * Measures, in one run on this machine: the pipeline's rows/s and peak RSS, the direct-load
- * baseline's, their ratio; and the pattern engine's evaluation rates.
+ * baseline's, their ratio; the pattern engine's evaluation rates; and the CLI's start time against
+ * bare node's.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { promisify } from 'node:util';
 import { Command } from 'commander';
 import { generateCsv } from './generate.ts';
 import { runPatternBench } from './patterns.ts';
+import { measureStartTimes } from './start.ts';
 
 const run = promisify(execFile);
 
@@ -37,8 +39,10 @@ async function measure(mode: 'pipeline' | 'baseline', file: string, stateDir: st
 const options = new Command('bench')
   .option('--rows <n[,n...]>', 'CSV sizes to load', '100000')
   .option('--skip-patterns', 'skip the pattern engine benchmark')
+  .option('--skip-load', 'skip the load benchmark')
+  .option('--skip-start', "skip the CLI's start time")
   .parse(process.argv)
-  .opts<{ rows: string; skipPatterns?: boolean }>();
+  .opts<{ rows: string; skipPatterns?: boolean; skipLoad?: boolean; skipStart?: boolean }>();
 
 const sizes = options.rows.split(',').map((n) => Number(n.replaceAll('_', '')));
 const dir = join('bench', '.data');
@@ -47,7 +51,7 @@ console.log(
   `machine: ${cpus().length} x ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
 );
 
-for (const rows of sizes) {
+for (const rows of options.skipLoad ? [] : sizes) {
   const file = join(dir, `rows-${rows}.csv`);
   await generateCsv(file, rows);
   // Each mode starts from an empty table on disk, as a first run on a laptop would.
@@ -76,4 +80,16 @@ if (!options.skipPatterns) {
   console.log(
     `  among 1,000 mixed rules: ${Math.round(patterns.eventsPerSecAmong1000Rules).toLocaleString('en')} events/s`,
   );
+}
+
+if (!options.skipStart) {
+  // The CLI as users run it: bin/etl.js over the build (npm run build) of the current sources.
+  await run('npm', ['run', '--silent', 'build']);
+  const { runs, medians } = measureStartTimes();
+  const bare = medians[0]?.ms ?? NaN;
+  console.log(`\nstart time (median wall time of ${runs} runs)`);
+  for (const { label, ms } of medians) {
+    const ratio = label === medians[0]?.label ? '' : ` (${(ms / bare).toFixed(1)}x bare node)`;
+    console.log(`  ${label.padEnd(24)} ${Math.round(ms)} ms${ratio}`);
+  }
 }

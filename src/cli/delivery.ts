@@ -1,6 +1,4 @@
 /** `etl dlq`, `etl dlq redrive`, `etl replay`: the bus's delivery promises, from the command line. */
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import {
   DescribeArchiveCommand,
@@ -13,14 +11,13 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { compilePattern, InvalidEventPatternException } from '../patterns/index.ts';
 import { readLock } from '../runtime/local/lock.ts';
-import type { DeadLetter } from '../runtime/local/bus.ts';
 import { LocalPipeline } from '../runtime/local/pipeline.ts';
 import { NoArchiveError, readArchiveSettings } from '../runtime/local/archive-settings.ts';
 import { statePaths } from '../runtime/local/state.ts';
 import { UserError } from './errors.ts';
 import { withStateDir } from './options.ts';
-import { printTable } from './scan.ts';
-import { readJsonLines } from './state-reader.ts';
+import { parseLimit, writeListing } from './listing.ts';
+import { readDeadLetters } from './state-reader.ts';
 
 export function registerDelivery(program: Command): void {
   const dlq = withStateDir(
@@ -28,38 +25,30 @@ export function registerDelivery(program: Command): void {
       .command('dlq')
       .description('events that exhausted their retries, per target, with why')
       .option('--target <name>', 'only this target (transform, load, observe, quarantine)')
-      .option('--json', 'a JSON array'),
-  ).action(async (options: { stateDir: string; target?: string; json?: boolean }) => {
-    const dir = statePaths(options.stateDir).dlq;
-    const names = (await readdir(dir).catch(() => [] as string[]))
-      .filter((n) => n.endsWith('.ndjson'))
-      .sort();
-    const letters: (DeadLetter & { time: string })[] = [];
-    for (const name of names) {
-      if (options.target !== undefined && name !== `${options.target}.ndjson`) continue;
-      for await (const letter of readJsonLines<DeadLetter & { time: string }>(join(dir, name)))
-        letters.push(letter);
-    }
-    if (options.json) {
-      console.log(JSON.stringify(letters, null, 2));
-      return;
-    }
-    printTable(
-      letters.map((l) => {
-        const detail = (l.event.detail ?? {}) as { run?: string; row?: number };
-        return {
-          time: l.time,
-          target: l.target,
-          attempts: l.attempts,
-          'detail-type': l.event['detail-type'],
-          run: detail.run,
-          row: detail.row,
-          reason: l.reason,
-        };
-      }),
-    );
-    console.log(`${letters.length} dead-lettered event${letters.length === 1 ? '' : 's'}`);
-  });
+      .option('--run <id>', "only this run's events")
+      .option('--json', 'a JSON array of the dead letters, one per line')
+      .option('--limit <n>', 'at most this many dead letters', parseLimit),
+  ).action(
+    async (options: { stateDir: string; target?: string; run?: string; json?: boolean; limit?: number }) => {
+      const letters = readDeadLetters(statePaths(options.stateDir), options);
+      const count = await writeListing(letters, {
+        ...options,
+        row: (l) => {
+          const detail = (l.event.detail ?? {}) as { run?: string; row?: number };
+          return {
+            time: l.time,
+            target: l.target,
+            attempts: l.attempts,
+            'detail-type': l.event['detail-type'],
+            run: detail.run,
+            row: detail.row,
+            reason: l.reason,
+          };
+        },
+      });
+      if (!options.json) console.log(`${count} dead-lettered event${count === 1 ? '' : 's'}`);
+    },
+  );
 
   withStateDir(
     dlq

@@ -1,36 +1,54 @@
-/** `etl events`, `etl errors`, `etl runs`: what the observer and the quarantine recorded. */
+/**
+ * `etl events`, `etl errors`, `etl runs`: what the observer and the quarantine recorded. Each streams
+ * its logs record by record, so a ten-million-row run lists in constant memory.
+ */
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { RowFailedDetail } from '../pipeline/events.ts';
-import { existsSync } from 'node:fs';
 import { type StatePaths, statePaths } from '../runtime/local/state.ts';
 import type { ObservedEvent } from '../stages/observe.ts';
+import { parseLimit, writeListing } from './listing.ts';
 import { withStateDir } from './options.ts';
-import { printTable } from './scan.ts';
 import { listRuns, readJsonLines, selectRuns } from './state-reader.ts';
 
-export function registerEvents(program: Command): void {
-  withStateDir(
-    program
-      .command('events')
-      .description('the events the observer saw')
+interface ListingOptions {
+  stateDir: string;
+  run?: string;
+  json?: boolean;
+  limit?: number;
+}
+
+/** The options every listing of run records takes. */
+function withListingOptions(command: Command, json: string): Command {
+  return withStateDir(
+    command
       .option('--run <id>', 'only this run')
-      .option('--json', 'a JSON array'),
-  ).action(async (options: { stateDir: string; run?: string; json?: boolean }) => {
+      .option('--json', json)
+      .option('--limit <n>', 'at most this many records', parseLimit),
+  );
+}
+
+export function registerEvents(program: Command): void {
+  withListingOptions(
+    program.command('events').description('the events the observer saw (no row values)'),
+    'a JSON array of the recorded events, one per line',
+  ).action(async (options: ListingOptions) => {
     const paths = statePaths(options.stateDir);
     const runs = await selectRuns(paths, options.run);
     warnOfUnrecordedRuns(paths, runs);
-    await printRecords<ObservedEvent>(
-      (run) => paths.run(run).events,
-      runs,
-      options.json,
-      (e) => ({
-        time: e.time,
-        'detail-type': e.detailType,
-        status: e.status,
-        run: e.run,
-        row: e.row,
-        reason: e.reason,
-      }),
+    await writeListing(
+      readRunLogs<ObservedEvent>(runs, (run) => paths.run(run).events),
+      {
+        ...options,
+        row: (e) => ({
+          time: e.time,
+          'detail-type': e.detailType,
+          status: e.status,
+          run: e.run,
+          row: e.row,
+          reason: e.reason,
+        }),
+      },
     );
   });
 }
@@ -47,19 +65,18 @@ function warnOfUnrecordedRuns(paths: StatePaths, runs: readonly string[]): void 
 }
 
 export function registerErrors(program: Command): void {
-  withStateDir(
-    program
-      .command('errors')
-      .description('rows that failed, with their reasons (the quarantine)')
-      .option('--run <id>', 'only this run')
-      .option('--json', 'a JSON array'),
-  ).action(async (options: { stateDir: string; run?: string; json?: boolean }) => {
+  withListingOptions(
+    program.command('errors').description('rows that failed, with their reasons (the quarantine)'),
+    'a JSON array of the failed rows, one per line',
+  ).action(async (options: ListingOptions) => {
     const paths = statePaths(options.stateDir);
-    await printRecords<RowFailedDetail & { time: string }>(
-      (run) => paths.run(run).errors,
-      await selectRuns(paths, options.run),
-      options.json,
-      (e) => ({ run: e.run, row: e.row, stage: e.stage, column: e.column, reason: e.reason }),
+    const runs = await selectRuns(paths, options.run);
+    await writeListing(
+      readRunLogs<RowFailedDetail>(runs, (run) => paths.run(run).errors),
+      {
+        ...options,
+        row: (e) => ({ run: e.run, row: e.row, stage: e.stage, column: e.column, reason: e.reason }),
+      },
     );
   });
 }
@@ -68,46 +85,26 @@ export function registerRuns(program: Command): void {
   withStateDir(
     program
       .command('runs')
-      .description('the runs so far, with their tallies')
-      .option('--json', 'a JSON array'),
-  ).action(async (options: { stateDir: string; json?: boolean }) => {
-    const runs = await listRuns(statePaths(options.stateDir));
-    if (options.json) console.log(JSON.stringify(runs, null, 2));
-    else
-      printTable(
-        runs.map((r) => ({
-          run: r.run,
-          file: r.file,
-          extracted: r.extracted,
-          loaded: r.loaded,
-          failed: r.failed,
-          'dead-lettered': r.deadLettered ?? 0,
-          finished: r.finishedAt,
-        })),
-      );
+      .description('the runs so far, with their tallies, oldest first')
+      .option('--json', 'a JSON array of the runs, one per line')
+      .option('--limit <n>', 'at most this many runs', parseLimit),
+  ).action(async (options: Omit<ListingOptions, 'run'>) => {
+    await writeListing(await listRuns(statePaths(options.stateDir)), {
+      ...options,
+      row: (r) => ({
+        run: r.run,
+        file: r.file,
+        extracted: r.extracted,
+        loaded: r.loaded,
+        failed: r.failed,
+        'dead-lettered': r.deadLettered ?? 0,
+        finished: r.finishedAt,
+      }),
+    });
   });
 }
 
-async function printRecords<T>(
-  pathOf: (run: string) => string,
-  runs: string[],
-  json: boolean | undefined,
-  row: (record: T) => Record<string, unknown>,
-): Promise<void> {
-  if (json) {
-    // Streamed, so a million-row run prints without holding its events in memory.
-    let first = true;
-    process.stdout.write('[');
-    for (const run of runs) {
-      for await (const record of readJsonLines<T>(pathOf(run))) {
-        process.stdout.write(`${first ? '\n  ' : ',\n  '}${JSON.stringify(record)}`);
-        first = false;
-      }
-    }
-    process.stdout.write(first ? ']\n' : '\n]\n');
-    return;
-  }
-  const rows: Record<string, unknown>[] = [];
-  for (const run of runs) for await (const record of readJsonLines<T>(pathOf(run))) rows.push(row(record));
-  printTable(rows);
+/** The records of each run's log in turn, read line by line. */
+async function* readRunLogs<T>(runs: string[], pathOf: (run: string) => string): AsyncGenerator<T> {
+  for (const run of runs) yield* readJsonLines<T>(pathOf(run));
 }

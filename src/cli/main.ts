@@ -1,53 +1,35 @@
-/** `etl`: the command line. Each command is a thin layer over the local runtime. */
+/**
+ * `etl`: the command line. Each command is a thin layer over the local runtime. A command's module (and
+ * the AWS SDK, the embedded DynamoDB... behind it) loads only when that command runs, so `etl --version`
+ * or `etl test-event-pattern` start in a blink; help and unknown commands load them all.
+ */
 import { Command, CommanderError } from 'commander';
-import { registerEvents, registerErrors, registerRuns } from './inspect.ts';
-import { registerRun } from './run.ts';
-import { registerScan } from './scan.ts';
-import { registerUp } from './up.ts';
-import { registerTestEventPattern } from './test-event-pattern.ts';
-import { registerDelivery } from './delivery.ts';
-import { registerGc } from './gc.ts';
-import { registerReset } from './reset.ts';
 import { UserError } from './errors.ts';
-import { ExtractError } from '../stages/extract.ts';
-import { InputFileError } from '../runtime/local/pipeline.ts';
-import { TableKeyMismatchError } from '../runtime/local/dynalite.ts';
-import { StateDirInUseError } from '../runtime/local/lock.ts';
-import { StateDirError } from '../runtime/local/state.ts';
+import { COMMANDS } from './commands.ts';
+import { etlVersion } from './version.ts';
 
-export function buildProgram(): Command {
+/** The program with the commands `argv` needs: the one it names, or all of them. */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('etl')
     .description('Event-driven CSV-to-DynamoDB ETL: every row an event on an EventBridge bus')
+    .version(etlVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
-  registerRun(program);
-  registerScan(program);
-  registerUp(program);
-  registerEvents(program);
-  registerErrors(program);
-  registerRuns(program);
-  registerTestEventPattern(program);
-  registerDelivery(program);
-  registerReset(program);
-  registerGc(program);
+  const first = argv[2];
+  const named = COMMANDS.find((command) => first !== undefined && command.names.includes(first));
+  const needed = named ? [named] : first === '-V' || first === '--version' ? [] : COMMANDS;
+  for (const register of await Promise.all(needed.map((command) => command.load()))) register(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(argv)).parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (
-      error instanceof UserError ||
-      error instanceof InputFileError ||
-      error instanceof ExtractError ||
-      error instanceof TableKeyMismatchError ||
-      error instanceof StateDirInUseError ||
-      error instanceof StateDirError
-    ) {
-      console.error(`etl: ${error.message}`);
+    if (await isUserError(error)) {
+      console.error(`etl: ${(error as Error).message}`);
       return error instanceof UserError ? error.exitCode : 2;
     }
     const message = error instanceof Error ? error.message : String(error);
@@ -55,6 +37,34 @@ export async function main(argv: string[]): Promise<number> {
     else console.error(`etl: internal error: ${message} (set ETL_DEBUG=1 for the stack trace)`);
     return 1;
   }
+}
+
+/**
+ * Errors that are the user's to fix. The classes thrown deep in the runtime are imported only here,
+ * when something failed, so that loading them does not slow every start.
+ */
+async function isUserError(error: unknown): Promise<boolean> {
+  if (error instanceof UserError) return true;
+  const [
+    { ExtractError },
+    { InputFileError },
+    { TableKeyMismatchError },
+    { StateDirInUseError },
+    { StateDirError },
+  ] = await Promise.all([
+    import('../stages/extract.ts'),
+    import('../runtime/local/pipeline.ts'),
+    import('../runtime/local/dynalite.ts'),
+    import('../runtime/local/lock.ts'),
+    import('../runtime/local/state.ts'),
+  ]);
+  return (
+    error instanceof InputFileError ||
+    error instanceof ExtractError ||
+    error instanceof TableKeyMismatchError ||
+    error instanceof StateDirInUseError ||
+    error instanceof StateDirError
+  );
 }
 
 // A reader that stops early (`etl events | head`) closes our stdout: finish quietly, as Unix tools do.

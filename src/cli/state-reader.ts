@@ -2,6 +2,8 @@
 import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import type { DeadLetter } from '../runtime/local/bus.ts';
 import type { StatePaths } from '../runtime/local/state.ts';
 import { isSafeRunId } from '../pipeline/run-id.ts';
 import type { RunCounts } from '../stages/ports.ts';
@@ -44,10 +46,10 @@ export async function selectRuns(paths: StatePaths, run: string | undefined): Pr
   return [run];
 }
 
+/** The records of an NDJSON log, one line at a time; a log not written yet has none. */
 export async function* readJsonLines<T>(path: string): AsyncGenerator<T> {
-  let stream;
+  const stream = createReadStream(path);
   try {
-    stream = createReadStream(path);
     const lines = createInterface({ input: stream, crlfDelay: Infinity });
     for await (const line of lines) {
       if (!line) continue;
@@ -60,5 +62,32 @@ export async function* readJsonLines<T>(path: string): AsyncGenerator<T> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
+  } finally {
+    // A reader that stops early (--limit) closes the file now, not at exit.
+    stream.destroy();
+  }
+}
+
+/** A dead letter as the DLQ file holds it: the event, why it failed, and when. */
+export type DeadLetterRecord = DeadLetter & { time: string };
+
+/** The dead letters of every target (or one), target by target, optionally only one run's. */
+export async function* readDeadLetters(
+  paths: StatePaths,
+  filter: { target?: string; run?: string } = {},
+): AsyncGenerator<DeadLetterRecord> {
+  const names = (await readdir(paths.dlq).catch(() => [] as string[]))
+    .filter((n) => n.endsWith('.ndjson'))
+    .sort();
+  for (const name of names) {
+    if (filter.target !== undefined && name !== `${filter.target}.ndjson`) continue;
+    for await (const letter of readJsonLines<DeadLetterRecord>(join(paths.dlq, name))) {
+      if (
+        filter.run !== undefined &&
+        (letter.event.detail as { run?: unknown } | undefined)?.run !== filter.run
+      )
+        continue;
+      yield letter;
+    }
   }
 }
