@@ -67,7 +67,7 @@ export const TASK_STOPPED_DELIVERY = {
   maxAttempts: 5,
   maxEventAgeSeconds: 24 * 3600,
 } as const;
-/** How long a message may wait in a queue before its age alarm fires (a million rows take ~30 min). */
+/** How long a message may wait in a queue before its age alarm fires (a million rows take ~40 min). */
 export const QUEUE_MAX_AGE = Duration.hours(1);
 
 /**
