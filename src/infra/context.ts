@@ -21,6 +21,9 @@ export const FEATURE_FLAGS: Record<string, boolean> = {
   '@aws-cdk/aws-iam:minimizePolicies': true,
   // Task ARNs include the cluster name (the current ECS ARN format).
   '@aws-cdk/aws-ecs:arnFormatIncludesClusterName': true,
+  // The flow-log bucket gets the delivery.logs.amazonaws.com statements AWS documents for VPC flow
+  // logs to S3 (without them the first delivery adds its own, outside CloudFormation).
+  '@aws-cdk/aws-s3:createDefaultLoggingPolicy': true,
 };
 
 /** Context key: comma-separated CSV columns to mark sensitive (envelope-encrypted in events). */
@@ -40,6 +43,9 @@ export function withSensitiveColumns(mapping: Mapping, columns: readonly string[
   );
   return { ...mapping, columns: marked };
 }
+
+/** Context key: an e-mail address subscribed to the alarm topic. */
+export const ALARM_EMAIL_CONTEXT = 'alarmEmail';
 
 /** Context keys: a mapping file (as `etl run --mapping` takes) and the event source. */
 export const MAPPING_CONTEXT = 'mapping';

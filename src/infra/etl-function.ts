@@ -11,6 +11,7 @@ import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { SHARED_BUNDLING } from '../runtime/aws/bundling.mjs';
 import { REPO_ROOT } from './context.ts';
 
 /** The newest Node.js runtime aws-cdk-lib knows (what cdk-nag's AwsSolutions-L1 asks for). */
@@ -61,17 +62,16 @@ export class EtlFunction extends Construct {
         POWERTOOLS_LOG_LEVEL: 'INFO',
         ...props.environment,
       },
+      // The settings the task's bundle shares (src/runtime/aws/bundling.mjs), in NodejsFunction's terms.
       bundling: {
         format: OutputFormat.ESM,
-        mainFields: ['module', 'main'],
-        // Some dependencies still call require(); give the ESM bundle one.
-        banner:
-          "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+        mainFields: SHARED_BUNDLING.mainFields,
+        banner: SHARED_BUNDLING.banner,
+        sourceMap: SHARED_BUNDLING.sourcemap,
+        sourcesContent: SHARED_BUNDLING.sourcesContent,
         // Bundle the locked AWS SDK versions (the ones the tests ran) instead of the runtime's.
         externalModules: [],
         minify: true,
-        sourceMap: true,
-        sourcesContent: false,
       },
     });
   }

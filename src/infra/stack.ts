@@ -14,7 +14,7 @@ import {
   type StackProps,
   Validations,
 } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import {
@@ -38,6 +38,8 @@ import type { Construct } from 'constructs';
 import { RUNS_TABLE_KEY } from '../adapters/dynamodb-tally-store.ts';
 import type { PipelineDefinition, TargetName } from '../pipeline/definition.ts';
 import { Env, hasSensitiveColumns, pipelineEnvironment } from '../runtime/aws/config.ts';
+import { ECS_TASK_STATE_CHANGE, TaskExit } from '../runtime/aws/task-exit.ts';
+import { EtlAlarms } from './alarms.ts';
 import { REPO_ROOT } from './context.ts';
 import { EtlFunction } from './etl-function.ts';
 import { EtlNetwork } from './network.ts';
@@ -47,6 +49,8 @@ export interface EventBridgeEtlStackProps extends StackProps {
   definition: PipelineDefinition;
   /** Log retention of every function and of the task (default one month). */
   logRetention?: RetentionDays;
+  /** Subscribes this address to the alarm topic (`-c alarmEmail=...`). */
+  alarmEmail?: string;
 }
 
 /** The task's container; the trigger names it in RunTask's overrides. */
@@ -55,6 +59,41 @@ export const EXTRACT_CONTAINER_NAME = 'extract';
 export const EXTRACT_LOG_STREAM_PREFIX = 'TheEventBridgeETL';
 /** The extract trigger's S3-notification queue: the seed's throttle of 2, up to 10 messages at a time. */
 export const EXTRACT_TRIGGER_DELIVERY = { batchSize: 10, concurrency: 2, maxAttempts: 5 } as const;
+/**
+ * The task-stopped handler's queue: the quarantine's retry settings (from the definition), in small
+ * batches, since stop events are rare (at most one per file), and kept a day.
+ */
+export const TASK_STOPPED_DELIVERY = {
+  batchSize: 10,
+  maxBatchingWindowSeconds: 0,
+  maxEventAgeSeconds: 24 * 3600,
+} as const;
+/** How long a message may wait in a queue before its age alarm fires (a million rows take ~40 min). */
+export const QUEUE_MAX_AGE = Duration.hours(1);
+
+/**
+ * ECS task state changes of extract tasks in this cluster that stopped without success: an exit code
+ * other than extracted (0) and reported (2), or a stop other than the container's own exit (the task
+ * never started, or was stopped). The handler checks the same again; this keeps successes away from it.
+ *
+ * This rule is AWS-only and lives here, not in the pipeline definition: it watches ECS on the
+ * account's default bus, which has no local counterpart (locally extract runs in-process and its
+ * failures are reported by the runtime itself).
+ */
+export function taskStoppedPattern(clusterArn: string): Record<string, unknown> {
+  return {
+    source: ['aws.ecs'],
+    'detail-type': [ECS_TASK_STATE_CHANGE],
+    detail: {
+      clusterArn: [clusterArn],
+      lastStatus: ['STOPPED'],
+      $or: [
+        { containers: { exitCode: [{ 'anything-but': [TaskExit.extracted, TaskExit.reported] }] } },
+        { stopCode: [{ 'anything-but': ['EssentialContainerExited'] }] },
+      ],
+    },
+  };
+}
 
 const STAGE_FUNCTIONS: Record<
   TargetName,
@@ -96,6 +135,8 @@ export class EventBridgeEtlStack extends Stack {
   readonly fieldKey: Key | undefined;
   readonly stages: Record<TargetName, { fn: EtlFunction; delivery: StageDelivery }>;
   readonly extractTrigger: EtlFunction;
+  readonly taskStopped: { fn: EtlFunction; delivery: StageDelivery };
+  readonly alarms: EtlAlarms;
   readonly objectCreatedQueue: Queue;
   readonly taskDefinition: FargateTaskDefinition;
   readonly cluster: Cluster;
@@ -115,15 +156,20 @@ export class EventBridgeEtlStack extends Stack {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // EventBridge writes to the encrypted stage queues and DLQs (confused-deputy guard: this account).
+    // EventBridge sends to the encrypted stage queues and DLQs: the key policy AWS documents for AWS
+    // services that send to SSE-KMS queues, exactly (two actions, no condition: SQS calls KMS for the
+    // sender, and AWS documents no aws:SourceArn/aws:SourceAccount condition for this path; one that
+    // does not hold makes every delivery, and every dead-lettering, fail):
+    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html#compatibility-with-aws-services
+    // Which queue EventBridge may send to is decided by each queue's policy (aws:SourceArn = its rule).
+    // S3's statement for the ObjectCreated queue is added by aws-s3-notifications' SqsDestination.
     this.queueKey.addToResourcePolicy(
       new PolicyStatement({
-        sid: 'AllowEventBridgeToUseTheKeyForThisAccount',
+        sid: 'AllowEventBridgeToSendToEncryptedQueues',
         effect: Effect.ALLOW,
         principals: [new ServicePrincipal('events.amazonaws.com')],
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
         resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
       }),
     );
     this.fieldKey = sensitive
@@ -180,8 +226,9 @@ export class EventBridgeEtlStack extends Stack {
     });
 
     // --- Bus --------------------------------------------------------------------------------
+    // Named after the stack, so that several stacks live side by side in one account and region.
     this.bus = new EventBus(this, 'Bus', {
-      eventBusName: definition.busName,
+      eventBusName: `${this.stackName}-${definition.busName}`,
       description: 'eventbridge-etl: every event of the pipeline',
     });
     const busEnv = { ...pipelineEnvironment(definition), [Env.eventBusName]: this.bus.eventBusName };
@@ -292,6 +339,10 @@ export class EventBridgeEtlStack extends Stack {
         resources: [this.landingBucket.arnForObjects('*')],
       }),
     );
+    taskRole.addToPolicy(
+      // Without it S3 answers a missing object with 403, not 404, and the task cannot tell "gone".
+      new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.landingBucket.bucketArn] }),
+    );
     this.bus.grantPutEventsTo(taskRole);
     this.fieldKey?.grant(taskRole, 'kms:GenerateDataKey');
     const executionRole = this.taskDefinition.obtainExecutionRole();
@@ -349,27 +400,69 @@ export class EventBridgeEtlStack extends Stack {
     );
     this.bus.grantPutEventsTo(triggerRole);
 
-    // --- Alarms: anything in a DLQ needs a look ---------------------------------------------
-    const deadLetterQueues: [string, Queue][] = [
-      ['ObjectCreated', objectCreatedDlq],
-      ...(Object.keys(this.stages) as TargetName[]).map((t): [string, Queue] => [
-        capitalize(t),
-        this.stages[t].delivery.deadLetterQueue,
-      ]),
-    ];
-    for (const [name, dlq] of deadLetterQueues) {
-      new Alarm(this, `${name}DeadLetterAlarm`, {
-        alarmDescription: `eventbridge-etl: messages in the ${name} dead-letter queue`,
-        metric: dlq.metricApproximateNumberOfMessagesVisible({
-          period: Duration.minutes(1),
-          statistic: 'Maximum',
-        }),
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      });
+    // --- Failed extract tasks: ECS stop events -> task-stopped handler -> extraction-failed ----
+    const taskStoppedTimeout = Duration.seconds(30);
+    const taskStoppedFn = new EtlFunction(this, 'TaskStoppedFunction', {
+      entry: 'task-stopped',
+      description: 'Task stopped: a failed extract task -> extraction-failed for its run',
+      timeout: taskStoppedTimeout,
+      memorySize: 256,
+      logRetention,
+      environment: {
+        ...busEnv,
+        [Env.runsTableName]: this.runsTable.tableName,
+        [Env.containerName]: EXTRACT_CONTAINER_NAME,
+      },
+    });
+    this.taskStopped = {
+      fn: taskStoppedFn,
+      delivery: new StageDelivery(this, 'TaskStopped', {
+        rule: {
+          name: 'taskStoppedRule',
+          description: 'eventbridge-etl: extract tasks of this cluster that stopped without success',
+          eventPattern: taskStoppedPattern(this.cluster.clusterArn),
+        },
+        delivery: { ...definition.delivery.quarantine, ...TASK_STOPPED_DELIVERY },
+        consumer: taskStoppedFn.function,
+        consumerTimeout: taskStoppedTimeout,
+        queueKey: this.queueKey,
+      }),
+    };
+    this.bus.grantPutEventsTo(taskStoppedFn.role);
+    taskStoppedFn.role.addToPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+        resources: [this.runsTable.tableArn],
+      }),
+    );
+
+    // --- Alarms, to one topic ---------------------------------------------------------------
+    const alarmEmail = props.alarmEmail?.trim();
+    this.alarms = new EtlAlarms(this, 'Alarms', alarmEmail ? { email: alarmEmail } : {});
+    for (const t of Object.keys(this.stages) as TargetName[]) {
+      const { delivery } = this.stages[t];
+      this.alarms.addRuleAlarms(capitalize(t), delivery.rule, this.bus.eventBusName);
+      this.alarms.addQueueAlarms(capitalize(t), delivery.queue, delivery.deadLetterQueue, QUEUE_MAX_AGE);
     }
+    this.alarms.addQueueAlarms('ObjectCreated', this.objectCreatedQueue, objectCreatedDlq, QUEUE_MAX_AGE);
+    const taskStoppedDelivery = this.taskStopped.delivery;
+    this.alarms.addRuleAlarms('TaskStopped', taskStoppedDelivery.rule);
+    this.alarms.addQueueAlarms(
+      'TaskStopped',
+      taskStoppedDelivery.queue,
+      taskStoppedDelivery.deadLetterQueue,
+      QUEUE_MAX_AGE,
+    );
+    this.alarms.add('ExtractTaskFailedAlarm', {
+      description: 'eventbridge-etl: an extract task stopped without success (its run is reported failed)',
+      metric: new Metric({
+        namespace: 'AWS/Events',
+        metricName: 'MatchedEvents',
+        dimensionsMap: { RuleName: taskStoppedDelivery.rule.ruleName },
+        period: Duration.minutes(1),
+        statistic: 'Sum',
+      }),
+    });
 
     this.acknowledgeFindings(taskRole, executionRole);
 
@@ -388,6 +481,7 @@ export class EventBridgeEtlStack extends Stack {
       ],
       ExtractTaskLogGroupName: [taskLogGroup.logGroupName, "The extract task's log"],
       ClusterName: [this.cluster.clusterName, 'The ECS cluster the extract task runs in'],
+      AlarmTopicArn: [this.alarms.topic.topicArn, 'Every alarm of the stack notifies this topic'],
     };
     for (const [id, [value, description]] of Object.entries(outputs))
       new CfnOutput(this, id, { value, description });

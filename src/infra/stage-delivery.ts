@@ -113,8 +113,9 @@ function allowRuleToSend(queue: Queue, rule: Rule): void {
 }
 
 export interface StageDeliveryProps {
-  bus: IEventBus;
-  rule: RuleDefinition;
+  /** The bus the rule is on (the account's default bus when absent). */
+  bus?: IEventBus;
+  rule: Pick<RuleDefinition, 'name' | 'description' | 'eventPattern'>;
   delivery: TargetDelivery;
   consumer: IFunction;
   consumerTimeout: Duration;
@@ -143,7 +144,7 @@ export class StageDelivery extends Construct {
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: delivery.maxReceiveCount },
     });
     this.rule = new Rule(this, 'Rule', {
-      eventBus: props.bus,
+      ...(props.bus ? { eventBus: props.bus } : {}),
       description: props.rule.description,
       eventPattern: toCdkEventPattern(props.rule.eventPattern),
     });

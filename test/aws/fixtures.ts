@@ -106,3 +106,80 @@ export async function createRunsTable(client: DynamoDBClient, tableName: string)
     }),
   );
 }
+
+export const CLUSTER_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/TheEventBridgeETL-Cluster`;
+
+/**
+ * ECS's "Task State Change" event for an extract task that stopped (the shape of AWS's documented
+ * sample): `exitCode` undefined means the container never exited (it never started).
+ */
+export function taskStoppedEvent(options: {
+  run: string;
+  exitCode?: number;
+  stopCode?: string;
+  stoppedReason?: string;
+  containerReason?: string;
+  clusterArn?: string;
+  object?: { bucket: string; key: string; etag: string };
+}): EventEnvelope<unknown> {
+  const clusterArn = options.clusterArn ?? CLUSTER_ARN;
+  const taskArn = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/TheEventBridgeETL-Cluster/${randomUUID().replace(/-/g, '')}`;
+  const object = options.object ?? { bucket: 'landing', key: 'uploads/test_data.csv', etag: 'abc123' };
+  const now = new Date().toISOString();
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'ECS Task State Change',
+    source: 'aws.ecs',
+    account: ACCOUNT,
+    time: now,
+    region: REGION,
+    resources: [taskArn],
+    detail: {
+      attachments: [{ id: randomUUID(), type: 'eni', status: 'DELETED', details: [] }],
+      availabilityZone: `${REGION}a`,
+      clusterArn,
+      containers: [
+        {
+          containerArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:container/${randomUUID()}`,
+          lastStatus: 'STOPPED',
+          name: 'extract',
+          image: `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/cdk-assets:extract`,
+          taskArn,
+          ...(options.exitCode === undefined ? {} : { exitCode: options.exitCode }),
+          ...(options.containerReason ? { reason: options.containerReason } : {}),
+          networkInterfaces: [],
+          cpu: '0',
+        },
+      ],
+      cpu: '512',
+      createdAt: now,
+      desiredStatus: 'STOPPED',
+      group: 'family:TheEventBridgeETLExtractTask',
+      launchType: 'FARGATE',
+      lastStatus: 'STOPPED',
+      memory: '1024',
+      overrides: {
+        containerOverrides: [
+          {
+            name: 'extract',
+            environment: [
+              { name: 'S3_BUCKET_NAME', value: object.bucket },
+              { name: 'S3_OBJECT_KEY', value: object.key },
+              { name: 'S3_OBJECT_ETAG', value: object.etag },
+            ],
+          },
+        ],
+      },
+      platformVersion: '1.4.0',
+      startedBy: options.run,
+      stopCode: options.stopCode ?? 'EssentialContainerExited',
+      stoppedAt: now,
+      stoppedReason: options.stoppedReason ?? 'Essential container in task exited',
+      taskArn,
+      taskDefinitionArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/TheEventBridgeETLExtractTask:1`,
+      updatedAt: now,
+      version: 5,
+    },
+  };
+}

@@ -87,13 +87,16 @@ const roleOf = (s: EventBridgeEtlStack, target: TargetName): string =>
   s.getLogicalId(s.stages[target].fn.role.node.defaultChild as never);
 
 describe('the event bus and its rules', () => {
-  it('is a custom bus named by the definition', () => {
+  it('is a custom bus named after the stack and the definition', () => {
     template.resourceCountIs('AWS::Events::EventBus', 1);
-    template.hasResourceProperties('AWS::Events::EventBus', { Name: definition.busName });
+    template.hasResourceProperties('AWS::Events::EventBus', { Name: `Etl-${definition.busName}` });
   });
 
   it('has exactly one rule per definition rule, on that bus, with exactly its pattern', () => {
-    const rules = Object.values(resources(template, 'AWS::Events::Rule'));
+    // The other rule watches ECS on the default bus (see the task-stopped tests).
+    const rules = Object.values(resources(template, 'AWS::Events::Rule')).filter(
+      (r) => r.Properties.EventBusName,
+    );
     expect(rules).toHaveLength(definition.rules.length);
     const busId = stack.getLogicalId(stack.bus.node.defaultChild as never);
     for (const rule of definition.rules) {
@@ -211,8 +214,8 @@ describe('rule -> queue -> Lambda', () => {
     const concurrencies = Object.values(resources(five, 'AWS::Lambda::EventSourceMapping')).map(
       (m) => (m.Properties.ScalingConfig as { MaximumConcurrency: number }).MaximumConcurrency,
     );
-    // Four stage queues at 5; the extract trigger keeps the seed's 2.
-    expect(concurrencies.sort()).toEqual([2, 5, 5, 5, 5]);
+    // Four stage queues at 5; the extract trigger keeps the seed's 2, and so does the task-stopped handler.
+    expect(concurrencies.sort()).toEqual([2, 2, 5, 5, 5, 5]);
     expect(() => synth(definePipeline({ concurrency: 1 }))).toThrow(/maximum concurrency of 2 to 1000/);
   });
 });
@@ -284,8 +287,16 @@ describe('least privilege', () => {
     for (const { statement } of putEvents) expect(statement.Resource).toEqual(busArn);
     const taskRole = stack.getLogicalId(stack.taskDefinition.taskRole.node.defaultChild as never);
     const trigger = stack.getLogicalId(stack.extractTrigger.role.node.defaultChild as never);
+    const taskStopped = stack.getLogicalId(stack.taskStopped.fn.role.node.defaultChild as never);
     expect(rolesAllowed(template, 'events:PutEvents')).toEqual(
-      [taskRole, trigger, roleOf(stack, 'transform'), roleOf(stack, 'load'), roleOf(stack, 'observe')].sort(),
+      [
+        taskRole,
+        trigger,
+        taskStopped,
+        roleOf(stack, 'transform'),
+        roleOf(stack, 'load'),
+        roleOf(stack, 'observe'),
+      ].sort(),
     );
     expect(rolesAllowed(template, 'events:PutEvents')).not.toContain(roleOf(stack, 'quarantine'));
   });
@@ -320,7 +331,7 @@ describe('least privilege', () => {
     expect(passRole?.Resource).toHaveLength(2);
   });
 
-  it('lets the extract task read landing objects only', () => {
+  it('lets the extract task read landing objects, and list the landing bucket (so a missing object is a 404), only', () => {
     const taskRole = stack.getLogicalId(stack.taskDefinition.taskRole.node.defaultChild as never);
     const s3 = identityStatements(template).filter(
       ({ roles, statement }) =>
@@ -336,6 +347,7 @@ describe('least privilege', () => {
           ],
         },
       ],
+      ['s3:ListBucket', getAtt(stack.getLogicalId(stack.landingBucket.node.defaultChild as never))],
     ]);
   });
 });
@@ -353,7 +365,8 @@ describe('keys', () => {
 
   it('has no field key when no column is sensitive, so nobody may generate or unwrap data keys', () => {
     expect(stack.fieldKey).toBeUndefined();
-    template.resourceCountIs('AWS::KMS::Key', 1);
+    // The queue key and the alarm topic's key.
+    template.resourceCountIs('AWS::KMS::Key', 2);
     expect(rolesAllowed(template, 'kms:GenerateDataKey')).toEqual([]);
   });
 

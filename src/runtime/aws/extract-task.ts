@@ -4,9 +4,11 @@
  * rows to the bus through EventBridgePublisher with several PutEvents in flight. The object is never
  * downloaded whole: GetObject's Body stream is the stage's input.
  *
- * Exit status: 0 when the file was extracted (or changed or went away since its notification: its
- * newer state has a notification and task of its own), 2 when the file is unreadable as CSV (reported
- * to the bus as `extraction-failed`), 1 for anything else (configuration, S3, PutEvents).
+ * Exit status (TaskExit): 0 when the file was extracted (or changed or went away since its
+ * notification: its newer state has a notification and task of its own); 2 when it failed and the bus
+ * was told (`extraction-failed`, with the rows the bus accepted: a file unreadable as CSV, an S3
+ * error, a body cut short); 1 when it failed and the bus could not be told (configuration, PutEvents):
+ * the task-stopped handler reports those, and tasks that never ran, from ECS's stop event.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -20,12 +22,14 @@ import {
   type S3ObjectRef,
   s3Url,
 } from '../../adapters/s3-object-source.ts';
-import type { PipelineDefinition } from '../../pipeline/definition.ts';
+import { DetailType, type PipelineDefinition, Status } from '../../pipeline/definition.ts';
+import { entry, type PutEventsEntry } from '../../pipeline/events.ts';
 import { runIdForObject } from '../../pipeline/run-id.ts';
 import { extract, ExtractError } from '../../stages/extract.ts';
 import type { EventPublisher, FieldCipher } from '../../stages/ports.ts';
 import { cipherFromEnv } from './clients.ts';
 import { ConfigError, Env, type EnvSource, pipelineFromEnv, requireEnv } from './config.ts';
+import { TaskExit } from './task-exit.ts';
 
 export const DEFAULT_MAX_PUTS_IN_FLIGHT = 8;
 
@@ -88,9 +92,61 @@ export function extractTaskDepsFromEnv(env: EnvSource, logger: Logger): ExtractT
   };
 }
 
+/**
+ * The publisher the task puts through, noting what the bus accepted: the rows, and whether the
+ * stage already reported the run failed.
+ */
+export class ReportingPublisher implements EventPublisher {
+  rowsPut = 0;
+  failureReported = false;
+
+  constructor(private readonly inner: EventPublisher) {}
+
+  async putEvents(entries: PutEventsEntry[]): Promise<void> {
+    await this.inner.putEvents(entries);
+    for (const e of entries) {
+      if (e.DetailType === DetailType.rowExtracted) this.rowsPut += 1;
+      else if (e.DetailType === DetailType.extractionFailed) this.failureReported = true;
+    }
+  }
+}
+
+/**
+ * Puts `extraction-failed` for a run that stopped on an error the stage did not report (S3, a body
+ * cut short, PutEvents), with the rows the bus accepted, so the run's tally can complete. Resolves
+ * whether the bus now knows; when it does not, the task-stopped handler reports from ECS's stop event.
+ */
+async function reportFailure(
+  error: unknown,
+  target: S3ObjectRef,
+  deps: ExtractTaskDeps,
+  publisher: ReportingPublisher,
+  logger: Logger,
+): Promise<boolean> {
+  if (publisher.failureReported) return true;
+  if (!target.etag) return false;
+  const run = runIdForObject(target.bucket, target.key, target.etag, target.versionId);
+  try {
+    await publisher.putEvents([
+      entry(deps.definition.source, DetailType.extractionFailed, {
+        status: Status.failed,
+        run,
+        file: s3Url(target),
+        reason: error instanceof Error ? error.message : String(error),
+        rows: publisher.rowsPut,
+      }),
+    ]);
+    return true;
+  } catch (putError) {
+    logger.error('the failure could not be reported to the bus', { run, error: putError as Error });
+    return false;
+  }
+}
+
 /** The container's entry: configuration from the environment, exit status as documented above. */
 export async function main(env: EnvSource = process.env): Promise<number> {
   const logger = new Logger({ serviceName: 'eventbridge-etl', persistentKeys: { stage: 'extract' } });
+  let started: { target: S3ObjectRef; deps: ExtractTaskDeps; publisher: ReportingPublisher } | undefined;
   try {
     const target = {
       bucket: requireEnv(env, Env.bucketName),
@@ -98,21 +154,28 @@ export async function main(env: EnvSource = process.env): Promise<number> {
       ...(env[Env.objectEtag] ? { etag: env[Env.objectEtag] } : {}),
       ...(env[Env.objectVersion] ? { versionId: env[Env.objectVersion] } : {}),
     };
-    await runExtractTask(target, extractTaskDepsFromEnv(env, logger));
-    return 0;
+    const configured = extractTaskDepsFromEnv(env, logger);
+    const publisher = new ReportingPublisher(configured.publisher);
+    started = { target, deps: { ...configured, publisher }, publisher };
+    await runExtractTask(target, started.deps);
+    return TaskExit.extracted;
   } catch (error) {
     if (error instanceof ObjectChangedError || error instanceof ObjectNotFoundError) {
       // Its newer version (or its deletion) has a notification of its own.
       logger.warn('the object is not the version its notification announced; nothing to extract', { error });
-      return 0;
+      return TaskExit.extracted;
     }
-    if (error instanceof ExtractError) {
-      logger.error('the file could not be extracted', { error });
-      return 2;
-    }
-    logger.error(error instanceof ConfigError ? 'configuration error' : 'extraction failed', {
-      error: error as Error,
-    });
-    return 1;
+    logger.error(
+      error instanceof ExtractError
+        ? 'the file could not be extracted'
+        : error instanceof ConfigError
+          ? 'configuration error'
+          : 'extraction failed',
+      { error: error as Error },
+    );
+    const reported =
+      started !== undefined &&
+      (await reportFailure(error, started.target, started.deps, started.publisher, logger));
+    return reported ? TaskExit.reported : TaskExit.unreported;
   }
 }

@@ -5,6 +5,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { SHARED_BUNDLING } from '../bundling.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 
@@ -17,13 +18,11 @@ export async function buildExtractTask(outdir) {
     bundle: true,
     platform: 'node',
     target: 'node22',
-    format: 'esm',
-    // Some dependencies still call require(); give the ESM bundle one.
-    banner: {
-      js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-    },
-    sourcemap: true,
-    sourcesContent: false,
+    format: SHARED_BUNDLING.format,
+    mainFields: SHARED_BUNDLING.mainFields,
+    banner: { js: SHARED_BUNDLING.banner },
+    sourcemap: SHARED_BUNDLING.sourcemap,
+    sourcesContent: SHARED_BUNDLING.sourcesContent,
     legalComments: 'none',
     logLevel: 'warning',
   });

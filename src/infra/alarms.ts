@@ -1,0 +1,121 @@
+/**
+ * The stack's alarms, all publishing to one SNS topic (KMS-encrypted, TLS only), with an optional
+ * e-mail subscription (`-c alarmEmail=...`):
+ * - per rule: FailedInvocations and InvocationsFailedToBeSentToDlq (an event EventBridge could not
+ *   deliver, nor even dead-letter, is otherwise lost without a trace);
+ * - per queue: ApproximateAgeOfOldestMessage (a stage that stopped consuming) and, for its DLQ, depth;
+ * - extract tasks that failed (the task-stopped rule's matched events).
+ * Every alarm treats missing data as fine: EventBridge sends these metrics only when non-zero.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import {
+  Alarm,
+  ComparisonOperator,
+  type IMetric,
+  Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { IRule } from 'aws-cdk-lib/aws-events';
+import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export interface EtlAlarmsProps {
+  /** Subscribed to the topic by e-mail when given (the address confirms the subscription). */
+  email?: string;
+}
+
+/** EventBridge rule metrics that mean events were lost or about to be. */
+export const RULE_FAILURE_METRICS = ['FailedInvocations', 'InvocationsFailedToBeSentToDlq'] as const;
+
+export class EtlAlarms extends Construct {
+  readonly topic: Topic;
+  readonly key: Key;
+  readonly alarms: Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: EtlAlarmsProps = {}) {
+    super(scope, id);
+    // Its own key: publishing alarms must not let CloudWatch use the queues' key.
+    this.key = new Key(this, 'Key', {
+      description: 'eventbridge-etl: encryption at rest of the alarm topic',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // CloudWatch publishes alarm notifications to the encrypted topic; the key policy AWS documents
+    // for it: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html
+    this.key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublishToTheEncryptedTopic',
+        effect: Effect.ALLOW,
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    this.topic = new Topic(this, 'Topic', {
+      displayName: 'eventbridge-etl alarms',
+      masterKey: this.key,
+      enforceSSL: true,
+    });
+    if (props.email) this.topic.addSubscription(new EmailSubscription(props.email));
+  }
+
+  /** FailedInvocations and InvocationsFailedToBeSentToDlq of a rule (on a custom bus when named). */
+  addRuleAlarms(name: string, rule: IRule, busName?: string): void {
+    for (const metricName of RULE_FAILURE_METRICS) {
+      this.add(`${name}${metricName}Alarm`, {
+        description: `eventbridge-etl: ${metricName} of the ${name} rule`,
+        metric: new Metric({
+          namespace: 'AWS/Events',
+          metricName,
+          // Rules on a custom bus report with both dimensions; default-bus rules with RuleName only.
+          dimensionsMap: { RuleName: rule.ruleName, ...(busName ? { EventBusName: busName } : {}) },
+          period: Duration.minutes(1),
+          statistic: 'Sum',
+        }),
+      });
+    }
+  }
+
+  /** The age of a queue's oldest message, and the depth of its dead-letter queue. */
+  addQueueAlarms(name: string, queue: IQueue, deadLetterQueue: IQueue, maxAge: Duration): void {
+    this.add(`${name}QueueAgeAlarm`, {
+      description: `eventbridge-etl: the ${name} queue has held a message for over ${maxAge.toHumanString()}`,
+      metric: queue.metricApproximateAgeOfOldestMessage({
+        period: Duration.minutes(1),
+        statistic: 'Maximum',
+      }),
+      threshold: maxAge.toSeconds(),
+      evaluationPeriods: 5,
+    });
+    this.add(`${name}DeadLetterAlarm`, {
+      description: `eventbridge-etl: messages in the ${name} dead-letter queue`,
+      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(1),
+        statistic: 'Maximum',
+      }),
+    });
+  }
+
+  /** Fires on any datapoint of the metric at or over the threshold (default 1). */
+  add(
+    id: string,
+    options: { description: string; metric: IMetric; threshold?: number; evaluationPeriods?: number },
+  ): Alarm {
+    const alarm = new Alarm(this, id, {
+      alarmDescription: options.description,
+      metric: options.metric,
+      threshold: options.threshold ?? 1,
+      evaluationPeriods: options.evaluationPeriods ?? 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new SnsAction(this.topic));
+    this.alarms.push(alarm);
+    return alarm;
+  }
+}
