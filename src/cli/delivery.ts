@@ -12,6 +12,7 @@ import {
   StartReplayCommand,
 } from '@aws-sdk/client-eventbridge';
 import { compilePattern, InvalidEventPatternException } from '../patterns/index.ts';
+import { QUARANTINE_FILE } from '../runtime/local/journal.ts';
 import { readLock } from '../runtime/local/lock.ts';
 import type { DeadLetter } from '../runtime/local/bus.ts';
 import { LocalPipeline } from '../runtime/local/pipeline.ts';
@@ -59,6 +60,14 @@ export function registerDelivery(program: Command): void {
       }),
     );
     console.log(`${letters.length} dead-lettered event${letters.length === 1 ? '' : 's'}`);
+    const quarantine = join(statePaths(options.stateDir).journal, QUARANTINE_FILE);
+    let quarantined = 0;
+    for await (const _ of readJsonLines(quarantine)) quarantined++;
+    if (quarantined > 0) {
+      console.log(
+        `${quarantined} journal record${quarantined === 1 ? '' : 's'} quarantined at recovery (with the reason): ${quarantine}`,
+      );
+    }
   });
 
   withStateDir(

@@ -4,27 +4,31 @@
  * - routes virtual-host requests (`<bucket>.localhost`) to the path style s3rver understands,
  * - caps the body (S3's 5 GB single-PUT limit by default),
  * - decodes `aws-chunked` bodies (SDK streaming uploads), which s3rver would store verbatim,
- * - lets any access key through (s3rver knows only its own dummy key and does not check SigV4).
- * ObjectCreated notifications are passed on once the object's bytes are all on disk.
+ * - lets any access key through (s3rver knows only its own dummy key and does not check SigV4),
+ * - refuses any path segment or query parameter that could name a file outside the store, and keys
+ *   over S3's 1,024 bytes; the store itself names every file (see s3-store.ts).
+ * ObjectCreated notifications are passed on synchronously, before the request is answered (the
+ * object's bytes are on disk by then), so a listener that journals them makes an answered upload durable.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AwsChunkedDecoder, isAwsChunked, withoutAwsChunked } from './aws-chunked.ts';
 import { AwsApiError, sendS3Error } from './errors.ts';
+import {
+  isPartNumber,
+  isSafeBucketDir,
+  MAX_KEY_BYTES,
+  type S3rverStore,
+  UPLOAD_ID,
+  useSafeLayout,
+} from './s3-store.ts';
 
 /** S3's limit for one PUT (larger objects take multipart upload). */
 export const DEFAULT_S3_MAX_BODY_BYTES = 5 * 1024 ** 3;
 
 /** The access key s3rver accepts (its one dummy account); SigV4 signatures are not verified. */
 const S3RVER_ACCESS_KEY = 'S3RVER';
-
-interface S3rverStore {
-  putBucket(name: string): Promise<unknown>;
-  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
-}
 
 interface S3rverRecord {
   eventName: string;
@@ -57,6 +61,7 @@ export interface LocalS3Options {
   /** Buckets to create at start (kept if they exist). */
   buckets?: string[];
   maxBodyBytes?: number;
+  /** Called before the request is answered; throwing fails the request (the client sees an error). */
   onObjectCreated?: (object: ObjectCreated) => void;
   onError?: (error: Error) => void;
 }
@@ -87,9 +92,14 @@ export class LocalS3 {
       // The edge maps <bucket>.localhost itself; s3rver would take any other host name for a bucket.
       vhostBuckets: false,
     });
-    this.app.on('error', (error) => options.onError?.(error));
+    useSafeLayout(this.app.store);
+    // Koa reports errors it answered for (a 500 among them); client-side failures are not ours to log.
+    this.app.on('error', (error) => {
+      const status = (error as { status?: number }).status ?? 500;
+      if (status >= 500) options.onError?.(error);
+    });
     this.app.on('event', (event) => {
-      for (const record of event.Records) void this.notify(record);
+      for (const record of event.Records) this.notify(record);
     });
     this.handler = this.app.callback();
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_S3_MAX_BODY_BYTES;
@@ -103,13 +113,10 @@ export class LocalS3 {
 
   handle(req: IncomingMessage, res: ServerResponse): void {
     routeVirtualHost(req);
-    if (escapesStore(req.url ?? '/')) {
-      // s3rver maps buckets and keys onto paths: `.` or `..` segments would reach outside its store.
-      sendS3Error(
-        res,
-        new AwsApiError('InvalidRequest', 'Bucket names and keys may not contain "." or ".." path segments'),
-        req.url,
-      );
+    const refused = refuseUnsafe(req.url ?? '/', req.headers['x-amz-copy-source']);
+    if (refused) {
+      req.resume();
+      sendS3Error(res, refused, (req.url ?? '/').split('?', 1)[0]);
       return;
     }
     const declared = Number(
@@ -136,17 +143,10 @@ export class LocalS3 {
     this.app.logger.close();
   }
 
-  /** Passes a notification on once the object's file has all its bytes (s3rver notifies a little early). */
-  private async notify(record: S3rverRecord): Promise<void> {
-    if (!record.eventName.startsWith('ObjectCreated:')) return;
+  /** Passes a notification on, synchronously: s3rver sends it after the object's file is whole. */
+  private notify(record: S3rverRecord): void {
+    if (!record.eventName.startsWith('ObjectCreated:') || this.closed) return;
     const { bucket, object } = { bucket: record.s3.bucket.name, object: record.s3.object };
-    try {
-      if (object.size !== undefined) await this.waitForBytes(bucket, object.key, object.size);
-    } catch (error) {
-      this.options.onError?.(error as Error);
-      return;
-    }
-    if (this.closed) return;
     this.options.onObjectCreated?.({
       eventName: record.eventName,
       bucket,
@@ -154,17 +154,6 @@ export class LocalS3 {
       ...(object.eTag ? { etag: object.eTag.replace(/"/g, '') } : {}),
       ...(object.size !== undefined ? { size: object.size } : {}),
     });
-  }
-
-  private async waitForBytes(bucket: string, key: string, size: number): Promise<void> {
-    const path = this.app.store.getResourcePath(bucket, key, 'object');
-    const deadline = Date.now() + 60_000;
-    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-      const info = await stat(path).catch(() => undefined);
-      if (info && info.size >= size) return;
-      if (Date.now() > deadline) throw new Error(`s3://${bucket}/${key}: its bytes never reached the disk`);
-      await sleep(delay);
-    }
   }
 }
 
@@ -249,5 +238,84 @@ export function escapesStore(url: string): boolean {
   } catch {
     return true;
   }
-  return decoded.split(/[/\\]/).some((segment) => segment === '.' || segment === '..');
+  return hasDotSegment(decoded);
+}
+
+function hasDotSegment(path: string): boolean {
+  return path.split(/[/\\]/).some((segment) => segment === '.' || segment === '..');
+}
+
+/**
+ * Why a request must not reach s3rver, as S3's error; undefined when it may. Checked: the path
+ * (bucket and key), every query parameter s3rver builds a file name from (uploadId, partNumber) or
+ * that names a version, and a copy's source.
+ */
+export function refuseUnsafe(url: string, copySource?: string | string[]): AwsApiError | undefined {
+  const query = url.indexOf('?');
+  const rawPath = query === -1 ? url : url.slice(0, query);
+  let path: string;
+  try {
+    path = decodeURIComponent(rawPath);
+  } catch {
+    return new AwsApiError('InvalidURI', "Couldn't parse the specified URI.");
+  }
+  if (path.includes('\0')) return new AwsApiError('InvalidURI', "Couldn't parse the specified URI.");
+  if (hasDotSegment(path)) {
+    // s3rver routes on path segments: `.` or `..` would name another bucket or leave the store.
+    return new AwsApiError(
+      'InvalidRequest',
+      'Bucket names and keys may not contain "." or ".." path segments',
+    );
+  }
+  const slash = path.indexOf('/', 1);
+  const bucket = slash === -1 ? path.slice(1) : path.slice(1, slash);
+  const key = slash === -1 ? '' : path.slice(slash + 1);
+  if (bucket !== '' && !isSafeBucketDir(bucket)) {
+    return new AwsApiError('InvalidBucketName', 'The specified bucket is not valid.');
+  }
+  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
+    return new AwsApiError('KeyTooLongError', 'Your key is too long');
+  }
+  if (query !== -1) {
+    const params = new URLSearchParams(url.slice(query + 1));
+    for (const [name, value] of params) {
+      if (name === 'uploadId' && !UPLOAD_ID.test(value)) {
+        return new AwsApiError(
+          'NoSuchUpload',
+          'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+          404,
+        );
+      }
+      if (name === 'partNumber' && !isPartNumber(value)) {
+        return new AwsApiError(
+          'InvalidArgument',
+          'Part number must be an integer between 1 and 10000, inclusive',
+        );
+      }
+      if (name === 'versionId' && !/^[A-Za-z0-9._+=-]{1,1024}$/.test(value)) {
+        return new AwsApiError('InvalidArgument', 'Invalid version id specified');
+      }
+    }
+  }
+  const source = Array.isArray(copySource) ? copySource[0] : copySource;
+  if (source !== undefined) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(source.split('?', 1)[0] ?? '');
+    } catch {
+      return new AwsApiError(
+        'InvalidArgument',
+        'Copy Source must mention the source bucket and key: sourcebucket/sourcekey',
+      );
+    }
+    const trimmed = decoded.replace(/^\//, '');
+    const at = trimmed.indexOf('/');
+    if (at <= 0 || hasDotSegment(trimmed) || !isSafeBucketDir(trimmed.slice(0, at))) {
+      return new AwsApiError(
+        'InvalidArgument',
+        'Copy Source must mention the source bucket and key: sourcebucket/sourcekey',
+      );
+    }
+  }
+  return undefined;
 }

@@ -232,6 +232,8 @@ export class LocalStack {
     } catch (error) {
       this.warn(`recovering runs cut short earlier: ${describe(error)}`);
     }
+    const quarantined = this.pipeline.quarantineNotice();
+    if (quarantined) this.warn(quarantined);
     // Notifications a crash caught queued: run them, unless recovery just finished their run.
     for (const object of this.ingest.unfinished) {
       const etag = object.etag;
