@@ -1,23 +1,15 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestStack, type TestStack } from './support.ts';
+import { rawRequest, startTestStack, type TestStack } from './support.ts';
 
 /** A raw PUT, as a client that does not normalise paths would send it. */
 function rawPut(endpoint: string, path: string): Promise<{ status: number; body: string }> {
-  const url = new URL(endpoint);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: url.hostname, port: url.port, method: 'PUT', path, headers: { 'content-length': '2' } },
-      (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end('hi');
+  return rawRequest(Number(new URL(endpoint).port), {
+    method: 'PUT',
+    path,
+    headers: { 'content-length': '2' },
+    body: 'hi',
   });
 }
 

@@ -297,20 +297,17 @@ export function refuseUnsafe(url: string, copySource?: string | string[]): AwsAp
       }
     }
   }
-  const source = Array.isArray(copySource) ? copySource[0] : copySource;
-  if (source !== undefined) {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(source.split('?', 1)[0] ?? '');
-    } catch {
-      return new AwsApiError(
-        'InvalidArgument',
-        'Copy Source must mention the source bucket and key: sourcebucket/sourcekey',
-      );
-    }
-    const trimmed = decoded.replace(/^\//, '');
-    const at = trimmed.indexOf('/');
-    if (at <= 0 || hasDotSegment(trimmed) || !isSafeBucketDir(trimmed.slice(0, at))) {
+  // s3rver takes x-amz-* query parameters as headers: a copy source may come either way.
+  const sources = [
+    ...(Array.isArray(copySource) ? copySource : copySource === undefined ? [] : [copySource]),
+    ...(query === -1
+      ? []
+      : [...new URLSearchParams(url.slice(query + 1))]
+          .filter(([name]) => name.toLowerCase() === 'x-amz-copy-source')
+          .map(([, value]) => value)),
+  ];
+  for (const source of sources) {
+    if (!isSafeCopySource(source)) {
       return new AwsApiError(
         'InvalidArgument',
         'Copy Source must mention the source bucket and key: sourcebucket/sourcekey',
@@ -318,4 +315,23 @@ export function refuseUnsafe(url: string, copySource?: string | string[]): AwsAp
     }
   }
   return undefined;
+}
+
+/** `bucket/key` (URL-encoded, an optional leading slash and `?versionId=`): no `.`/`..` segment, a safe bucket. */
+function isSafeCopySource(source: string): boolean {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(source.split('?', 1)[0] ?? '');
+  } catch {
+    return false;
+  }
+  const trimmed = decoded.replace(/^\//, '');
+  const at = trimmed.indexOf('/');
+  return (
+    at > 0 &&
+    !trimmed.includes('\0') &&
+    !hasDotSegment(trimmed) &&
+    isSafeBucketDir(trimmed.slice(0, at)) &&
+    Buffer.byteLength(trimmed.slice(at + 1), 'utf8') <= MAX_KEY_BYTES
+  );
 }
