@@ -119,6 +119,7 @@ export class LocalS3 {
       sendS3Error(res, refused, (req.url ?? '/').split('?', 1)[0]);
       return;
     }
+    req.url = keyAsOneSegment(req.url ?? '/');
     const declared = Number(
       req.headers['x-amz-decoded-content-length'] ?? req.headers['content-length'] ?? 0,
     );
@@ -229,47 +230,26 @@ function decodedRequest(req: IncomingMessage): IncomingMessage {
   }) as unknown as IncomingMessage;
 }
 
-/** Whether a request path has a `.` or `..` segment, in any encoding a client could send. */
-export function escapesStore(url: string): boolean {
-  const path = url.split('?')[0] ?? '';
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(path);
-  } catch {
-    return true;
-  }
-  return hasDotSegment(decoded);
-}
-
-function hasDotSegment(path: string): boolean {
-  return path.split(/[/\\]/).some((segment) => segment === '.' || segment === '..');
-}
-
 /**
- * Why a request must not reach s3rver, as S3's error; undefined when it may. Checked: the path
- * (bucket and key), every query parameter s3rver builds a file name from (uploadId, partNumber) or
- * that names a version, and a copy's source.
+ * Why a request must not reach s3rver, as S3's error; undefined when it may. Checked: the bucket
+ * (it names a directory: `.`, `..` and slashes are not bucket names), the key's length, every query
+ * parameter s3rver builds a file name from (uploadId, partNumber) or that names a version, and a
+ * copy's source. Keys are hashed into file names by the store, so a key may hold anything S3
+ * allows, `..` segments included.
  */
 export function refuseUnsafe(url: string, copySource?: string | string[]): AwsApiError | undefined {
   const query = url.indexOf('?');
   const rawPath = query === -1 ? url : url.slice(0, query);
-  let path: string;
+  // Split as s3rver's router does, on the path as sent: an encoded slash stays in its segment.
+  const slash = rawPath.indexOf('/', 1);
+  let bucket: string;
+  let key: string;
   try {
-    path = decodeURIComponent(rawPath);
+    bucket = decodeURIComponent(slash === -1 ? rawPath.slice(1) : rawPath.slice(1, slash));
+    key = slash === -1 ? '' : decodeURIComponent(rawPath.slice(slash + 1));
   } catch {
     return new AwsApiError('InvalidURI', "Couldn't parse the specified URI.");
   }
-  if (path.includes('\0')) return new AwsApiError('InvalidURI', "Couldn't parse the specified URI.");
-  if (hasDotSegment(path)) {
-    // s3rver routes on path segments: `.` or `..` would name another bucket or leave the store.
-    return new AwsApiError(
-      'InvalidRequest',
-      'Bucket names and keys may not contain "." or ".." path segments',
-    );
-  }
-  const slash = path.indexOf('/', 1);
-  const bucket = slash === -1 ? path.slice(1) : path.slice(1, slash);
-  const key = slash === -1 ? '' : path.slice(slash + 1);
   if (bucket !== '' && !isSafeBucketDir(bucket)) {
     return new AwsApiError('InvalidBucketName', 'The specified bucket is not valid.');
   }
@@ -317,7 +297,21 @@ export function refuseUnsafe(url: string, copySource?: string | string[]): AwsAp
   return undefined;
 }
 
-/** `bucket/key` (URL-encoded, an optional leading slash and `?versionId=`): no `.`/`..` segment, a safe bucket. */
+/**
+ * The URL with its key encoded as one path segment (slashes as %2F): s3rver's router matches keys
+ * segment by segment and finds no route for an empty one (`a//b`); as one segment any key matches,
+ * and the router decodes it whole. Call after `refuseUnsafe`, which checked the path decodes.
+ */
+function keyAsOneSegment(url: string): string {
+  const query = url.indexOf('?');
+  const rawPath = query === -1 ? url : url.slice(0, query);
+  const slash = rawPath.indexOf('/', 1);
+  if (slash === -1 || slash === rawPath.length - 1) return url;
+  const key = decodeURIComponent(rawPath.slice(slash + 1));
+  return `${rawPath.slice(0, slash)}/${encodeURIComponent(key)}${query === -1 ? '' : url.slice(query)}`;
+}
+
+/** `bucket/key` (URL-encoded, an optional leading slash and `?versionId=`) with a safe bucket. */
 function isSafeCopySource(source: string): boolean {
   let decoded: string;
   try {
@@ -330,7 +324,6 @@ function isSafeCopySource(source: string): boolean {
   return (
     at > 0 &&
     !trimmed.includes('\0') &&
-    !hasDotSegment(trimmed) &&
     isSafeBucketDir(trimmed.slice(0, at)) &&
     Buffer.byteLength(trimmed.slice(at + 1), 'utf8') <= MAX_KEY_BYTES
   );
