@@ -3,7 +3,7 @@
  * here is one a web page, a script on the machine or a careless client could send.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import {
@@ -14,7 +14,8 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../support/cli.ts';
+import { journalLine } from '../../src/runtime/local/journal.ts';
+import { etl, tempDir } from '../support/cli.ts';
 import { rawRequest, type RawResponse, startTestStack, type TestStack } from './support.ts';
 
 const SAMPLE = readFileSync('data/test_data.csv');
@@ -117,15 +118,6 @@ describe('S3: nothing outside the store can be named, and any key S3 takes works
     }
     expect(t.reports.find((r) => r.file.endsWith(key))?.counts.loaded).toBe(5);
   }, 40_000);
-
-  it('has the upload journaled before PutObject is answered', async () => {
-    await t.s3.send(new PutObjectCommand({ Bucket: 'landing-bucket', Key: 'journaled.csv', Body: SAMPLE }));
-    // Read at once, before anything else can run: the answer came after the journal write.
-    const journal = readFileSync(join(t.stateDir, 'ingest.ndjson'), 'utf8');
-    expect(journal).toContain(
-      '"submitted":{"eventName":"ObjectCreated:Put","bucket":"landing-bucket","key":"journaled.csv"',
-    );
-  });
 });
 
 describe('only AWS clients addressing this endpoint are served', () => {
@@ -350,4 +342,42 @@ describe('an answered upload survives etl up being killed at once', () => {
       await second.exited;
     }
   }, 120_000);
+});
+
+describe('a poisoned record left in the journal by an older version', () => {
+  it('is quarantined, with why, instead of killing every later etl run', async () => {
+    const state = join(tempDir('etl-poison-'), 'state');
+    mkdirSync(join(state, 'bus'), { recursive: true });
+    const depth = 100_000;
+    const event = {
+      version: '0',
+      id: 'poisoned',
+      'detail-type': 'deep',
+      source: 'attacker',
+      account: '000000000000',
+      time: new Date().toISOString().slice(0, 19) + 'Z',
+      region: 'us-east-1',
+      resources: [],
+      detail: {},
+    };
+    writeFileSync(
+      join(state, 'bus', 'segment-000000000001.ndjson'),
+      journalLine(1, ['transform'], event, `{"a":${'['.repeat(depth)}${']'.repeat(depth)}}`),
+    );
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const run = await etl(['run', 'data/test_data.csv', '--state-dir', state]);
+      expect(run.stderr).not.toMatch(/RangeError|Maximum call stack/);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/loaded\s+5/);
+      // Said once, by the run that quarantined it.
+      if (attempt === 0)
+        expect(run.stderr).toMatch(/1 journal record could not be delivered and was quarantined/);
+      else expect(run.stderr).not.toMatch(/quarantined/);
+    }
+    const dlq = await etl(['dlq', '--state-dir', state]);
+    expect(dlq.code).toBe(0);
+    expect(dlq.stdout).toContain(
+      `1 journal record quarantined at recovery (with the reason): ${join(state, 'bus', 'quarantine.ndjson')}`,
+    );
+  }, 60_000);
 });
