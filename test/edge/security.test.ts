@@ -350,7 +350,7 @@ describe('a poisoned record left in the journal by an older version', () => {
     mkdirSync(join(state, 'bus'), { recursive: true });
     const depth = 100_000;
     const event = {
-      version: '0',
+      version: '0' as const,
       id: 'poisoned',
       'detail-type': 'deep',
       source: 'attacker',

@@ -214,7 +214,7 @@ describe('the journal with an archive', () => {
 
 describe('poisoned journal records', () => {
   const envelope = (id: string) => ({
-    version: '0',
+    version: '0' as const,
     id,
     'detail-type': 'x',
     source: 's',

@@ -37,6 +37,7 @@ function endToEnd(headers: IncomingMessage['headers']): Record<string, string | 
 
 class BodyTooLargeError extends Error {}
 class BodyTooDeepError extends Error {}
+class BodyNotObjectError extends Error {}
 
 /**
  * Holds the body back until it has all passed the depth gauge: dynalite starts parsing only a body
@@ -57,7 +58,14 @@ class DepthLimit extends Transform {
     callback();
   }
   override _flush(callback: TransformCallback): void {
-    callback(null, Buffer.concat(this.held));
+    const body = Buffer.concat(this.held);
+    // Every DynamoDB request is a JSON object; dynalite hangs up on `null` and other bare values.
+    const first = body.toString('latin1', 0, Math.min(body.length, 64)).trimStart()[0];
+    if (first !== undefined && first !== '{') {
+      callback(new BodyNotObjectError('the request body is not a JSON object'));
+      return;
+    }
+    callback(null, body);
   }
 }
 
@@ -131,6 +139,8 @@ export class DynamoDbProxy {
       if (error instanceof BodyTooLargeError) fail(tooLarge(this.maxBodyBytes), true);
       else if (error instanceof BodyTooDeepError) {
         fail(new AwsApiError('ValidationException', 'Nesting Levels have exceeded supported limits'), true);
+      } else if (error instanceof BodyNotObjectError) {
+        fail(new AwsApiError('SerializationException', 'Start of structure or map found where not expected'));
       }
       upstream.destroy();
     };

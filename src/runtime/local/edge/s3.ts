@@ -93,10 +93,11 @@ export class LocalS3 {
       vhostBuckets: false,
     });
     useSafeLayout(this.app.store);
-    // Koa reports errors it answered for (a 500 among them); client-side failures are not ours to log.
+    // Koa reports every error it answered for: only our own failures are worth a line (not a client's
+    // mistake, nor 501 for an operation s3rver does not implement).
     this.app.on('error', (error) => {
       const status = (error as { status?: number }).status ?? 500;
-      if (status >= 500) options.onError?.(error);
+      if (status >= 500 && status !== 501) options.onError?.(error);
     });
     this.app.on('event', (event) => {
       for (const record of event.Records) this.notify(record);
@@ -258,7 +259,12 @@ export function refuseUnsafe(url: string, copySource?: string | string[]): AwsAp
   }
   if (query !== -1) {
     const params = new URLSearchParams(url.slice(query + 1));
+    const seen = new Set<string>();
     for (const [name, value] of params) {
+      // s3rver reads a repeated parameter as a list, which it cannot handle.
+      if (seen.has(name))
+        return new AwsApiError('InvalidArgument', `The query parameter ${name} is repeated`);
+      seen.add(name);
       if (name === 'uploadId' && !UPLOAD_ID.test(value)) {
         return new AwsApiError(
           'NoSuchUpload',

@@ -127,7 +127,10 @@ export class EdgeServer {
       options.jsonMaxBodyBytes ?? DEFAULT_JSON_MAX_BODY_BYTES,
       options.allowHosts ?? [],
     );
+    // The response under way on each socket, for clientError below.
+    const responding = new WeakMap<object, ServerResponse>();
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      responding.set(req.socket, res);
       try {
         edge.route(req, res);
       } catch (error) {
@@ -136,8 +139,18 @@ export class EdgeServer {
         res.end();
       }
     });
-    server.on('clientError', (_error, socket) => {
-      if (socket.writable)
+    server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      const res = responding.get(socket);
+      if (res && !res.writableFinished) {
+        // Bytes the parser cannot take after a request being answered (a GET with an unframed body,
+        // after `Connection: close`): let that answer go out, then close; a 400 now would be a
+        // second response on the socket.
+        const close = (): void => void socket.destroy();
+        res.once('finish', close);
+        res.once('close', close);
+        return;
+      }
+      if (socket.writable && !res && error.code !== 'ECONNRESET')
         socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       else socket.destroy();
     });
