@@ -211,6 +211,8 @@ describe('the journal with an archive', () => {
     expect(journal.collect()).toBeGreaterThan(0);
     expect(segmentsIn(dir)).toHaveLength(1);
     journal.close();
+  });
+});
 
 describe('poisoned journal records', () => {
   const envelope = (id: string) => ({
