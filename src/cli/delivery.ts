@@ -1,4 +1,5 @@
 /** `etl dlq`, `etl dlq redrive`, `etl replay`: the bus's delivery promises, from the command line. */
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import {
   DescribeArchiveCommand,
@@ -10,6 +11,7 @@ import {
   StartReplayCommand,
 } from '@aws-sdk/client-eventbridge';
 import { compilePattern, InvalidEventPatternException } from '../patterns/index.ts';
+import { QUARANTINE_FILE } from '../runtime/local/journal.ts';
 import { readLock } from '../runtime/local/lock.ts';
 import { LocalPipeline } from '../runtime/local/pipeline.ts';
 import { NoArchiveError, readArchiveSettings } from '../runtime/local/archive-settings.ts';
@@ -17,7 +19,7 @@ import { statePaths } from '../runtime/local/state.ts';
 import { UserError } from './errors.ts';
 import { withStateDir } from './options.ts';
 import { parseLimit, writeListing } from './listing.ts';
-import { readDeadLetters } from './state-reader.ts';
+import { readDeadLetters, readJsonLines } from './state-reader.ts';
 
 export function registerDelivery(program: Command): void {
   const dlq = withStateDir(
@@ -47,6 +49,14 @@ export function registerDelivery(program: Command): void {
         },
       });
       if (!options.json) console.log(`${count} dead-lettered event${count === 1 ? '' : 's'}`);
+      const quarantine = join(statePaths(options.stateDir).journal, QUARANTINE_FILE);
+      let quarantined = 0;
+      for await (const _ of readJsonLines(quarantine)) quarantined++;
+      if (quarantined > 0) {
+        console.log(
+          `${quarantined} journal record${quarantined === 1 ? '' : 's'} quarantined at recovery (with the reason): ${quarantine}`,
+        );
+      }
     },
   );
 

@@ -34,6 +34,8 @@ export function registerRun(program: Command): void {
         console.log(`recovered a run cut short earlier:`);
         printTally(report);
       }
+      const quarantined = pipeline.quarantineNotice();
+      if (quarantined) console.error(`etl run: ${quarantined}`);
       for (const file of files) {
         const stopProgress = showProgress(file, pipeline);
         try {

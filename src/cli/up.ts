@@ -27,6 +27,7 @@ interface UpOptions extends PipelineOptions {
   /** A directory, false for --no-landing, undefined for the default. */
   landing?: string | false;
   bucket: string;
+  allowHost: string[];
 }
 
 function parsePort(value: string): number {
@@ -34,6 +35,12 @@ function parsePort(value: string): number {
   if (!/^\d+$/.test(value) || port > 65_535)
     throw new InvalidArgumentError('a port is 0 to 65535 (0: any free port)');
   return port;
+}
+
+function parseHostName(value: string): string {
+  if (!/^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|[A-Za-z0-9.-]+)$/.test(value))
+    throw new InvalidArgumentError('a host name (example.test), an IPv4 address or an [IPv6] address');
+  return value;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -55,7 +62,13 @@ export function registerUp(program: Command): void {
         )
         .option('--landing <dir>', 'the landing folder (default: <state-dir>/landing)')
         .option('--no-landing', 'no landing folder')
-        .option('--bucket <name>', 'the landing bucket', DEFAULT_LANDING_BUCKET),
+        .option('--bucket <name>', 'the landing bucket', DEFAULT_LANDING_BUCKET)
+        .option(
+          '--allow-host <name>',
+          'also serve requests addressed to this host name (repeatable; loopback names are always served)',
+          (value: string, previous: string[]) => [...previous, parseHostName(value)],
+          [] as string[],
+        ),
     ),
   ).action(async (options: UpOptions) => {
     const definition = definitionFromOptions(options);
@@ -70,6 +83,7 @@ export function registerUp(program: Command): void {
         bucket: options.bucket,
         archive,
         recordEvents: options.recordEvents === true,
+        allowHosts: options.allowHost,
         ...(options.landing === undefined ? {} : { landingDir: options.landing }),
       });
     } catch (error) {
@@ -95,7 +109,7 @@ export function registerUp(program: Command): void {
     console.log(lines.join('\n'));
     if (!LOOPBACK.has(options.host)) {
       console.error(
-        `etl up: listening on ${options.host}: anyone who can reach it can read and write, unauthenticated`,
+        `etl up: listening on ${options.host}: anyone who can reach it can read and write (any credentials are accepted)`,
       );
     }
 

@@ -78,3 +78,46 @@ export function batchPutEventsEntries<E extends SizedEntry>(entries: Iterable<E>
   if (rest) batches.push(rest);
   return batches;
 }
+
+/**
+ * How deep JSON may nest: AWS documents that "PutEvents will only process nested JSON up to 1000
+ * levels deep" (API reference, PutEvents). The same figure bounds every JSON body the local endpoint
+ * takes: deeper text is refused before it is parsed, so no recursive step after it (JSON.stringify,
+ * a dead-letter write, a pattern match) can run out of stack on what was accepted.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/**
+ * Tracks the nesting depth of JSON text fed in pieces, without parsing it (and without recursion):
+ * brackets inside strings do not count. Malformed text is left for the parser to reject.
+ */
+export class JsonDepthGauge {
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  /** The deepest nesting seen so far. */
+  deepest = 0;
+
+  /** Feeds text (or UTF-8 bytes: every byte that matters is ASCII); returns the deepest so far. */
+  feed(chunk: string | Uint8Array): number {
+    const text = typeof chunk === 'string';
+    for (let i = 0; i < chunk.length; i++) {
+      const c = text ? (chunk as string).charCodeAt(i) : (chunk as Uint8Array)[i];
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === 0x5c) this.escaped = true;
+        else if (c === 0x22) this.inString = false;
+      } else if (c === 0x22) this.inString = true;
+      else if (c === 0x7b || c === 0x5b) {
+        this.depth++;
+        if (this.depth > this.deepest) this.deepest = this.depth;
+      } else if (c === 0x7d || c === 0x5d) this.depth--;
+    }
+    return this.deepest;
+  }
+}
+
+/** Whether JSON text nests deeper than `max` levels (`{"a": 1}` is one level). */
+export function jsonNestsDeeperThan(text: string, max: number = MAX_JSON_DEPTH): boolean {
+  return new JsonDepthGauge().feed(text) > max;
+}

@@ -65,7 +65,7 @@ describe("a run's own mapping", () => {
     const { file, mapping } = mappedInput(dir, rows);
     const child = spawn(
       process.execPath,
-      ['bin/etl.js', 'run', file, '--mapping', mapping, '--state-dir', state],
+      ['bin/etl.js', 'run', file, '--mapping', mapping, '--state-dir', state, '--record-events'],
       { stdio: 'ignore' },
     );
     const exited = new Promise((resolve) => child.on('exit', resolve));

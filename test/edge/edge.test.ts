@@ -1,4 +1,3 @@
-import { request } from 'node:http';
 import {
   DescribeTableCommand,
   GetItemCommand,
@@ -8,38 +7,14 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { EventBridgeServiceException, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestStack, type TestStack } from './support.ts';
+import { type RawResponse, rawRequest, startTestStack, type TestStack } from './support.ts';
 
-interface RawResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** One HTTP request to the edge, as a client that is not an SDK would send it. */
+/** One HTTP request to the edge, as a client that is not an SDK would send it (signed-looking). */
 function raw(
   port: number,
   options: { method?: string; path?: string; headers?: Record<string, string>; body?: string },
 ): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: options.method ?? 'POST',
-        path: options.path ?? '/',
-        headers: options.headers,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
+  return rawRequest(port, options);
 }
 
 describe('the edge: DynamoDB proxied to the embedded table, and routing of everything else', () => {

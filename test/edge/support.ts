@@ -1,6 +1,6 @@
 /** A local stack on a free port with a temp state dir, and real SDK v3 clients pointed at its edge. */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
-import { Agent } from 'node:http';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -111,3 +111,52 @@ export function scanTable(t: TestStack): Promise<Record<string, unknown>[]> {
 export { SEED_ITEMS } from '../support/seed.ts';
 
 export const SEED_SOURCE = 'cdkpatterns.the-eventbridge-etl';
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** An Authorization header shaped like SigV4's (the edge wants one; it does not check the signature). */
+export const SIGV4_AUTHORIZATION =
+  'AWS4-HMAC-SHA256 Credential=test-key/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00';
+
+/**
+ * One HTTP request to the edge as a client that is not an SDK would send it: the path as given (not
+ * normalised), signed-looking unless `unsigned`, headers as given (Host defaults to 127.0.0.1:port).
+ */
+export function rawRequest(
+  port: number,
+  options: {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    unsigned?: boolean;
+  },
+): Promise<RawResponse> {
+  const headers: Record<string, string> = {
+    ...(options.unsigned
+      ? {}
+      : {
+          authorization: SIGV4_AUTHORIZATION,
+          'x-amz-date': new Date().toISOString().replace(/[-:]|\.\d+/g, ''),
+          'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+        }),
+    ...options.headers,
+  };
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, method: options.method ?? 'POST', path: options.path ?? '/', headers },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}

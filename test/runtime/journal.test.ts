@@ -1,11 +1,11 @@
-import { readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TargetDelivery } from '../../src/pipeline/definition.ts';
 import type { PutEventsEntry } from '../../src/pipeline/events.ts';
 import { RuleIndex } from '../../src/patterns/index.ts';
 import { LocalEventBus } from '../../src/runtime/local/bus.ts';
-import { Journal, journalLine } from '../../src/runtime/local/journal.ts';
+import { Journal, journalLine, QUARANTINE_FILE } from '../../src/runtime/local/journal.ts';
 import { tempDir } from '../support/cli.ts';
 
 const delivery: TargetDelivery = {
@@ -214,5 +214,57 @@ describe('the journal with an archive', () => {
     expect(journal.collect()).toBeGreaterThan(0);
     expect(segmentsIn(dir)).toHaveLength(1);
     journal.close();
+  });
+});
+
+describe('poisoned journal records', () => {
+  const envelope = (id: string) => ({
+    version: '0' as const,
+    id,
+    'detail-type': 'x',
+    source: 's',
+    account: '000000000000',
+    time: '2026-01-01T00:00:00Z',
+    region: 'us-east-1',
+    resources: [],
+    detail: {},
+  });
+
+  it('are quarantined with their reason at recovery, once; the others are delivered', async () => {
+    const dir = join(tempDir(), 'bus');
+    mkdirSync(dir, { recursive: true });
+    const depth = 100_000;
+    const lines =
+      // What an older version accepted: Detail nested 100,000 levels deep.
+      journalLine(1, ['t'], envelope('deep'), `{"n":${'['.repeat(depth)}${']'.repeat(depth)}}`) +
+      // A record without its event.
+      '{"seq":2,"targets":["t"],"event":null}\n' +
+      journalLine(3, ['t'], envelope('fine'), '{"n":3}');
+    writeFileSync(join(dir, 'segment-000000000001.ndjson'), lines);
+
+    const journal = new Journal({ dir });
+    const seen: number[] = [];
+    const bus = busOver(journal, async (ns) => void seen.push(...ns));
+    expect(await bus.recover(journal.pending())).toBe(1);
+    await bus.whenIdle();
+    expect(seen).toEqual([3]);
+    expect(journal.quarantined).toBe(2);
+    journal.close();
+
+    const quarantined = readFileSync(join(dir, QUARANTINE_FILE), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { seq: number; targets: string[]; reason: string; line: string });
+    expect(quarantined.map((q) => [q.seq, q.targets, q.reason])).toEqual([
+      [1, ['t'], 'nested deeper than 1000 levels'],
+      [2, ['t'], 'no event'],
+    ]);
+    expect(quarantined[0]?.line.length).toBeGreaterThan(2 * depth);
+
+    // Acknowledged: the next start neither delivers nor quarantines them again.
+    const again = new Journal({ dir });
+    expect(await busOver(again, async () => undefined).recover(again.pending())).toBe(0);
+    expect(again.quarantined).toBe(0);
+    again.close();
   });
 });

@@ -7,7 +7,9 @@ import { randomUUID } from 'node:crypto';
 import type { TargetDelivery } from '../../pipeline/definition.ts';
 import { builtDetail, type EventEnvelope, type PutEventsEntry } from '../../pipeline/events.ts';
 import {
+  jsonNestsDeeperThan,
   MAX_ENTRIES_PER_PUT_EVENTS,
+  MAX_JSON_DEPTH,
   MAX_PUT_EVENTS_BYTES,
   putEventsEntrySize,
 } from '../../pipeline/put-events.ts';
@@ -432,6 +434,13 @@ function parseEntry(e: PutEventsEntry): { detail: object } | Required<Omit<PutEv
   }
   const built = builtDetail(e);
   if (built) return { detail: built };
+  // Refused before parsing: an accepted event must not break a later stage or its DLQ write.
+  if (jsonNestsDeeperThan(e.Detail)) {
+    return {
+      ErrorCode: 'MalformedDetail',
+      ErrorMessage: `Detail is nested deeper than ${MAX_JSON_DEPTH} levels.`,
+    };
+  }
   let detail: unknown;
   try {
     detail = JSON.parse(e.Detail);

@@ -16,6 +16,7 @@
  * than the retention.
  */
 import {
+  appendFileSync,
   closeSync,
   createReadStream,
   existsSync,
@@ -32,6 +33,7 @@ import {
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { EventEnvelope } from '../../pipeline/events.ts';
+import { jsonNestsDeeperThan, MAX_JSON_DEPTH } from '../../pipeline/put-events.ts';
 import { Bitset } from './bitset.ts';
 
 export interface JournalRecord {
@@ -57,6 +59,18 @@ const SEGMENT = /^segment-(\d+)\.ndjson$/;
 const ACKS = /^acks-(.+)\.bin$/;
 /** The start of every journal line: its seq and its targets (target names hold no `]` or `,`). */
 const LINE_HEAD = /\{"seq":(\d+),"targets":\[([^\]]*)\]/y;
+/** Where records that cannot be delivered (poisoned) are moved at recovery, under the journal's dir. */
+export const QUARANTINE_FILE = 'quarantine.ndjson';
+
+/** A journal record set aside at recovery, with why: it is acknowledged, never delivered again. */
+export interface QuarantinedRecord {
+  time: string;
+  seq: number;
+  targets: string[];
+  reason: string;
+  /** The record's journal line as it was. */
+  line: string;
+}
 
 export class Journal {
   private readonly dir: string;
@@ -77,6 +91,8 @@ export class Journal {
   private readonly recovering = new OutstandingSeqs();
   /** No checkpoint past this: records from before a restart that recovery has not read yet. */
   private recoveryFloor: number;
+  /** Records quarantined by this process (see `pending`). */
+  quarantined = 0;
 
   constructor(options: JournalOptions) {
     this.dir = options.dir;
@@ -177,8 +193,14 @@ export class Journal {
     const acked = this.readAcks();
     for (const { path, first } of this.segments()) {
       if (this.segmentEnd(first) <= checkpoint) continue;
-      for await (const record of readRecords(path)) {
-        if (record.seq <= checkpoint) continue;
+      for await (const read of readRecords(path)) {
+        if (read.seq <= checkpoint) continue;
+        if ('poisoned' in read) {
+          const targets = read.targets.filter((t) => !acked.get(t)?.has(read.seq));
+          if (targets.length > 0) this.quarantine({ ...read, targets });
+          continue;
+        }
+        const record = read;
         const targets = record.targets.filter((t) => !acked.get(t)?.has(record.seq));
         if (targets.length === 0) continue;
         // Tracked before it is handed on, so the checkpoint cannot pass it until it is acknowledged.
@@ -200,10 +222,28 @@ export class Journal {
     const toMs = to.getTime();
     for (const { path } of this.segments()) {
       for await (const record of readRecords(path)) {
+        if ('poisoned' in record) continue;
         const time = Date.parse(record.event.time);
         if (time >= fromMs && time < toMs) yield record;
       }
     }
+  }
+
+  /**
+   * Sets a record aside: written to the quarantine file with its reason, then acknowledged for its
+   * targets, so a record that would break delivery (or the process) is kept, but never delivered.
+   */
+  private quarantine(poisoned: { seq: number; targets: string[]; reason: string; line: string }): void {
+    const entry: QuarantinedRecord = {
+      time: new Date().toISOString(),
+      seq: poisoned.seq,
+      targets: poisoned.targets,
+      reason: poisoned.reason,
+      line: poisoned.line,
+    };
+    appendFileSync(join(this.dir, QUARANTINE_FILE), `${JSON.stringify(entry)}\n`);
+    for (const target of poisoned.targets) this.ack(target, [poisoned.seq]);
+    this.quarantined++;
   }
 
   close(): void {
@@ -407,17 +447,73 @@ class OutstandingSeqs {
   }
 }
 
-async function* readRecords(path: string): AsyncGenerator<JournalRecord> {
+interface PoisonedLine {
+  poisoned: true;
+  seq: number;
+  targets: string[];
+  reason: string;
+  line: string;
+}
+
+/** A line's seq and targets, read from the prefix `journalLine` writes, without parsing the rest. */
+const RECORD_HEAD = /^\{"seq":(\d+),"targets":(\[[^\]]*\])/;
+
+/**
+ * The records of a segment. A line that cannot be parsed is skipped (torn by a crash mid-write: its
+ * event was never delivered, so nothing depends on it); a line that names its seq and targets but is
+ * nested too deep or is not a record's shape comes out poisoned, for quarantine.
+ */
+async function* readRecords(path: string): AsyncGenerator<JournalRecord | PoisonedLine> {
   if (!existsSync(path)) return;
   const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
   for await (const line of lines) {
     if (!line) continue;
+    const poisoned = (reason: string): PoisonedLine | undefined => {
+      const head = RECORD_HEAD.exec(line);
+      if (!head) return undefined;
+      let targets: unknown;
+      try {
+        targets = JSON.parse(head[2] as string);
+      } catch {
+        return undefined;
+      }
+      if (!Array.isArray(targets) || !targets.every((t) => typeof t === 'string')) return undefined;
+      return { poisoned: true, seq: Number(head[1]), targets: targets as string[], reason, line };
+    };
+    if (jsonNestsDeeperThan(line, MAX_JSON_DEPTH + 3)) {
+      const set = poisoned(`nested deeper than ${MAX_JSON_DEPTH} levels`);
+      if (set) yield set;
+      continue;
+    }
+    let parsed: unknown;
     try {
-      yield JSON.parse(line) as JournalRecord;
+      parsed = JSON.parse(line);
     } catch {
-      // A line torn by a crash mid-write: its event was never delivered, so nothing depends on it.
+      continue;
+    }
+    const problem = recordProblem(parsed);
+    if (problem === undefined) yield parsed as JournalRecord;
+    else {
+      const set = poisoned(problem);
+      if (set) yield set;
     }
   }
+}
+
+/** Why a parsed line is not a record that can be delivered (undefined: it is one). */
+function recordProblem(value: unknown): string | undefined {
+  const record = value as Partial<JournalRecord> | null;
+  if (record === null || typeof record !== 'object') return 'not a JSON object';
+  if (typeof record.seq !== 'number' || !Number.isSafeInteger(record.seq) || record.seq < 1)
+    return 'no valid seq';
+  if (!Array.isArray(record.targets) || !record.targets.every((t) => typeof t === 'string'))
+    return 'no valid targets';
+  const event = record.event as Partial<EventEnvelope<unknown>> | null | undefined;
+  if (event === null || typeof event !== 'object') return 'no event';
+  if (typeof event.id !== 'string' || typeof event.time !== 'string' || Number.isNaN(Date.parse(event.time)))
+    return 'the event has no valid id or time';
+  if (event.detail === null || typeof event.detail !== 'object') return 'the event has no detail object';
+  return undefined;
 }
 
 /** One journal line per event, built around the entry's Detail text rather than re-serialising it. */

@@ -30,7 +30,7 @@ import { transformBatch } from '../../stages/transform.ts';
 import { type AnyEvent, type DeadLetter, LocalEventBus, type RuleRouter } from './bus.ts';
 import { ensureTable, type LocalDynamo, localClient, startDynalite } from './dynalite.ts';
 import { RuleIndex } from '../../patterns/index.ts';
-import { Journal } from './journal.ts';
+import { Journal, QUARANTINE_FILE } from './journal.ts';
 import {
   applyArchiveSettings,
   type ArchiveRequest,
@@ -370,6 +370,16 @@ export class LocalPipeline {
     return Object.values(mapping.columns).some((c) => c.sensitive) ? { cipher: this.cipher } : {};
   }
 
+  /** What recovery quarantined (journal records that cannot be delivered), in a line; else undefined. */
+  quarantineNotice(): string | undefined {
+    const count = this.journal?.quarantined ?? 0;
+    if (count === 0) return undefined;
+    return (
+      `${count} journal record${count === 1 ? '' : 's'} could not be delivered and ` +
+      `${count === 1 ? 'was' : 'were'} quarantined with the reason: ${join(this.paths.journal, QUARANTINE_FILE)}`
+    );
+  }
+
   /** Gives up on finishing a run: its summary says why, so it is not tried again. */
   private async abandon(recorded: Omit<RunSource, 'open'>, reason: string): Promise<RunReport> {
     const counts = (await this.tally.counts(recorded.run)) ?? emptyCounts(recorded.run);
@@ -528,8 +538,21 @@ export class LocalPipeline {
   private deadLetter(letter: DeadLetter): void {
     mkdirSync(this.paths.dlq, { recursive: true });
     const record = { time: new Date().toISOString(), ...letter };
+    let line: string;
+    try {
+      line = JSON.stringify(record);
+    } catch (error) {
+      // An event that cannot be written out (the bus refuses detail nested too deep, so this should
+      // not happen) is dead-lettered without its detail rather than taking the process down.
+      const why = error instanceof Error ? error.message : String(error);
+      line = JSON.stringify({
+        ...record,
+        event: { ...letter.event, detail: {} },
+        reason: `${letter.reason}; its detail could not be written (${why})`,
+      });
+    }
     // Synchronous: the event is acknowledged right after, so it must be on disk first.
-    appendFileSync(join(this.paths.dlq, `${letter.target}.ndjson`), `${JSON.stringify(record)}\n`);
+    appendFileSync(join(this.paths.dlq, `${letter.target}.ndjson`), `${line}\n`);
     // A row's event that never reached load's end: the row is neither loaded nor failed. Count it.
     const row = deadLetteredRow(letter);
     if (row) this.tally.markDeadLettered(row.run, row.row);

@@ -12,7 +12,9 @@ import type { LocalEventBus, PutEventsResultEntry } from '../bus.ts';
 import { PutEventsValidationError } from '../bus.ts';
 import type { PutEventsEntry } from '../../../pipeline/events.ts';
 import {
+  jsonNestsDeeperThan,
   MAX_ENTRIES_PER_PUT_EVENTS,
+  MAX_JSON_DEPTH,
   MAX_PUT_EVENTS_BYTES,
   putEventsEntrySize,
 } from '../../../pipeline/put-events.ts';
@@ -410,6 +412,14 @@ export class EventsApi {
   private testEventPattern(body: Body): unknown {
     const pattern = requiredString(body, 'EventPattern', 'eventPattern');
     const event = requiredString(body, 'Event', 'event');
+    if (jsonNestsDeeperThan(pattern)) {
+      throw new AwsApiError(
+        'InvalidEventPatternException',
+        `The pattern is nested deeper than ${MAX_JSON_DEPTH} levels.`,
+      );
+    }
+    if (jsonNestsDeeperThan(event))
+      throw validation(`The event is nested deeper than ${MAX_JSON_DEPTH} levels.`);
     try {
       return { Result: testEventPattern(pattern, event) };
     } catch (error) {

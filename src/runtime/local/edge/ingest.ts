@@ -5,7 +5,15 @@
  * written down (synchronously) before it is queued and marked done once processed, so one that a
  * crash caught queued is found again by `restore()`.
  */
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 
 /** An object named by its notification. */
 export interface IngestObject {
@@ -17,7 +25,7 @@ export interface IngestObject {
 }
 
 export interface IngestQueue {
-  /** Queues the object; never throws, never blocks. Ignored after close(). */
+  /** Queues the object; never blocks; throws only when it cannot be journaled. Ignored after close(). */
   submit(object: IngestObject): void;
   /** Resolves once nothing is queued or being processed. */
   onIdle(): Promise<void>;
@@ -61,9 +69,14 @@ export class ObjectIngest implements IngestQueue {
     return this.queue.length;
   }
 
+  /**
+   * Journals the object (synchronously, flushed to the disk) and queues it. The edge calls this
+   * before it answers the upload, so an acknowledged object is never lost. Throws only when the
+   * journal cannot be written (the upload then fails).
+   */
   submit(object: IngestObject): void {
     if (this.closed) return;
-    this.record({ submitted: object });
+    this.record({ submitted: object }, true);
     this.queue.push(object);
     this.pump();
   }
@@ -132,8 +145,21 @@ export class ObjectIngest implements IngestQueue {
     }
   }
 
-  private record(line: JournalLine): void {
-    if (this.options.journal) appendFileSync(this.options.journal, `${JSON.stringify(line)}\n`);
+  private record(line: JournalLine, flush = false): void {
+    const path = this.options.journal;
+    if (!path) return;
+    const text = `${JSON.stringify(line)}\n`;
+    if (!flush) {
+      appendFileSync(path, text);
+      return;
+    }
+    const fd = openSync(path, 'a');
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private isIdle(): boolean {

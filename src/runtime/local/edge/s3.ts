@@ -4,27 +4,31 @@
  * - routes virtual-host requests (`<bucket>.localhost`) to the path style s3rver understands,
  * - caps the body (S3's 5 GB single-PUT limit by default),
  * - decodes `aws-chunked` bodies (SDK streaming uploads), which s3rver would store verbatim,
- * - lets any access key through (s3rver knows only its own dummy key and does not check SigV4).
- * ObjectCreated notifications are passed on once the object's bytes are all on disk.
+ * - lets any access key through (s3rver knows only its own dummy key and does not check SigV4),
+ * - refuses any path segment or query parameter that could name a file outside the store, and keys
+ *   over S3's 1,024 bytes; the store itself names every file (see s3-store.ts).
+ * ObjectCreated notifications are passed on synchronously, before the request is answered (the
+ * object's bytes are on disk by then), so a listener that journals them makes an answered upload durable.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AwsChunkedDecoder, isAwsChunked, withoutAwsChunked } from './aws-chunked.ts';
 import { AwsApiError, sendS3Error } from './errors.ts';
+import {
+  isPartNumber,
+  isSafeBucketDir,
+  MAX_KEY_BYTES,
+  type S3rverStore,
+  UPLOAD_ID,
+  useSafeLayout,
+} from './s3-store.ts';
 
 /** S3's limit for one PUT (larger objects take multipart upload). */
 export const DEFAULT_S3_MAX_BODY_BYTES = 5 * 1024 ** 3;
 
 /** The access key s3rver accepts (its one dummy account); SigV4 signatures are not verified. */
 const S3RVER_ACCESS_KEY = 'S3RVER';
-
-interface S3rverStore {
-  putBucket(name: string): Promise<unknown>;
-  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
-}
 
 interface S3rverRecord {
   eventName: string;
@@ -57,6 +61,7 @@ export interface LocalS3Options {
   /** Buckets to create at start (kept if they exist). */
   buckets?: string[];
   maxBodyBytes?: number;
+  /** Called before the request is answered; throwing fails the request (the client sees an error). */
   onObjectCreated?: (object: ObjectCreated) => void;
   onError?: (error: Error) => void;
 }
@@ -87,9 +92,15 @@ export class LocalS3 {
       // The edge maps <bucket>.localhost itself; s3rver would take any other host name for a bucket.
       vhostBuckets: false,
     });
-    this.app.on('error', (error) => options.onError?.(error));
+    useSafeLayout(this.app.store);
+    // Koa reports every error it answered for: only our own failures are worth a line (not a client's
+    // mistake, nor 501 for an operation s3rver does not implement).
+    this.app.on('error', (error) => {
+      const status = (error as { status?: number }).status ?? 500;
+      if (status >= 500 && status !== 501) options.onError?.(error);
+    });
     this.app.on('event', (event) => {
-      for (const record of event.Records) void this.notify(record);
+      for (const record of event.Records) this.notify(record);
     });
     this.handler = this.app.callback();
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_S3_MAX_BODY_BYTES;
@@ -103,15 +114,13 @@ export class LocalS3 {
 
   handle(req: IncomingMessage, res: ServerResponse): void {
     routeVirtualHost(req);
-    if (escapesStore(req.url ?? '/')) {
-      // s3rver maps buckets and keys onto paths: `.` or `..` segments would reach outside its store.
-      sendS3Error(
-        res,
-        new AwsApiError('InvalidRequest', 'Bucket names and keys may not contain "." or ".." path segments'),
-        req.url,
-      );
+    const refused = refuseUnsafe(req.url ?? '/', req.headers['x-amz-copy-source']);
+    if (refused) {
+      req.resume();
+      sendS3Error(res, refused, (req.url ?? '/').split('?', 1)[0]);
       return;
     }
+    req.url = keyAsOneSegment(req.url ?? '/');
     const declared = Number(
       req.headers['x-amz-decoded-content-length'] ?? req.headers['content-length'] ?? 0,
     );
@@ -136,17 +145,10 @@ export class LocalS3 {
     this.app.logger.close();
   }
 
-  /** Passes a notification on once the object's file has all its bytes (s3rver notifies a little early). */
-  private async notify(record: S3rverRecord): Promise<void> {
-    if (!record.eventName.startsWith('ObjectCreated:')) return;
+  /** Passes a notification on, synchronously: s3rver sends it after the object's file is whole. */
+  private notify(record: S3rverRecord): void {
+    if (!record.eventName.startsWith('ObjectCreated:') || this.closed) return;
     const { bucket, object } = { bucket: record.s3.bucket.name, object: record.s3.object };
-    try {
-      if (object.size !== undefined) await this.waitForBytes(bucket, object.key, object.size);
-    } catch (error) {
-      this.options.onError?.(error as Error);
-      return;
-    }
-    if (this.closed) return;
     this.options.onObjectCreated?.({
       eventName: record.eventName,
       bucket,
@@ -154,17 +156,6 @@ export class LocalS3 {
       ...(object.eTag ? { etag: object.eTag.replace(/"/g, '') } : {}),
       ...(object.size !== undefined ? { size: object.size } : {}),
     });
-  }
-
-  private async waitForBytes(bucket: string, key: string, size: number): Promise<void> {
-    const path = this.app.store.getResourcePath(bucket, key, 'object');
-    const deadline = Date.now() + 60_000;
-    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-      const info = await stat(path).catch(() => undefined);
-      if (info && info.size >= size) return;
-      if (Date.now() > deadline) throw new Error(`s3://${bucket}/${key}: its bytes never reached the disk`);
-      await sleep(delay);
-    }
   }
 }
 
@@ -240,14 +231,106 @@ function decodedRequest(req: IncomingMessage): IncomingMessage {
   }) as unknown as IncomingMessage;
 }
 
-/** Whether a request path has a `.` or `..` segment, in any encoding a client could send. */
-export function escapesStore(url: string): boolean {
-  const path = url.split('?')[0] ?? '';
+/**
+ * Why a request must not reach s3rver, as S3's error; undefined when it may. Checked: the bucket
+ * (it names a directory: `.`, `..` and slashes are not bucket names), the key's length, every query
+ * parameter s3rver builds a file name from (uploadId, partNumber) or that names a version, and a
+ * copy's source. Keys are hashed into file names by the store, so a key may hold anything S3
+ * allows, `..` segments included.
+ */
+export function refuseUnsafe(url: string, copySource?: string | string[]): AwsApiError | undefined {
+  const query = url.indexOf('?');
+  const rawPath = query === -1 ? url : url.slice(0, query);
+  // Split as s3rver's router does, on the path as sent: an encoded slash stays in its segment.
+  const slash = rawPath.indexOf('/', 1);
+  let bucket: string;
+  let key: string;
+  try {
+    bucket = decodeURIComponent(slash === -1 ? rawPath.slice(1) : rawPath.slice(1, slash));
+    key = slash === -1 ? '' : decodeURIComponent(rawPath.slice(slash + 1));
+  } catch {
+    return new AwsApiError('InvalidURI', "Couldn't parse the specified URI.");
+  }
+  if (bucket !== '' && !isSafeBucketDir(bucket)) {
+    return new AwsApiError('InvalidBucketName', 'The specified bucket is not valid.');
+  }
+  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
+    return new AwsApiError('KeyTooLongError', 'Your key is too long');
+  }
+  if (query !== -1) {
+    const params = new URLSearchParams(url.slice(query + 1));
+    const seen = new Set<string>();
+    for (const [name, value] of params) {
+      // s3rver reads a repeated parameter as a list, which it cannot handle.
+      if (seen.has(name))
+        return new AwsApiError('InvalidArgument', `The query parameter ${name} is repeated`);
+      seen.add(name);
+      if (name === 'uploadId' && !UPLOAD_ID.test(value)) {
+        return new AwsApiError(
+          'NoSuchUpload',
+          'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+          404,
+        );
+      }
+      if (name === 'partNumber' && !isPartNumber(value)) {
+        return new AwsApiError(
+          'InvalidArgument',
+          'Part number must be an integer between 1 and 10000, inclusive',
+        );
+      }
+      if (name === 'versionId' && !/^[A-Za-z0-9._+=-]{1,1024}$/.test(value)) {
+        return new AwsApiError('InvalidArgument', 'Invalid version id specified');
+      }
+    }
+  }
+  // s3rver takes x-amz-* query parameters as headers: a copy source may come either way.
+  const sources = [
+    ...(Array.isArray(copySource) ? copySource : copySource === undefined ? [] : [copySource]),
+    ...(query === -1
+      ? []
+      : [...new URLSearchParams(url.slice(query + 1))]
+          .filter(([name]) => name.toLowerCase() === 'x-amz-copy-source')
+          .map(([, value]) => value)),
+  ];
+  for (const source of sources) {
+    if (!isSafeCopySource(source)) {
+      return new AwsApiError(
+        'InvalidArgument',
+        'Copy Source must mention the source bucket and key: sourcebucket/sourcekey',
+      );
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The URL with its key encoded as one path segment (slashes as %2F): s3rver's router matches keys
+ * segment by segment and finds no route for an empty one (`a//b`); as one segment any key matches,
+ * and the router decodes it whole. Call after `refuseUnsafe`, which checked the path decodes.
+ */
+function keyAsOneSegment(url: string): string {
+  const query = url.indexOf('?');
+  const rawPath = query === -1 ? url : url.slice(0, query);
+  const slash = rawPath.indexOf('/', 1);
+  if (slash === -1 || slash === rawPath.length - 1) return url;
+  const key = decodeURIComponent(rawPath.slice(slash + 1));
+  return `${rawPath.slice(0, slash)}/${encodeURIComponent(key)}${query === -1 ? '' : url.slice(query)}`;
+}
+
+/** `bucket/key` (URL-encoded, an optional leading slash and `?versionId=`) with a safe bucket. */
+function isSafeCopySource(source: string): boolean {
   let decoded: string;
   try {
-    decoded = decodeURIComponent(path);
+    decoded = decodeURIComponent(source.split('?', 1)[0] ?? '');
   } catch {
-    return true;
+    return false;
   }
-  return decoded.split(/[/\\]/).some((segment) => segment === '.' || segment === '..');
+  const trimmed = decoded.replace(/^\//, '');
+  const at = trimmed.indexOf('/');
+  return (
+    at > 0 &&
+    !trimmed.includes('\0') &&
+    isSafeBucketDir(trimmed.slice(0, at)) &&
+    Buffer.byteLength(trimmed.slice(at + 1), 'utf8') <= MAX_KEY_BYTES
+  );
 }

@@ -10,6 +10,9 @@
  *
  * The port is bound before the services start, so a port in use fails fast; until they are attached
  * every request gets a 503 in its protocol's error shape.
+ *
+ * Before any of that, requests with a foreign Host or Origin, and unsigned AWS API calls, are refused
+ * (see guard.ts), and JSON bodies nested deeper than MAX_JSON_DEPTH are refused before parsing.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,7 +27,9 @@ import {
   sendS3Error,
 } from './errors.ts';
 import type { EventsApi } from './events-api.ts';
+import { RequestGuard } from './guard.ts';
 import type { LocalS3 } from './s3.ts';
+import { jsonNestsDeeperThan, MAX_JSON_DEPTH } from '../../../pipeline/put-events.ts';
 
 /** JSON API requests are small (PutEvents: 256 KB of entries, escaped); cap them. */
 export const DEFAULT_JSON_MAX_BODY_BYTES = 1024 * 1024;
@@ -83,16 +88,24 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
 export class EdgeServer {
   private handlers: EdgeHandlers | undefined;
 
+  private readonly guard: RequestGuard;
+
   private constructor(
     private readonly server: Server,
     readonly host: string,
     readonly port: number,
     private readonly jsonMaxBodyBytes: number,
-  ) {}
+    allowHosts: readonly string[],
+  ) {
+    this.guard = new RequestGuard({ host, port, allowHosts });
+  }
 
-  /** Binds the port (0: a free one). Throws EdgePortInUseError when it is taken. */
+  /**
+   * Binds the port (0: a free one). Throws EdgePortInUseError when it is taken. `allowHosts`: Host
+   * names served besides the bound address and loopback's.
+   */
   static async listen(
-    options: { host?: string; port?: number; jsonMaxBodyBytes?: number } = {},
+    options: { host?: string; port?: number; jsonMaxBodyBytes?: number; allowHosts?: readonly string[] } = {},
   ): Promise<EdgeServer> {
     const host = options.host ?? '127.0.0.1';
     const server = createServer();
@@ -107,8 +120,17 @@ export class EdgeServer {
       server.listen(options.port ?? 4566, host, () => resolve());
     });
     const { port } = server.address() as AddressInfo;
-    const edge = new EdgeServer(server, host, port, options.jsonMaxBodyBytes ?? DEFAULT_JSON_MAX_BODY_BYTES);
+    const edge = new EdgeServer(
+      server,
+      host,
+      port,
+      options.jsonMaxBodyBytes ?? DEFAULT_JSON_MAX_BODY_BYTES,
+      options.allowHosts ?? [],
+    );
+    // The response under way on each socket, for clientError below.
+    const responding = new WeakMap<object, ServerResponse>();
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      responding.set(req.socket, res);
       try {
         edge.route(req, res);
       } catch (error) {
@@ -117,8 +139,18 @@ export class EdgeServer {
         res.end();
       }
     });
-    server.on('clientError', (_error, socket) => {
-      if (socket.writable)
+    server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      const res = responding.get(socket);
+      if (res && !res.writableFinished) {
+        // Bytes the parser cannot take after a request being answered (a GET with an unframed body,
+        // after `Connection: close`): let that answer go out, then close; a 400 now would be a
+        // second response on the socket.
+        const close = (): void => void socket.destroy();
+        res.once('finish', close);
+        res.once('close', close);
+        return;
+      }
+      if (socket.writable && !res && error.code !== 'ECONNRESET')
         socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       else socket.destroy();
     });
@@ -147,16 +179,37 @@ export class EdgeServer {
   private route(req: IncomingMessage, res: ServerResponse): void {
     const target = header(req, 'x-amz-target');
     const contentType = header(req, 'content-type') ?? '';
-    if (target !== undefined) {
-      this.routeJson(req, res, target, contentType.includes('json-1.0') ? JSON_1_0 : JSON_1_1);
-      return;
-    }
+    const jsonType = contentType.includes('json-1.0') ? JSON_1_0 : JSON_1_1;
     const path = (req.url ?? '/').split('?', 1)[0];
-    if (
+    const queryProtocol =
+      target === undefined &&
       req.method === 'POST' &&
       path === '/' &&
-      contentType.startsWith('application/x-www-form-urlencoded')
-    ) {
+      contentType.startsWith('application/x-www-form-urlencoded');
+    const refuse = (error: AwsApiError): void => {
+      req.resume();
+      res.setHeader('connection', 'close');
+      if (target !== undefined) sendJsonError(res, error, { contentType: jsonType });
+      else if (queryProtocol) sendQueryError(res, error);
+      else sendS3Error(res, error, path);
+    };
+    const protocol = target !== undefined ? 'json' : 'xml';
+    const foreign = this.guard.refuseOrigin(req, protocol);
+    if (foreign) {
+      refuse(foreign);
+      return;
+    }
+    const isHealth = target === undefined && req.method === 'GET' && path === HEALTH_PATH;
+    const unsigned = isHealth ? undefined : this.guard.refuseUnsigned(req, protocol);
+    if (unsigned) {
+      refuse(unsigned);
+      return;
+    }
+    if (target !== undefined) {
+      this.routeJson(req, res, target, jsonType);
+      return;
+    }
+    if (queryProtocol) {
       req.resume();
       sendQueryError(
         res,
@@ -231,6 +284,12 @@ export class EdgeServer {
       let body: unknown = {};
       const raw = await readBody(req, this.jsonMaxBodyBytes);
       if (raw.length > 0) {
+        if (jsonNestsDeeperThan(raw.toString('utf8'), MAX_JSON_DEPTH)) {
+          throw new AwsApiError(
+            'SerializationException',
+            `The request body is nested deeper than ${MAX_JSON_DEPTH} levels`,
+          );
+        }
         try {
           body = JSON.parse(raw.toString('utf8'));
         } catch {

@@ -44,6 +44,8 @@ export const LOCAL_REGION = 'us-east-1';
 export interface LocalStackOptions {
   stateDir?: string;
   host?: string;
+  /** Host names the edge serves besides the bound address and loopback's (`etl up --allow-host`). */
+  allowHosts?: readonly string[];
   /** 0 picks a free port. */
   port?: number;
   bucket?: string;
@@ -113,6 +115,7 @@ export class LocalStack {
     const edge = await EdgeServer.listen({
       host: options.host ?? DEFAULT_EDGE_HOST,
       port: options.port ?? DEFAULT_EDGE_PORT,
+      ...(options.allowHosts ? { allowHosts: options.allowHosts } : {}),
     });
     let pipeline: LocalPipeline | undefined;
     try {
@@ -232,6 +235,8 @@ export class LocalStack {
     } catch (error) {
       this.warn(`recovering runs cut short earlier: ${describe(error)}`);
     }
+    const quarantined = this.pipeline.quarantineNotice();
+    if (quarantined) this.warn(quarantined);
     // Notifications a crash caught queued: run them, unless recovery just finished their run.
     for (const object of this.ingest.unfinished) {
       const etag = object.etag;
