@@ -82,6 +82,7 @@ export function registerRuns(program: Command): void {
           loaded: r.loaded,
           failed: r.failed,
           'dead-lettered': r.deadLettered ?? 0,
+          overwritten: r.repeatedKeys ?? 0,
           finished: r.finishedAt,
         })),
       );

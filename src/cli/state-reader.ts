@@ -13,6 +13,8 @@ export type RunSummary = Omit<RunCounts, 'settled' | 'completed'> &
     startedAt?: string;
     finishedAt?: string;
     error?: string;
+    /** Rows whose key an earlier row of the file had: each overwrote that item. */
+    repeatedKeys?: number;
   };
 
 export async function listRuns(paths: StatePaths): Promise<RunSummary[]> {
