@@ -21,8 +21,10 @@ export async function listRuns(paths: StatePaths): Promise<RunSummary[]> {
   let names: string[];
   try {
     names = await readdir(paths.runs);
-  } catch {
-    return [];
+  } catch (error) {
+    // No runs yet; anything else (no permission, say) is for the one-line OS error handler.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
   }
   const summaries: RunSummary[] = [];
   for (const name of names) {

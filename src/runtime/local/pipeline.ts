@@ -4,7 +4,7 @@
  */
 import { appendFileSync, createReadStream, existsSync, mkdirSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { isSafeRunId } from '../../pipeline/run-id.ts';
 import { join, resolve } from 'node:path';
@@ -721,13 +721,18 @@ function openFileSource(descriptor: SourceDescriptor): CsvInput | undefined {
     : undefined;
 }
 
-/** Throws InputFileError unless `file` is a regular file. */
+/**
+ * Throws InputFileError unless `file` is a regular file, and the OS error (EACCES...) if it cannot be
+ * opened: before a run starts, so a file that cannot be read leaves no run behind.
+ */
 export async function assertReadableFile(file: string): Promise<void> {
   let info;
   try {
     info = await stat(file);
-  } catch {
-    throw new InputFileError(`${file}: no such file`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new InputFileError(`${file}: no such file`);
+    throw error;
   }
   if (!info.isFile()) throw new InputFileError(`${file}: not a file`);
+  await (await open(file, 'r')).close();
 }

@@ -1,8 +1,8 @@
 /** The state directory (default `.etl/`): everything the local stack keeps between commands. */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { constants, createReadStream, existsSync } from 'node:fs';
+import { access, mkdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { mappingHash, SEED_MAPPING, type Mapping } from '../../pipeline/mapping.ts';
 import { isSafeRunId, runIdFromDigest } from '../../pipeline/run-id.ts';
 import { SourceChangedError } from '../../stages/extract.ts';
@@ -61,10 +61,24 @@ export class StateDirError extends Error {
 /** Creates the state directory's layout, or says in one line why it cannot. */
 export async function ensureStateDir(paths: StatePaths): Promise<void> {
   try {
-    await mkdir(paths.runs, { recursive: true });
+    await makeDirectory(paths.runs);
+    // Every command that gets here writes (the lock, the table's store): say so now, not mid-run.
+    await access(paths.root, constants.W_OK);
   } catch (error) {
-    const { code } = error as NodeJS.ErrnoException;
-    throw new StateDirError(`cannot use ${paths.root} as the state directory (${code ?? String(error)})`);
+    throw new StateDirError(`cannot use ${paths.root} as the state directory`, { cause: error });
+  }
+}
+
+/** mkdir -p, with the real reason: Node's recursive mkdir says ENOENT when it fails for another. */
+async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const missing: string[] = [];
+    for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+    for (const d of missing) await mkdir(d); // throws the real error (EROFS, EACCES...)
+    throw error;
   }
 }
 
