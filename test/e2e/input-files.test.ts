@@ -77,11 +77,13 @@ describe('etl run on the file shapes of the adversarial findings', () => {
     const result = await etl(['run', file, '--state-dir', state]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
-      /loaded\s+4\n\s+failed\s+0\n\s+2 rows overwrote an earlier row with the same key\n/,
+      /loaded\s+4\n\s+failed\s+0\n\s+dead-lettered\s+0\n\s+2 rows overwrote an earlier row with the same key\n/,
     );
     const runs = JSON.parse((await etl(['runs', '--json', '--state-dir', state])).stdout) as unknown[];
     expect(runs).toMatchObject([{ loaded: 4, repeatedKeys: 2 }]);
-    expect((await etl(['runs', '--state-dir', state])).stdout).toMatch(/overwritten[\s\S]*\s4\s+0\s+2\s/);
+    expect((await etl(['runs', '--state-dir', state])).stdout).toMatch(
+      /dead-lettered\s+overwritten[\s\S]*\s4\s+0\s+0\s+2\s/,
+    );
   });
 });
 
