@@ -98,6 +98,7 @@ export function registerRuns(program: Command): void {
         loaded: r.loaded,
         failed: r.failed,
         'dead-lettered': r.deadLettered ?? 0,
+        overwritten: r.repeatedKeys ?? 0,
         finished: r.finishedAt,
       }),
     });

@@ -4,9 +4,12 @@
  * or `etl test-event-pattern` start in a blink; help and unknown commands load them all.
  */
 import { Command, CommanderError } from 'commander';
-import { UserError } from './errors.ts';
+import { osErrorMessage, UserError } from './errors.ts';
 import { COMMANDS } from './commands.ts';
 import { etlVersion } from './version.ts';
+
+/** The running command's state directory, to name where an OS error without a path happened. */
+let currentStateDir: string | undefined;
 
 /** The program with the commands `argv` needs: the one it names, or all of them. */
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
@@ -14,7 +17,11 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .description('Event-driven CSV-to-DynamoDB ETL: every row an event on an EventBridge bus')
     .version(etlVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', (_, action) => {
+      const { stateDir } = action.opts<{ stateDir?: unknown }>();
+      if (typeof stateDir === 'string') currentStateDir = stateDir;
+    });
   const first = argv[2];
   const named = COMMANDS.find((command) => first !== undefined && command.names.includes(first));
   const needed = named ? [named] : first === '-V' || first === '--version' ? [] : COMMANDS;
@@ -27,16 +34,33 @@ export async function main(argv: string[]): Promise<number> {
     await (await buildProgram(argv)).parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (await isUserError(error)) {
-      console.error(`etl: ${(error as Error).message}`);
-      return error instanceof UserError ? error.exitCode : 2;
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    if (process.env.ETL_DEBUG) console.error(error);
-    else console.error(`etl: internal error: ${message} (set ETL_DEBUG=1 for the stack trace)`);
-    return 1;
+    return reportError(error);
   }
+}
+
+/** The one top-level error handler: a user's error is one line and exit 2; anything else exit 1. */
+async function reportError(error: unknown): Promise<number> {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+  const { StateDirError } = await import('../runtime/local/state.ts');
+  if (error instanceof StateDirError && error.cause !== undefined) {
+    const why = osErrorMessage(error.cause) ?? String(error.cause);
+    console.error(`etl: ${error.message}: ${why}`);
+    return 2;
+  }
+  if (await isUserError(error)) {
+    console.error(`etl: ${(error as Error).message}`);
+    return error instanceof UserError ? error.exitCode : 2;
+  }
+  const osError = osErrorMessage(error, currentStateDir);
+  if (osError !== undefined) {
+    console.error(`etl: ${osError}`);
+    if (process.env.ETL_DEBUG) console.error(error);
+    return 2;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (process.env.ETL_DEBUG) console.error(error);
+  else console.error(`etl: internal error: ${message} (set ETL_DEBUG=1 for the stack trace)`);
+  return 1;
 }
 
 /**
@@ -72,5 +96,14 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   throw error;
 });
+
+// A failure outside the command's own promise chain (a synchronous journal write failing inside a
+// delivery, say) ends the process the same way: one line, no stack. The state stays as the next
+// run's recovery expects after any crash.
+const crash = (error: unknown): void => {
+  void reportError(error).then((code) => process.exit(code));
+};
+process.on('uncaughtException', crash);
+process.on('unhandledRejection', crash);
 
 process.exitCode = await main(process.argv);

@@ -99,6 +99,10 @@ function printTally(report: RunReport): void {
     `${report.file} (${report.run})`,
     ...counted.map(([label, n]) => `  ${label.padEnd(15)}${n}`),
   ];
+  const repeated = report.repeatedKeys ?? 0;
+  if (repeated > 0) {
+    lines.push(`  ${repeated} row${repeated === 1 ? '' : 's'} overwrote an earlier row with the same key`);
+  }
   console.log(lines.join('\n'));
 }
 

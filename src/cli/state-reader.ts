@@ -15,14 +15,18 @@ export type RunSummary = Omit<RunCounts, 'settled' | 'completed'> &
     startedAt?: string;
     finishedAt?: string;
     error?: string;
+    /** Rows whose key an earlier row of the file had: each overwrote that item. */
+    repeatedKeys?: number;
   };
 
 export async function listRuns(paths: StatePaths): Promise<RunSummary[]> {
   let names: string[];
   try {
     names = await readdir(paths.runs);
-  } catch {
-    return [];
+  } catch (error) {
+    // No runs yet; anything else (no permission, say) is for the one-line OS error handler.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
   }
   const summaries: RunSummary[] = [];
   for (const name of names) {

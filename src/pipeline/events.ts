@@ -77,6 +77,8 @@ export interface ExtractionCompletedDetail {
   file: string;
   /** Data rows extracted (the header excluded). */
   rows: number;
+  /** Rows whose key an earlier row of the file had (each overwrites that item); absent when none. */
+  repeatedKeys?: number;
 }
 
 export interface ExtractionFailedDetail {

@@ -8,7 +8,8 @@ import { DetailType, Status } from '../pipeline/definition.ts';
 import { entry, type PutEventsEntry } from '../pipeline/events.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
 import { EntryTooLargeError, PutEventsBatcher } from '../pipeline/put-events.ts';
-import { encodeCsvLine } from './csv.ts';
+import { decodeCsvLine, encodeCsvLine } from './csv.ts';
+import { RepeatedKeys } from './repeated-keys.ts';
 import type { EventPublisher, FieldCipher } from './ports.ts';
 
 export interface ExtractOptions {
@@ -29,6 +30,8 @@ export interface ExtractOptions {
 
 export interface ExtractResult {
   rows: number;
+  /** Rows whose key an earlier row of the file had: each overwrote that item. */
+  repeatedKeys: number;
 }
 
 /** A file that cannot be read to its end; `line` is 1-based in the file. */
@@ -41,6 +44,14 @@ export class ExtractError extends Error {
     super(line === undefined ? `${file}: ${message}` : `${file}:${line}: ${message}`);
     this.name = 'ExtractError';
   }
+}
+
+/**
+ * Thrown by an input that finds its source changed while it was read (the runtime checks; extract
+ * reports it as a file error, so the run fails with that reason).
+ */
+export class SourceChangedError extends Error {
+  override readonly name = 'SourceChangedError';
 }
 
 export async function extract(options: ExtractOptions): Promise<ExtractResult> {
@@ -89,30 +100,34 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
     entry(source, DetailType.extractionStarted, { status: Status.started, run, file }),
   ]);
 
-  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true });
-  const sensitive = sensitiveColumnIndexes(options.mapping);
+  const sensitive = sensitiveColumns(options.mapping);
+  const keyColumn = keyColumnOf(options.mapping);
+  const repeated = new RepeatedKeys();
   const batcher = new PutEventsBatcher<PutEventsEntry>();
   let headers: string | undefined;
+  let headerLength = 0;
   let sensitiveIndexes: number[] = [];
+  let keyIndex = -1;
   let row = 0;
   let lastLine = 0;
-  const pump = pipeInput(options.input, parser);
   try {
-    for await (const { record, info } of parser as AsyncIterable<{
-      record: string[];
-      info: { lines: number };
-    }>) {
-      // `info.lines` is where the record ends; it starts on the line after the previous one ended.
+    for await (const { record, lines } of csvRecords(options.input)) {
+      // `lines` is where the record ends; it starts on the line after the previous one ended.
       const line = lastLine + 1;
-      lastLine = info.lines;
+      lastLine = lines;
       if (headers === undefined) {
         headers = validateHeader(record, file);
+        checkSensitiveColumns(record, sensitive, file);
+        headerLength = record.length;
         sensitiveIndexes = record.flatMap((name, i) => (sensitive.has(name) ? [i] : []));
+        keyIndex = keyColumn === undefined ? -1 : record.indexOf(keyColumn);
         continue;
       }
       row += 1;
+      const key = record.length === headerLength ? record[keyIndex] : undefined;
+      if (key) repeated.add(key);
       const values = options.cipher
-        ? await encryptCells(record, sensitiveIndexes, run, options.cipher)
+        ? await encryptCells(record, headerLength, sensitiveIndexes, run, options.cipher)
         : record;
       const event = entry(source, DetailType.rowExtracted, {
         status: Status.extracted,
@@ -132,12 +147,11 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       }
       if (full) await send(full);
     }
-    await pump;
   } catch (error) {
     // The file stops here: release it (an early error leaves it half read).
     destroyInput(options.input);
     await Promise.allSettled(inFlight);
-    const fileError = asExtractError(error, file);
+    const fileError = asExtractError(error, file, headers === undefined ? [] : decodeCsvLine(headers));
     if (fileError instanceof ExtractError && !failure) {
       // Rows read before the bad line are carried through, as the observer is told.
       const rest = batcher.flush();
@@ -155,13 +169,20 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   const rest = batcher.flush();
   if (rest) await send(rest);
   await drain();
+  const repeatedKeys = repeated.repeated;
   await publisher.putEvents([
-    entry(source, DetailType.extractionCompleted, { status: Status.completed, run, file, rows: row }),
+    entry(source, DetailType.extractionCompleted, {
+      status: Status.completed,
+      run,
+      file,
+      rows: row,
+      ...(repeatedKeys > 0 ? { repeatedKeys } : {}),
+    }),
   ]);
-  return { rows: row };
+  return { rows: row, repeatedKeys };
 }
 
-function sensitiveColumnIndexes(mapping: Mapping): Set<string> {
+function sensitiveColumns(mapping: Mapping): Set<string> {
   return new Set(
     Object.entries(mapping.columns)
       .filter(([, column]) => column.sensitive)
@@ -169,15 +190,50 @@ function sensitiveColumnIndexes(mapping: Mapping): Set<string> {
   );
 }
 
+function keyColumnOf(mapping: Mapping): string | undefined {
+  return Object.entries(mapping.columns).find(([, column]) => column.attribute === mapping.key)?.[0];
+}
+
+/**
+ * A sensitive column is encrypted only under its exact header name: a header that differs by case
+ * or spaces (`Street ` for `Street`) would put its values on the bus in clear. Stop before any row.
+ */
+function checkSensitiveColumns(header: readonly string[], sensitive: Set<string>, file: string): void {
+  const fold = (name: string): string => name.trim().toLowerCase();
+  for (const column of sensitive) {
+    const nearMiss = header.find((name) => name !== column && fold(name) === fold(column));
+    if (nearMiss !== undefined) {
+      const present = header.includes(column);
+      throw new ExtractError(
+        present
+          ? `header column \`${nearMiss}\` differs from the sensitive column \`${column}\` only by case or spaces; rename it so its values are not read in clear`
+          : `sensitive column \`${column}\` not in the header; did you mean \`${nearMiss}\`?`,
+        file,
+        1,
+      );
+    }
+    if (!header.includes(column)) {
+      throw new ExtractError(`sensitive column \`${column}\` not in the header`, file, 1);
+    }
+  }
+}
+
+/**
+ * Encrypts the sensitive cells. A row whose field count differs from the header's cannot be trusted
+ * to hold each value under its column (an unquoted comma shifts them): every cell of it is
+ * encrypted. Transform fails it for its field count and never needs the values.
+ */
 async function encryptCells(
   record: string[],
+  headerLength: number,
   indexes: number[],
   run: string,
   cipher: FieldCipher,
 ): Promise<string[]> {
   if (indexes.length === 0) return record;
   const values = [...record];
-  for (const i of indexes) {
+  const all = record.length !== headerLength;
+  for (const i of all ? values.keys() : indexes) {
     const value = values[i];
     if (value) values[i] = await cipher.encrypt(run, value);
   }
@@ -195,8 +251,49 @@ function validateHeader(record: string[], file: string): string {
   return encodeCsvLine(record);
 }
 
-/** Feeds the input to the parser, decoding strictly so that invalid UTF-8 is reported, not mangled. */
-async function pipeInput(input: ExtractOptions['input'], parser: ReturnType<typeof parse>): Promise<void> {
+/** CRLF, LF and CR each end a record, mixed in one file too (csv-parse would take the first seen). */
+const RECORD_DELIMITERS = ['\r\n', '\n', '\r'];
+
+interface ParsedRecord {
+  record: string[];
+  /** The line the record ends on. */
+  lines: number;
+}
+
+/**
+ * The input's records, in order; then the parser's error, if any, after every record before it.
+ * Records are taken from csv-parse's `on_record` as they are parsed, not from its stream: an error
+ * destroys the stream and with it every record still buffered there (a whole chunk's worth). Input
+ * is decoded strictly, so that invalid UTF-8 is reported, not mangled. At most one chunk's records
+ * are held at a time.
+ */
+async function* csvRecords(input: ExtractOptions['input']): AsyncGenerator<ParsedRecord> {
+  const ready: ParsedRecord[] = [];
+  let parseError: Error | undefined;
+  const parser = parse({
+    bom: true,
+    relax_column_count: true,
+    skip_empty_lines: true,
+    record_delimiter: RECORD_DELIMITERS,
+    on_record: (record: string[], context: { lines: number }) => {
+      ready.push({ record, lines: context.lines });
+      return null;
+    },
+  });
+  parser.on('error', (error: Error) => {
+    parseError ??= error;
+  });
+  parser.resume();
+  const feed = (text: string, end: boolean): Promise<void> =>
+    new Promise((resolve) => {
+      const done = (): void => {
+        parser.off('close', done);
+        resolve();
+      };
+      parser.once('close', done);
+      if (end) parser.end(text, done);
+      else parser.write(text, done);
+    });
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let bytes = 0;
   const decode = (buffer?: Buffer): string => {
@@ -213,25 +310,16 @@ async function pipeInput(input: ExtractOptions['input'], parser: ReturnType<type
         throw new InputError(`binary content (a NUL byte near byte ${bytes}), not CSV text`);
       const text = decode(buffer);
       bytes += buffer.length;
-      if (!parser.write(text)) await drained(parser);
+      await feed(text, false);
+      yield* ready.splice(0);
+      if (parseError) throw parseError;
     }
-    parser.end(decode());
-  } catch (error) {
-    parser.destroy(error instanceof Error ? error : new Error(String(error)));
+    await feed(decode(), true);
+    yield* ready.splice(0);
+    if (parseError) throw parseError;
+  } finally {
+    parser.destroy();
   }
-}
-
-/** Resolves when the parser wants more, or can take no more (closed by an error). */
-function drained(parser: ReturnType<typeof parse>): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      parser.off('drain', done);
-      parser.off('close', done);
-      resolve();
-    };
-    parser.on('drain', done);
-    parser.on('close', done);
-  });
 }
 
 function destroyInput(input: ExtractOptions['input']): void {
@@ -242,13 +330,35 @@ function destroyInput(input: ExtractOptions['input']): void {
 /** The input is not CSV text. */
 class InputError extends Error {}
 
-function asExtractError(error: unknown, file: string): Error {
+/**
+ * csv-parse's own messages quote the field they stopped in (`value is "..."`), which may be a
+ * sensitive value: the message is built from its code and position only.
+ */
+const CSV_PROBLEMS: Record<string, (where: string) => string> = {
+  CSV_QUOTE_NOT_CLOSED: () => 'unterminated quoted field',
+  // (csv-parse 6 names this one without the CSV_ prefix)
+  INVALID_OPENING_QUOTE: (where) =>
+    `a quote inside an unquoted field${where}: quote the whole field and double the quote inside it`,
+  CSV_INVALID_CLOSING_QUOTE: (where) =>
+    `text after a closing quote${where}: a quote inside a quoted field must be doubled`,
+  CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: (where) =>
+    `text after a closing quote${where}: a quote inside a quoted field must be doubled`,
+  CSV_MAX_RECORD_SIZE: () => 'a record larger than the parser allows',
+};
+
+function asExtractError(error: unknown, file: string, header: readonly string[]): Error {
   if (error instanceof ExtractError) return error;
   if (error instanceof CsvError) {
-    const line = (error as CsvError & { lines?: number }).lines;
-    const what = error.code === 'CSV_QUOTE_NOT_CLOSED' ? 'unterminated quoted field' : error.message;
-    return new ExtractError(what, file, line);
+    const { lines, index } = error as CsvError & { lines?: number; index?: number };
+    const where =
+      typeof index === 'number'
+        ? ` (field ${index + 1}${header[index] === undefined ? '' : `, ${header[index]}`})`
+        : '';
+    const problem = CSV_PROBLEMS[error.code]?.(where) ?? `malformed CSV (${error.code})`;
+    return new ExtractError(problem, file, lines);
   }
-  if (error instanceof InputError) return new ExtractError(error.message, file);
+  if (error instanceof InputError || error instanceof SourceChangedError) {
+    return new ExtractError(error.message, file);
+  }
   return error instanceof Error ? error : new Error(String(error));
 }

@@ -70,7 +70,9 @@ describe('bad files: one line saying what and where, exit 2, no stack trace, sta
       writeFileSync(state, '');
       const result = await etl([...args, '--state-dir', state]);
       expect(result.code).toBe(2);
-      expect(result.stderr).toBe(`etl: cannot use ${state} as the state directory (ENOTDIR)\n`);
+      expect(result.stderr).toBe(
+        `etl: cannot use ${state} as the state directory: ${state}/runs: a part of the path is not a directory (ENOTDIR on mkdir); check the path\n`,
+      );
     },
   );
 

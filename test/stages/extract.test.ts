@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DetailType } from '../../src/pipeline/definition.ts';
 import type { RowExtractedDetail } from '../../src/pipeline/events.ts';
-import { SEED_MAPPING } from '../../src/pipeline/mapping.ts';
+import { type Mapping, SEED_MAPPING } from '../../src/pipeline/mapping.ts';
 import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from '../../src/pipeline/put-events.ts';
 import { decodeCsvLine } from '../../src/stages/csv.ts';
 import { extract, ExtractError } from '../../src/stages/extract.ts';
+import type { FieldCipher } from '../../src/stages/ports.ts';
+import { RepeatedKeys } from '../../src/stages/repeated-keys.ts';
 import { chunked, RecordingPublisher } from '../support/collect.ts';
 
 const source = 'cdkpatterns.the-eventbridge-etl';
@@ -144,5 +146,142 @@ describe('extract', () => {
     // Every row before the bad line, including those still waiting for a full batch.
     expect(put).toBe(25);
     expect(failed[0]?.rows).toBe(25);
+  });
+});
+
+describe('extract: line endings, parse errors after many rows, sensitive columns, repeated keys', () => {
+  /** A fake cipher: marks values so a test can see which were encrypted. */
+  const cipher: FieldCipher = {
+    encrypt: async (_run, value) => `enc(${Buffer.from(value).toString('hex')})`,
+    decrypt: async () => {
+      throw new Error('extract never decrypts');
+    },
+  };
+  const sensitiveMapping: Mapping = {
+    key: 'id',
+    columns: {
+      ID: { attribute: 'id', type: 'string', required: true },
+      Street: { attribute: 'street', type: 'string', sensitive: true },
+      Zip: { attribute: 'zip', type: 'string' },
+    },
+  };
+
+  async function attempt(content: string, options: { mapping?: Mapping; chunkSize?: number } = {}) {
+    const publisher = new RecordingPublisher();
+    const outcome = await extract({
+      source,
+      run: 'r1',
+      file: 'in.csv',
+      input: chunked(content, options.chunkSize ?? 64 * 1024),
+      publisher,
+      mapping: options.mapping ?? sensitiveMapping,
+      cipher,
+    }).then(
+      (result) => ({ result, error: undefined }),
+      (error: unknown) => ({ result: undefined, error: error as Error }),
+    );
+    const rows = publisher.details<RowExtractedDetail>(DetailType.rowExtracted);
+    return { ...outcome, publisher, rows, values: rows.map((r) => decodeCsvLine(r.data)) };
+  }
+
+  it.each([1, 7, 4096])(
+    'reads LF, CRLF and CR mixed in one file as separate rows (chunks of %d)',
+    async (size) => {
+      const { values } = await attempt('ID,Town,Zip\r\n1,a,5\n2,b,6\r\n3,c,7\n4,d,8\r5,e,9', {
+        mapping: SEED_MAPPING,
+        chunkSize: size,
+      });
+      expect(values).toEqual([
+        ['1', 'a', '5'],
+        ['2', 'b', '6'],
+        ['3', 'c', '7'],
+        ['4', 'd', '8'],
+        ['5', 'e', '9'],
+      ]);
+    },
+  );
+
+  it.each([1_000, 5_000])(
+    'carries every row before a stray quote after %d good rows, and names the line without its value',
+    async (good) => {
+      const lines = ['ID,Street,Zip'];
+      for (let i = 1; i <= good; i++) lines.push(`${i},street ${i},${i % 97}`);
+      lines.push(`${good + 1},SECRET"VALUE,9`, `${good + 2},after,1`);
+      const { error, rows, publisher } = await attempt(lines.join('\n'));
+      expect(error).toBeInstanceOf(ExtractError);
+      expect(error?.message).toBe(
+        `in.csv:${good + 2}: a quote inside an unquoted field (field 2, Street): quote the whole field and double the quote inside it`,
+      );
+      expect(rows).toHaveLength(good);
+      expect(rows.at(-1)?.row).toBe(good);
+      expect(publisher.details(DetailType.extractionFailed)).toEqual([
+        { status: 'failed', run: 'r1', file: 'in.csv', reason: error?.message, rows: good },
+      ]);
+      expect(JSON.stringify(publisher.entries)).not.toContain('SECRET');
+    },
+  );
+
+  it.each([
+    ['a stray quote', 'ID,Street,Zip\n1,SECRET"VALUE,2\n'],
+    ['text after a closing quote', 'ID,Street,Zip\n1,"SECRET"VALUE,2\n'],
+    ['an unterminated quote', 'ID,Street,Zip\n1,"SECRETVALUE,2\n'],
+  ])('never quotes the value in a parse error: %s', async (_, content) => {
+    const { error, publisher } = await attempt(content);
+    expect(error).toBeInstanceOf(ExtractError);
+    expect(error?.message).toMatch(/^in\.csv:2: /);
+    expect(error?.message).not.toContain('SECRET');
+    expect(JSON.stringify(publisher.entries)).not.toContain('SECRET');
+  });
+
+  it.each([
+    [
+      'a trailing space',
+      'ID,Street ,Zip',
+      'sensitive column `Street` not in the header; did you mean `Street `?',
+    ],
+    ['another case', 'ID,STREET,Zip', 'sensitive column `Street` not in the header; did you mean `STREET`?'],
+    ['no such column', 'ID,Road,Zip', 'sensitive column `Street` not in the header'],
+    [
+      'a near-miss beside the exact name',
+      'ID,Street,street ,Zip',
+      'header column `street ` differs from the sensitive column `Street` only by case or spaces; rename it so its values are not read in clear',
+    ],
+  ])(
+    'stops before any row when a sensitive column is missing from the header: %s',
+    async (_, header, why) => {
+      const { error, rows, publisher } = await attempt(`${header}\n1,SECRETVALUE,5,6\n`);
+      expect(error?.message).toBe(`in.csv:1: ${why}`);
+      expect(rows).toHaveLength(0);
+      expect(publisher.details(DetailType.extractionFailed)).toMatchObject([{ rows: 0 }]);
+      expect(JSON.stringify(publisher.entries)).not.toContain('SECRET');
+    },
+  );
+
+  it('encrypts every cell of a row whose fields shifted (an unquoted comma before a sensitive value)', async () => {
+    const { values } = await attempt('ID,Street,Zip\n1,Main,5\n2,Smith, SECRETVALUE,5\n');
+    expect(values[0]?.[1]).toMatch(/^enc\(/);
+    expect(values[0]?.[2]).toBe('5');
+    expect(values[1]).toHaveLength(4);
+    for (const value of values[1] ?? []) expect(value).toMatch(/^enc\(/);
+  });
+
+  it('counts rows whose key repeats an earlier row, and says so in extraction-completed', async () => {
+    const { result, publisher } = await attempt(
+      'ID,Street,Zip\n1,a,5\n1,b,6\n2,c,7\n2,d,8\n1,e,9\n,f,1\n,g,2\n',
+    );
+    expect(result).toEqual({ rows: 7, repeatedKeys: 3 });
+    expect(publisher.details(DetailType.extractionCompleted)).toEqual([
+      { status: 'completed', run: 'r1', file: 'in.csv', rows: 7, repeatedKeys: 3 },
+    ]);
+  });
+});
+
+describe('RepeatedKeys', () => {
+  it('counts repeats exactly across table growth', () => {
+    const keys = new RepeatedKeys();
+    for (let i = 0; i < 50_000; i++) keys.add(`k${i}`);
+    for (let i = 0; i < 50_000; i += 7) keys.add(`k${i}`);
+    expect(keys.repeated).toBe(Math.ceil(50_000 / 7));
+    expect(keys.complete).toBe(true);
   });
 });

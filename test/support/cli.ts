@@ -10,9 +10,17 @@ export interface CliResult {
 }
 
 /** Runs `etl` as a user would, through bin/etl.js, in a subprocess. */
-export function etl(args: string[], options: { cwd?: string; input?: string } = {}): Promise<CliResult> {
+export function etl(
+  args: string[],
+  options: {
+    cwd?: string;
+    input?: string;
+    /** A command etl runs under (setpriv ...). */ wrapper?: string[];
+  } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(process.cwd(), 'bin/etl.js'), ...args], {
+    const [command, ...prefix] = [...(options.wrapper ?? []), process.execPath];
+    const child = spawn(command as string, [...prefix, join(process.cwd(), 'bin/etl.js'), ...args], {
       cwd: options.cwd ?? process.cwd(),
       env: { ...process.env, FORCE_COLOR: '0' },
     });

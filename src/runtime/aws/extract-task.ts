@@ -57,7 +57,7 @@ export async function runExtractTask(target: S3ObjectRef, deps: ExtractTaskDeps)
   const run = runIdForObject(target.bucket, target.key, etag, target.versionId);
   const file = s3Url(target);
   deps.logger.info('extraction started', { run, file });
-  const { rows } = await extract({
+  const { rows, repeatedKeys } = await extract({
     source: deps.definition.source,
     run,
     file,
@@ -68,6 +68,13 @@ export async function runExtractTask(target: S3ObjectRef, deps: ExtractTaskDeps)
     ...(deps.cipher ? { cipher: deps.cipher } : {}),
   });
   deps.logger.info('extraction completed', { run, file, rows });
+  // The later row is the item kept; extraction-completed carries the count too.
+  if (repeatedKeys > 0)
+    deps.logger.warn(`${repeatedKeys} rows overwrote an earlier row with the same key`, {
+      run,
+      file,
+      repeatedKeys,
+    });
   return { run, file, rows };
 }
 

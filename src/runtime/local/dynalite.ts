@@ -55,6 +55,9 @@ export async function startDynalite(
       reject(new Error(`the embedded DynamoDB stopped before it started (exit ${code})`)),
     );
   });
+  // A worker that died (its store failed) must not leave close() waiting for an exit already gone.
+  let exited = false;
+  worker.once('exit', () => (exited = true));
   const endpoint = `http://127.0.0.1:${port}`;
   const client = localClient(endpoint);
   return {
@@ -63,9 +66,10 @@ export async function startDynalite(
     client,
     async close() {
       client.destroy();
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      if (exited) return;
+      const exit = new Promise((resolve) => worker.once('exit', resolve));
       worker.postMessage('close');
-      await exited;
+      await exit;
     },
   };
 }

@@ -4,7 +4,7 @@
  */
 import { appendFileSync, createReadStream, existsSync, mkdirSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { isSafeRunId } from '../../pipeline/run-id.ts';
 import { join, resolve } from 'node:path';
@@ -40,7 +40,14 @@ import {
 } from './archive-settings.ts';
 import { StateLock } from './lock.ts';
 import { LineLogs } from './run-log.ts';
-import { DEFAULT_TABLE_NAME, ensureStateDir, runIdForFile, type StatePaths, statePaths } from './state.ts';
+import {
+  DEFAULT_TABLE_NAME,
+  ensureStateDir,
+  readFileAsRun,
+  runIdForFile,
+  type StatePaths,
+  statePaths,
+} from './state.ts';
 import { MemoryTallyStore } from './tally-store.ts';
 
 export interface LocalPipelineOptions {
@@ -105,6 +112,8 @@ export interface RunReport {
   counts: RunCounts;
   /** Set when the file could not be read to its end. */
   error?: ExtractError;
+  /** Rows whose key an earlier row of the file had: each overwrote that item. */
+  repeatedKeys?: number;
 }
 
 /** The file cannot be run at all (missing, a directory, unreadable). */
@@ -200,11 +209,12 @@ export class LocalPipeline {
   /** Runs one file to completion: every row loaded or reported failed. */
   async runFile(file: string): Promise<RunReport> {
     await assertReadableFile(file);
+    const run = await runIdForFile(file, this.definition.mapping);
     return this.runSource({
       file,
-      run: await runIdForFile(file, this.definition.mapping),
+      run,
       descriptor: { kind: 'file', path: resolve(file) },
-      open: () => createReadStream(file),
+      open: () => readFileAsRun(file, run, this.definition.mapping),
     });
   }
 
@@ -240,8 +250,9 @@ export class LocalPipeline {
     const completed = new Promise<RunCounts>((resolve) => this.completions.set(run, resolve));
     const startedAt = new Date().toISOString();
     let error: ExtractError | undefined;
+    let repeatedKeys = 0;
     try {
-      await extract({
+      ({ repeatedKeys } = await extract({
         source: this.definition.source,
         run,
         file,
@@ -249,7 +260,7 @@ export class LocalPipeline {
         publisher: this.backpressuredPublisher(),
         mapping,
         ...this.cipherFor(mapping),
-      });
+      }));
     } catch (e) {
       if (!(e instanceof ExtractError)) {
         this.activeRuns.delete(run);
@@ -270,9 +281,15 @@ export class LocalPipeline {
     if (!final) throw new Error(`the observer saw no event of run ${run}`);
     await writeFile(
       runPaths.summary,
-      `${JSON.stringify({ ...final, startedAt, finishedAt: new Date().toISOString(), error: error?.message }, null, 2)}\n`,
+      `${JSON.stringify({ ...final, ...(repeatedKeys ? { repeatedKeys } : {}), startedAt, finishedAt: new Date().toISOString(), error: error?.message }, null, 2)}\n`,
     );
-    return { run, file, counts: final, ...(error ? { error } : {}) };
+    return {
+      run,
+      file,
+      counts: final,
+      ...(error ? { error } : {}),
+      ...(repeatedKeys ? { repeatedKeys } : {}),
+    };
   }
 
   /**
@@ -727,13 +744,18 @@ function openFileSource(descriptor: SourceDescriptor): CsvInput | undefined {
     : undefined;
 }
 
-/** Throws InputFileError unless `file` is a regular file. */
+/**
+ * Throws InputFileError unless `file` is a regular file, and the OS error (EACCES...) if it cannot be
+ * opened: before a run starts, so a file that cannot be read leaves no run behind.
+ */
 export async function assertReadableFile(file: string): Promise<void> {
   let info;
   try {
     info = await stat(file);
-  } catch {
-    throw new InputFileError(`${file}: no such file`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new InputFileError(`${file}: no such file`);
+    throw error;
   }
   if (!info.isFile()) throw new InputFileError(`${file}: not a file`);
+  await (await open(file, 'r')).close();
 }

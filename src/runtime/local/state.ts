@@ -1,10 +1,11 @@
 /** The state directory (default `.etl/`): everything the local stack keeps between commands. */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { constants, createReadStream, existsSync } from 'node:fs';
+import { access, mkdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { mappingHash, SEED_MAPPING, type Mapping } from '../../pipeline/mapping.ts';
 import { isSafeRunId, runIdFromDigest } from '../../pipeline/run-id.ts';
+import { SourceChangedError } from '../../stages/extract.ts';
 
 export const DEFAULT_STATE_DIR = '.etl';
 /** The seed's table name. */
@@ -60,10 +61,24 @@ export class StateDirError extends Error {
 /** Creates the state directory's layout, or says in one line why it cannot. */
 export async function ensureStateDir(paths: StatePaths): Promise<void> {
   try {
-    await mkdir(paths.runs, { recursive: true });
+    await makeDirectory(paths.runs);
+    // Every command that gets here writes (the lock, the table's store): say so now, not mid-run.
+    await access(paths.root, constants.W_OK);
   } catch (error) {
-    const { code } = error as NodeJS.ErrnoException;
-    throw new StateDirError(`cannot use ${paths.root} as the state directory (${code ?? String(error)})`);
+    throw new StateDirError(`cannot use ${paths.root} as the state directory`, { cause: error });
+  }
+}
+
+/** mkdir -p, with the real reason: Node's recursive mkdir says ENOENT when it fails for another. */
+async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const missing: string[] = [];
+    for (let d = dir; !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+    for (const d of missing) await mkdir(d); // throws the real error (EROFS, EACCES...)
+    throw error;
   }
 }
 
@@ -75,8 +90,40 @@ export async function ensureStateDir(paths: StatePaths): Promise<void> {
 export async function runIdForFile(path: string, mapping: Mapping = SEED_MAPPING): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  const content = hash.digest('hex');
+  return runIdFromContent(hash.digest('hex'), mapping);
+}
+
+function runIdFromContent(content: string, mapping: Mapping): string {
   const mapped = mappingHash(mapping);
   if (mapped === mappingHash(SEED_MAPPING)) return runIdFromDigest(content);
   return runIdFromDigest(createHash('sha256').update(`${content}\n${mapped}`).digest('hex'));
+}
+
+/**
+ * Reads a file as the content its run id names. A file changed while its run reads it (truncated,
+ * rewritten, appended to) would load part of other content under this run id: at the end the bytes
+ * read must hash to the run id, and the size and modification time must be as they were when
+ * reading began; otherwise the read fails with SourceChangedError, which fails the run.
+ */
+export async function* readFileAsRun(
+  path: string,
+  run: string,
+  mapping: Mapping = SEED_MAPPING,
+): AsyncGenerator<Buffer> {
+  const before = await stat(path);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+    yield chunk as Buffer;
+  }
+  const after = await stat(path).catch(() => undefined);
+  const sameContent = runIdFromContent(hash.digest('hex'), mapping) === run;
+  if (!sameContent || after?.size !== bytes || after.mtimeMs !== before.mtimeMs) {
+    const now = after === undefined ? 'is gone' : `is ${after.size} bytes`;
+    throw new SourceChangedError(
+      `the file changed while its run read it (${bytes} bytes read; it now ${now}): run it again once it is complete`,
+    );
+  }
 }
