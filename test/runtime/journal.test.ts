@@ -102,6 +102,22 @@ function append(journal: Journal, count: number, targets: string[] = ['t']): num
 }
 
 describe('the journal without an archive', () => {
+  it('keeps what a crash left unacknowledged through an idle bus before recovery has read it', async () => {
+    const dir = join(tempDir(), 'bus');
+    const crashed = new Journal({ dir, segmentBytes: 2_000 });
+    const left = append(crashed, 3);
+    crashed.close(); // killed: nothing acknowledged
+    const next = new Journal({ dir, segmentBytes: 2_000 });
+    // etl up serves requests while it recovers: an event put meanwhile is delivered, the bus idles.
+    const [early] = append(next, 1);
+    next.ack('t', [early as number]);
+    next.checkpoint();
+    const pending: number[] = [];
+    for await (const record of next.pending()) pending.push(record.seq);
+    expect(pending).toEqual(left);
+    next.close();
+  });
+
   it('deletes a segment once every event in it is acknowledged, while later events are still pending', () => {
     const dir = join(tempDir(), 'bus');
     const journal = new Journal({ dir, segmentBytes: 2_000 });

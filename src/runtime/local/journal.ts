@@ -152,9 +152,11 @@ export class Journal {
 
   /** Everything so far is acknowledged (the bus is idle): move the checkpoint, clear the acks. */
   checkpoint(): void {
+    // Idle before recovery has read what an earlier process left (etl up serves requests while it
+    // recovers): those records are not acknowledged, so the checkpoint must not pass them.
+    if (this.recoveryFloor !== Infinity) return;
     this.outstanding.clear();
     this.recovering.clear();
-    this.recoveryFloor = Infinity;
     const seq = this.nextSeq - 1;
     const dropCurrent = !this.archiving && this.segmentFd !== undefined;
     // Called whenever the bus settles idle: cheap when there is nothing to do.

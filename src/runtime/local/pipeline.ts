@@ -324,12 +324,15 @@ export class LocalPipeline {
     if (this.journal) {
       const runs = new Set(rerun.map((r) => r.run));
       const journal = this.journal;
-      // Events of runs about to be run again would only be done twice.
+      // Events of runs about to be run again would only be done twice: acknowledged here, so they do
+      // not hold the checkpoint (and the disk) for the whole re-run. The run has no summary until the
+      // re-run ends, so a crash before then runs it again from its source.
       await this.bus.recover(
         (async function* () {
           for await (const record of journal.pending()) {
             const run = (record.event.detail as { run?: unknown } | null)?.run;
             if (typeof run !== 'string' || !runs.has(run)) yield record;
+            else for (const target of record.targets) journal.ack(target, [record.seq]);
           }
         })(),
       );
