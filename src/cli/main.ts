@@ -100,7 +100,11 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 // A failure outside the command's own promise chain (a synchronous journal write failing inside a
 // delivery, say) ends the process the same way: one line, no stack. The state stays as the next
 // run's recovery expects after any crash.
+let crashed = false;
 const crash = (error: unknown): void => {
+  // One line for the first failure; others that follow it while it is reported add nothing.
+  if (crashed) return;
+  crashed = true;
   void reportError(error).then((code) => process.exit(code));
 };
 process.on('uncaughtException', crash);

@@ -60,10 +60,11 @@ export const EXTRACT_LOG_STREAM_PREFIX = 'TheEventBridgeETL';
 /** The extract trigger's S3-notification queue: the seed's throttle of 2, up to 10 messages at a time. */
 export const EXTRACT_TRIGGER_DELIVERY = { batchSize: 10, concurrency: 2, maxAttempts: 5 } as const;
 /**
- * The task-stopped handler's queue: the quarantine's retry settings (from the definition), in small
- * batches, since stop events are rare (at most one per file), and kept a day.
+ * The task-stopped handler's queue: the quarantine's retry settings (from the definition), at the
+ * seed's throttle of 2 in small batches, since stop events are rare (at most one per file), kept a day.
  */
 export const TASK_STOPPED_DELIVERY = {
+  concurrency: 2,
   batchSize: 10,
   maxBatchingWindowSeconds: 0,
   maxEventAgeSeconds: 24 * 3600,

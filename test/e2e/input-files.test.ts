@@ -67,7 +67,8 @@ describe('etl run on the file shapes of the adversarial findings', () => {
     const items = JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout) as {
       zip: string;
     }[];
-    expect(items.map((i) => i.zip)).toEqual(['5', '6', '7']);
+    // Scan order is the table's, not the file's.
+    expect(items.map((i) => i.zip).sort()).toEqual(['5', '6', '7']);
   });
 
   it('repeated keys are reported in the tally and by etl runs', async () => {

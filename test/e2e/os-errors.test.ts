@@ -124,7 +124,7 @@ describe('OS errors: one line with the path and what to do, exit 2', () => {
         `${etlCommand} run data/test_data.csv --state-dir ${state} 2>&1; echo "exit=$?"`,
         `${etlCommand} scan --state-dir ${state} 2>&1; echo "exit=$?"`,
         `${etlCommand} up --port 0 --state-dir ${state} 2>&1; echo "exit=$?"`,
-        `${etlCommand} runs --json --state-dir ${state} | grep -c '"loaded": 5'; echo "exit=$?"`,
+        `${etlCommand} runs --json --state-dir ${state} | grep -cE '"loaded": ?5'; echo "exit=$?"`,
       ].join('\n'),
     );
     const stateError = `etl: cannot use ${state} as the state directory: ${state}: read-only file system (EROFS on access); use a writable location (--state-dir DIR)`;
