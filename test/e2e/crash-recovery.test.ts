@@ -2,15 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { etl, tempDir } from '../support/cli.ts';
-
-async function until(condition: () => boolean, what: string, deadlineMs = 60_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { etl, tempDir, until } from '../support/cli.ts';
+import { writeSeedShapedCsv } from '../support/seed.ts';
 
 describe('crash safety', () => {
   it('kill -9 mid-run, then the next etl command finishes the run: every row loaded once, tally right', async () => {
@@ -18,13 +11,7 @@ describe('crash safety', () => {
     const state = join(dir, 'state');
     const file = join(dir, 'big.csv');
     const rows = 20_000;
-    writeFileSync(
-      file,
-      [
-        'ID,HouseNum,Street,Town,Zip',
-        ...Array.from({ length: rows }, (_, i) => `${i + 1},${i},Street ${i},Town,${i}`),
-      ].join('\n'),
-    );
+    writeSeedShapedCsv(file, rows);
     const child = spawn(
       process.execPath,
       ['bin/etl.js', 'run', file, '--record-events', '--state-dir', state],
@@ -68,13 +55,7 @@ describe('crash safety', () => {
       const state = join(dir, 'state');
       const file = join(dir, 'big.csv');
       const rows = 40_000;
-      writeFileSync(
-        file,
-        [
-          'ID,HouseNum,Street,Town,Zip',
-          ...Array.from({ length: rows }, (_, i) => `${i + 1},${i},Street ${i},Town,${i}`),
-        ].join('\n'),
-      );
+      writeSeedShapedCsv(file, rows);
       // Default settings: no archive, no per-event record.
       const child = spawn(process.execPath, ['bin/etl.js', 'run', file, '--state-dir', state], {
         stdio: 'ignore',

@@ -11,16 +11,8 @@ import { readMappingFile } from '../../src/pipeline/mapping-file.ts';
 import { type LocalDynamo, startDynalite } from '../../src/runtime/local/dynalite.ts';
 import { LocalPipeline } from '../../src/runtime/local/pipeline.ts';
 import { statePaths } from '../../src/runtime/local/state.ts';
-import { etl, tempDir } from '../support/cli.ts';
+import { etl, tempDir, until } from '../support/cli.ts';
 import { startSwitchableProxy, type SwitchableProxy } from '../support/switchable-proxy.ts';
-
-async function until(condition: () => boolean, what: string, deadlineMs = 60_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** A CSV whose ids do not meet the sample's, and a mapping that types and renames its columns. */
 function mappedInput(dir: string, rows: number): { file: string; mapping: string } {

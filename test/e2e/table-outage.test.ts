@@ -2,12 +2,13 @@
  * Fault injection with real parts: dynalite behind a TCP proxy that goes down for a minute in the
  * middle of a run. Retries must ride it out: every row loaded, none dead-lettered, the tally right.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type LocalDynamo, startDynalite } from '../../src/runtime/local/dynalite.ts';
 import { LocalPipeline } from '../../src/runtime/local/pipeline.ts';
 import { tempDir } from '../support/cli.ts';
+import { writeSeedShapedCsv } from '../support/seed.ts';
 import { scanAll } from '../support/dynamo.ts';
 import { startSwitchableProxy, type SwitchableProxy } from '../support/switchable-proxy.ts';
 
@@ -18,13 +19,7 @@ describe('a minute-long DynamoDB outage mid-run', () => {
     const dir = tempDir();
     const file = join(dir, 'rows.csv');
     const rows = 3_000;
-    writeFileSync(
-      file,
-      [
-        'ID,HouseNum,Street,Town,Zip',
-        ...Array.from({ length: rows }, (_, i) => `${i + 1},${i},Street ${i},Town,${i}`),
-      ].join('\n'),
-    );
+    writeSeedShapedCsv(file, rows);
     let dynamo: LocalDynamo | undefined;
     let proxy: SwitchableProxy | undefined;
     let pipeline: LocalPipeline | undefined;

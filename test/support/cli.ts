@@ -37,3 +37,12 @@ export function etl(
 export function tempDir(prefix = 'etl-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
+
+/** Polls `condition` until it holds, or fails naming `what` after `deadlineMs`. */
+export async function until(condition: () => boolean, what: string, deadlineMs = 60_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
