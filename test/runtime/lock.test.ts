@@ -12,8 +12,10 @@ afterEach(() => {
 
 /** A process that stays alive, and the pid of a child of it that exited and is never reaped. */
 async function zombie(): Promise<{ parent: ChildProcess; zombiePid: number }> {
-  // `exec sleep` replaces the shell, and sleep never waits for the child the shell started.
-  const parent = spawn('sh', ['-c', 'sh -c "exit 0" & echo $!; exec sleep 60'], {
+  // `exec sleep` replaces the shell, and sleep never waits for the child the shell started. The child
+  // exits only once its parent is sleep: before the exec, the shell could reap it and leave no zombie.
+  const child = `sh -c 'until [ "$(cat /proc/$PPID/comm)" = sleep ]; do sleep 0.01; done'`;
+  const parent = spawn('sh', ['-c', `${child} & echo $!; exec sleep 60`], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   children.push(parent);
