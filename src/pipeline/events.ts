@@ -3,6 +3,7 @@
  * of every detail type. Faithful to the seed (status/headers/data) with what reconciliation needs
  * (run id and 1-based row number) added.
  */
+import { z } from 'zod';
 import { DetailType, Status } from './definition.ts';
 import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from './put-events.ts';
 
@@ -30,75 +31,106 @@ export interface EventEnvelope<D = Record<string, unknown>> {
   detail: D;
 }
 
-/** Every row-level detail names its run and its 1-based row number among data rows. */
-export interface RowRef {
-  run: string;
-  row: number;
-}
+/*
+ * Detail schemas: one zod schema per detail type gives both the TypeScript type and the check applied
+ * to events arriving from a bus, where anyone may have put anything. An event that fails its stage's
+ * check is poison: reported failed on its own, retried, then dead-lettered.
+ */
 
-export interface RowExtractedDetail extends RowRef {
-  status: typeof Status.extracted;
+/** A run id and a 1-based row number among data rows: every row-level detail names both. */
+const rowRef = {
+  run: z.string().min(1),
+  row: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+};
+
+export const RowExtractedDetailSchema = z.object({
+  status: z.literal(Status.extracted),
   /** The header line, CSV-encoded (the seed's comma-joined headers, quoted where needed). */
-  headers: string;
+  headers: z.string(),
   /** The row, CSV-encoded; sensitive cells are ciphertext. */
-  data: string;
-}
+  data: z.string(),
+  ...rowRef,
+});
+export type RowExtractedDetail = z.infer<typeof RowExtractedDetailSchema>;
 
-export interface RowTransformedDetail extends RowRef {
-  status: typeof Status.transformed;
+export const RowTransformedDetailSchema = z.object({
+  status: z.literal(Status.transformed),
   /** Header -> value (the seed's shape); sensitive values are ciphertext. */
-  data: Record<string, string>;
-}
+  data: z.record(z.string(), z.string()),
+  ...rowRef,
+});
+export type RowTransformedDetail = z.infer<typeof RowTransformedDetailSchema>;
 
-export interface RowLoadedDetail extends RowRef {
-  status: typeof Status.loaded;
+export const RowLoadedDetailSchema = z.object({
+  status: z.literal(Status.loaded),
   /** The item's key attribute. */
-  key: string;
+  key: z.string(),
   /** The item written, with sensitive attributes redacted. */
-  data: Record<string, unknown>;
-}
+  data: z.record(z.string(), z.unknown()),
+  ...rowRef,
+});
+export type RowLoadedDetail = z.infer<typeof RowLoadedDetailSchema>;
 
-export interface RowFailedDetail extends RowRef {
-  status: typeof Status.failed;
-  stage: 'extract' | 'transform' | 'load';
-  reason: string;
-  column?: string;
-}
+export const RowFailedDetailSchema = z.object({
+  status: z.literal(Status.failed),
+  stage: z.enum(['extract', 'transform', 'load']),
+  reason: z.string(),
+  column: z.string().optional(),
+  ...rowRef,
+});
+export type RowFailedDetail = z.infer<typeof RowFailedDetailSchema>;
+export type RowRef = Pick<RowFailedDetail, 'run' | 'row'>;
 
-export interface ExtractionStartedDetail {
-  status: typeof Status.started;
-  run: string;
-  file: string;
-}
+export const ExtractionStartedDetailSchema = z.object({
+  status: z.literal(Status.started),
+  run: z.string(),
+  file: z.string(),
+});
+export type ExtractionStartedDetail = z.infer<typeof ExtractionStartedDetailSchema>;
 
-export interface ExtractionCompletedDetail {
-  status: typeof Status.completed;
-  run: string;
-  file: string;
+export const ExtractionCompletedDetailSchema = z.object({
+  status: z.literal(Status.completed),
+  run: z.string(),
+  file: z.string(),
   /** Data rows extracted (the header excluded). */
-  rows: number;
+  rows: z.number().int().nonnegative(),
   /** Rows whose key an earlier row of the file had (each overwrites that item); absent when none. */
-  repeatedKeys?: number;
-}
+  repeatedKeys: z.number().int().nonnegative().optional(),
+});
+export type ExtractionCompletedDetail = z.infer<typeof ExtractionCompletedDetailSchema>;
 
-export interface ExtractionFailedDetail {
-  status: typeof Status.failed;
-  run: string;
-  file: string;
-  reason: string;
+export const ExtractionFailedDetailSchema = z.object({
+  status: z.literal(Status.failed),
+  run: z.string(),
+  file: z.string(),
+  reason: z.string(),
   /** Rows put before the file became unreadable. */
-  rows: number;
-}
+  rows: z.number().int().nonnegative(),
+});
+export type ExtractionFailedDetail = z.infer<typeof ExtractionFailedDetailSchema>;
 
-export interface RunCompletedDetail {
-  status: typeof Status.completed;
-  run: string;
-  file: string;
-  extracted: number;
-  transformed: number;
-  loaded: number;
-  failed: number;
-}
+export const RunCompletedDetailSchema = z.object({
+  status: z.literal(Status.completed),
+  run: z.string(),
+  file: z.string(),
+  extracted: z.number(),
+  transformed: z.number(),
+  loaded: z.number(),
+  failed: z.number(),
+});
+export type RunCompletedDetail = z.infer<typeof RunCompletedDetailSchema>;
+
+/** The schema of each detail type's detail. */
+export const DetailSchemas = {
+  [DetailType.rowExtracted]: RowExtractedDetailSchema,
+  [DetailType.rowTransformed]: RowTransformedDetailSchema,
+  [DetailType.rowLoaded]: RowLoadedDetailSchema,
+  [DetailType.rowFailed]: RowFailedDetailSchema,
+  [DetailType.extractionStarted]: ExtractionStartedDetailSchema,
+  [DetailType.extractionCompleted]: ExtractionCompletedDetailSchema,
+  [DetailType.extractionFailed]: ExtractionFailedDetailSchema,
+  [DetailType.runCompleted]: RunCompletedDetailSchema,
+} as const;
 
 export interface DetailByType {
   [DetailType.rowExtracted]: RowExtractedDetail;
@@ -139,24 +171,11 @@ export function builtDetail(e: PutEventsEntry): object | undefined {
   return (e as BuiltEntry)[BUILT_DETAIL];
 }
 
-/**
- * The entry, unless it is too large for PutEvents: then a row-failed entry saying so, so that the
- * row is settled (and the rest of its batch goes on) rather than failing the put of the batch.
- */
-export function rowEntryOrTooLarge(
-  built: PutEventsEntry,
-  source: string,
-  stage: RowFailedDetail['stage'],
-  ref: RowRef,
-): PutEventsEntry {
-  if (putEventsEntrySize(built) <= MAX_PUT_EVENTS_BYTES) return built;
-  return entry(source, DetailType.rowFailed, {
-    status: Status.failed,
-    stage,
-    reason: `the row's ${built.DetailType} event would be ${putEventsEntrySize(built)} bytes; PutEvents takes at most ${MAX_PUT_EVENTS_BYTES}`,
-    run: ref.run,
-    row: ref.row,
-  });
+/** Why this entry cannot be put (it is over PutEvents' size limit), or undefined when it can. */
+export function tooLargeReason(built: PutEventsEntry): string | undefined {
+  const size = putEventsEntrySize(built);
+  if (size <= MAX_PUT_EVENTS_BYTES) return undefined;
+  return `the row's ${built.DetailType} event would be ${size} bytes; PutEvents takes at most ${MAX_PUT_EVENTS_BYTES}`;
 }
 
 export function isDetailType<T extends keyof DetailByType>(
@@ -166,49 +185,20 @@ export function isDetailType<T extends keyof DetailByType>(
   return event['detail-type'] === detailType;
 }
 
-/*
- * Shape checks for events arriving from a bus, where anyone may have put anything. An event that
- * fails its stage's check is poison: reported failed on its own, retried, then dead-lettered.
- */
-type Detail = Record<string, unknown>;
-
-function isRowRef(detail: Detail): boolean {
-  return (
-    typeof detail.run === 'string' &&
-    detail.run !== '' &&
-    Number.isSafeInteger(detail.row) &&
-    (detail.row as number) > 0
-  );
-}
-
-function detailOf(event: EventEnvelope<unknown>, detailType: string, status: string): Detail | undefined {
-  const d = event.detail;
-  if (event['detail-type'] !== detailType || d === null || typeof d !== 'object') return undefined;
-  return (d as Detail).status === status && isRowRef(d as Detail) ? (d as Detail) : undefined;
-}
-
-export function isRowExtracted(event: EventEnvelope<unknown>): event is EventEnvelope<RowExtractedDetail> {
-  const d = detailOf(event, DetailType.rowExtracted, Status.extracted);
-  return d !== undefined && typeof d.headers === 'string' && typeof d.data === 'string';
-}
-
-export function isRowTransformed(
+/** Whether the event is of this detail type and its detail matches the type's schema. */
+export function hasDetail<T extends keyof DetailByType>(
   event: EventEnvelope<unknown>,
-): event is EventEnvelope<RowTransformedDetail> {
-  const d = detailOf(event, DetailType.rowTransformed, Status.transformed);
-  return (
-    d !== undefined &&
-    typeof d.data === 'object' &&
-    d.data !== null &&
-    !Array.isArray(d.data) &&
-    Object.values(d.data).every((v) => typeof v === 'string')
-  );
+  detailType: T,
+): event is EventEnvelope<DetailByType[T]> {
+  return event['detail-type'] === detailType && DetailSchemas[detailType].safeParse(event.detail).success;
 }
 
-export function isRowFailed(event: EventEnvelope<unknown>): event is EventEnvelope<RowFailedDetail> {
-  const d = detailOf(event, DetailType.rowFailed, Status.failed);
-  return d !== undefined && typeof d.stage === 'string' && typeof d.reason === 'string';
-}
+export const isRowExtracted = (e: EventEnvelope<unknown>): e is EventEnvelope<RowExtractedDetail> =>
+  hasDetail(e, DetailType.rowExtracted);
+export const isRowTransformed = (e: EventEnvelope<unknown>): e is EventEnvelope<RowTransformedDetail> =>
+  hasDetail(e, DetailType.rowTransformed);
+export const isRowFailed = (e: EventEnvelope<unknown>): e is EventEnvelope<RowFailedDetail> =>
+  hasDetail(e, DetailType.rowFailed);
 
 /** Splits a delivered batch into the details a stage can process and the ids of events it cannot. */
 export function detailsOf<D>(

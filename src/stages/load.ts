@@ -6,10 +6,17 @@
  * back to be retried. Writes are keyed puts, so a redelivered row leaves one item.
  */
 import { DetailType, Status } from '../pipeline/definition.ts';
-import { entry, type PutEventsEntry, type RowTransformedDetail } from '../pipeline/events.ts';
+import {
+  entry,
+  isRowTransformed,
+  type PutEventsEntry,
+  type RowTransformedDetail,
+} from '../pipeline/events.ts';
+import { done, type InputOutcome, retry, type Stage, type StageInput } from './contract.ts';
+import { groupByRun, rowFailure } from './inputs.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
 import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from '../pipeline/put-events.ts';
-import type { FieldCipher, Item, ItemWriter } from './ports.ts';
+import type { FieldCipher, Item, ItemWriter, MappingSource } from './ports.ts';
 import {
   checkType,
   fromItemValue,
@@ -18,13 +25,6 @@ import {
   MAX_PARTITION_KEY_BYTES,
   toItemValue,
 } from './values.ts';
-
-export interface LoadOptions {
-  source: string;
-  mapping: Mapping;
-  writer: ItemWriter;
-  cipher?: FieldCipher;
-}
 
 type Mapped = { ok: true; item: Item } | { ok: false; reason: string; column?: string };
 
@@ -68,26 +68,47 @@ function keyColumn(mapping: Mapping): string {
   return Object.entries(mapping.columns).find(([, c]) => c.attribute === mapping.key)?.[0] ?? mapping.key;
 }
 
-export interface LoadOutcome {
-  /** `data-loaded` and `row-failed` events to put. */
-  events: PutEventsEntry[];
-  /** Rows the table left unwritten for now (throttling): their events are to be delivered again. */
-  retry: RowTransformedDetail[];
+export interface LoadStageOptions {
+  source: string;
+  /** The mapping each run's rows are loaded by. */
+  mappingFor: MappingSource;
+  writer: ItemWriter;
+  /** For runs whose mapping marks columns sensitive. */
+  cipher?: FieldCipher;
 }
 
-/** Loads a batch. Throws only when the writer itself fails (the table unreachable): retry it all. */
-export async function loadBatch(
-  details: readonly RowTransformedDetail[],
-  options: LoadOptions,
-): Promise<LoadOutcome> {
+/**
+ * Load as a stage: each transformed row is loaded (`data-loaded`), failed (`row-failed`: a value the
+ * mapping or DynamoDB refuses) or retried (`unprocessed`: the table left it unwritten for now).
+ * Throws only when the writer itself fails (the table unreachable): the whole batch is retried.
+ */
+export function loadStage(options: LoadStageOptions): Stage<RowTransformedDetail> {
+  return {
+    name: 'load',
+    accepts: isRowTransformed,
+    async handle(inputs) {
+      const outcomes = new Map<string, InputOutcome>();
+      for (const [run, group] of groupByRun(inputs)) {
+        const mapping = await options.mappingFor(run);
+        await loadGroup(group, { ...options, mapping }, outcomes);
+      }
+      return outcomes;
+    },
+  };
+}
+
+async function loadGroup(
+  inputs: readonly StageInput<RowTransformedDetail>[],
+  options: Omit<LoadStageOptions, 'mappingFor'> & { mapping: Mapping },
+  outcomes: Map<string, InputOutcome>,
+): Promise<void> {
   const { source, mapping } = options;
-  const events: PutEventsEntry[] = [];
-  const retry: RowTransformedDetail[] = [];
-  const written: { detail: RowTransformedDetail; item: Item }[] = [];
-  for (const detail of details) {
+  const written: { id: string; detail: RowTransformedDetail; item: Item }[] = [];
+  for (const { id, event } of inputs) {
+    const detail = event.detail;
     const mapped = await mapRow(detail, mapping, options.cipher);
-    if (mapped.ok) written.push({ detail, item: mapped.item });
-    else events.push(failed(source, detail, mapped.reason, mapped.column));
+    if (mapped.ok) written.push({ id, detail, item: mapped.item });
+    else outcomes.set(id, rowFailure(source, 'load', detail, mapped.reason, mapped.column));
   }
   const failures = await options.writer.writeItems(written.map((w) => w.item));
   const failedItems = new Map(failures.map((f) => [f.item, f]));
@@ -96,14 +117,17 @@ export async function loadBatch(
       .filter((c) => c.sensitive)
       .map((c) => c.attribute),
   );
-  for (const { detail, item } of written) {
+  for (const { id, detail, item } of written) {
     const failure = failedItems.get(item);
     if (failure?.refused) {
-      events.push(failed(source, detail, withoutSensitiveValues(failure.reason, item, sensitive)));
+      outcomes.set(
+        id,
+        rowFailure(source, 'load', detail, withoutSensitiveValues(failure.reason, item, sensitive)),
+      );
       continue;
     }
     if (failure) {
-      retry.push(detail);
+      outcomes.set(id, retry('unprocessed', failure.reason));
       continue;
     }
     const keyValue = item[mapping.key];
@@ -117,9 +141,8 @@ export async function loadBatch(
       });
     const withData = loaded(plainItem(item, sensitive));
     // The row is loaded either way; a copy of its item too large for one event is left out.
-    events.push(putEventsEntrySize(withData) <= MAX_PUT_EVENTS_BYTES ? withData : loaded({}));
+    outcomes.set(id, done(putEventsEntrySize(withData) <= MAX_PUT_EVENTS_BYTES ? withData : loaded({})));
   }
-  return { events, retry };
 }
 
 /** DynamoDB's messages may quote a value: a sensitive one must not reach an event. */
@@ -139,20 +162,4 @@ function plainItem(item: Item, redact: Set<string>): Record<string, unknown> {
   for (const [name, value] of Object.entries(item))
     plain[name] = redact.has(name) ? '[sensitive]' : fromItemValue(value);
   return plain;
-}
-
-function failed(
-  source: string,
-  detail: RowTransformedDetail,
-  reason: string,
-  column?: string,
-): PutEventsEntry {
-  return entry(source, DetailType.rowFailed, {
-    status: Status.failed,
-    stage: 'load',
-    reason,
-    ...(column === undefined ? {} : { column }),
-    run: detail.run,
-    row: detail.row,
-  });
 }

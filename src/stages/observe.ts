@@ -5,6 +5,7 @@
  */
 import { DetailType, Status } from '../pipeline/definition.ts';
 import { entry, type EventEnvelope, type PutEventsEntry } from '../pipeline/events.ts';
+import { done, type InputOutcome, type Stage, type StageInput } from './contract.ts';
 import type { RowState, RunCounts, TallyStore } from './ports.ts';
 
 /** What the observer records of each event: enough to audit a run, never a row's values. */
@@ -45,26 +46,82 @@ export function describeEvent(event: EventEnvelope<unknown>): ObservedEvent {
   return observed;
 }
 
-export interface ObserveResult {
-  observed: ObservedEvent[];
-  /** run-completed events to put. */
-  events: PutEventsEntry[];
-  completed: RunCounts[];
+export interface ObserveStageOptions {
+  source: string;
+  tally: TallyStore;
+  /** What was seen of each event of a batch (the runtime logs or records it). */
+  onObserved?: (observed: readonly ObservedEvent[]) => void | Promise<void>;
+  /** A run's `run-completed` was put: its final counts. */
+  onCompleted?: (counts: RunCounts) => void;
 }
 
-export async function observeBatch(
+/**
+ * Observe as a stage: takes every event of the source, marks each row's state in the tally (marking
+ * twice counts once) and, once a run's rows are all loaded or failed, claims its completion and emits
+ * `run-completed` (tagged to one input of the run). Should that put fail, the claim is released and
+ * that input retried, so its redelivery claims and puts it again: put once, never lost.
+ */
+export function observeStage(options: ObserveStageOptions): Stage<unknown> {
+  const { source, tally } = options;
+  return {
+    name: 'observe',
+    accepts: isAnyEvent,
+    async handle(inputs) {
+      const observed = await markEvents(
+        inputs.map((i) => i.event),
+        tally,
+      );
+      await options.onObserved?.(observed);
+      const outcomes = new Map<string, InputOutcome>(inputs.map((i) => [i.id, done()]));
+      const firstOfRun = new Map<string, string>();
+      for (const [i, o] of observed.entries()) {
+        if (o.run !== undefined && !firstOfRun.has(o.run))
+          firstOfRun.set(o.run, (inputs[i] as StageInput).id);
+      }
+      const claimed: string[] = [];
+      try {
+        for (const [run, input] of firstOfRun) {
+          const counts = await tally.counts(run);
+          if (!counts || counts.expected === undefined || counts.settled < counts.expected) continue;
+          if (!(await tally.claimCompletion(run))) continue;
+          claimed.push(run);
+          const final = { ...counts, completed: true };
+          outcomes.set(input, {
+            status: 'done',
+            outputs: [
+              {
+                entry: runCompleted(source, final),
+                onPublished: () => options.onCompleted?.(final),
+                release: () => tally.releaseCompletion(run),
+              },
+            ],
+          });
+        }
+      } catch (error) {
+        // The batch will be retried: claims taken so far must be claimable again by that retry.
+        for (const run of claimed) await tally.releaseCompletion(run);
+        throw error;
+      }
+      return outcomes;
+    },
+  };
+}
+
+/** The observer takes every event of the source. */
+const isAnyEvent = (event: EventEnvelope<unknown>): event is EventEnvelope<unknown> =>
+  typeof event === 'object';
+
+/** Marks every row-level event in the tally and records what each run's lifecycle events say. */
+async function markEvents(
   events: readonly EventEnvelope<unknown>[],
-  options: { source: string; tally: TallyStore },
-): Promise<ObserveResult> {
-  const { tally } = options;
+  tally: TallyStore,
+): Promise<ObservedEvent[]> {
   const observed = events.map(describeEvent);
   // Group row marks per run and state so a batch costs one store call per group.
   const marks = new Map<string, { run: string; state: RowState; rows: number[] }>();
-  const runs = new Set<string>();
   for (const [i, event] of events.entries()) {
     const o = observed[i] as ObservedEvent;
     if (o.run === undefined) continue;
-    runs.add(o.run);
     const detail = event.detail as ObservableDetail;
     const state = ROW_STATE_BY_DETAIL_TYPE[o.detailType];
     if (state && o.row !== undefined) {
@@ -82,31 +139,17 @@ export async function observeBatch(
     }
   }
   for (const mark of marks.values()) await tally.markRows(mark.run, mark.state, mark.rows);
+  return observed;
+}
 
-  const out: PutEventsEntry[] = [];
-  const completed: RunCounts[] = [];
-  try {
-    for (const run of runs) {
-      const counts = await tally.counts(run);
-      if (!counts || counts.expected === undefined || counts.settled < counts.expected) continue;
-      if (!(await tally.claimCompletion(run))) continue;
-      completed.push({ ...counts, completed: true });
-      out.push(
-        entry(options.source, DetailType.runCompleted, {
-          status: Status.completed,
-          run,
-          file: counts.file ?? '',
-          extracted: counts.extracted,
-          transformed: counts.transformed,
-          loaded: counts.loaded,
-          failed: counts.failed,
-        }),
-      );
-    }
-  } catch (error) {
-    // The batch will be retried: claims taken so far must be claimable again by that retry.
-    for (const counts of completed) await tally.releaseCompletion(counts.run);
-    throw error;
-  }
-  return { observed, events: out, completed };
+function runCompleted(source: string, counts: RunCounts): PutEventsEntry {
+  return entry(source, DetailType.runCompleted, {
+    status: Status.completed,
+    run: counts.run,
+    file: counts.file ?? '',
+    extracted: counts.extracted,
+    transformed: counts.transformed,
+    loaded: counts.loaded,
+    failed: counts.failed,
+  });
 }

@@ -3,11 +3,23 @@
  * clients); the stages never import either.
  */
 import type { PutEventsEntry } from '../pipeline/events.ts';
+import type { Mapping } from '../pipeline/mapping.ts';
 
 /** Puts events on the bus. Resolves once every entry is accepted (retrying failed entries). */
 export interface EventPublisher {
   putEvents(entries: PutEventsEntry[]): Promise<void>;
+  /**
+   * Puts several PutEvents-sized requests at once, resolving with each one's error (undefined where
+   * it was accepted). For a bus that can take them in one write (the local journal).
+   */
+  putRequests?(requests: PutEventsEntry[][]): Promise<(Error | undefined)[]>;
 }
+
+/**
+ * The mapping a run's rows are transformed and loaded by: the run's own where the runtime records it
+ * (locally), else the deployment's.
+ */
+export type MappingSource = (run: string) => Promise<Mapping>;
 
 /** A DynamoDB attribute value, in the API's own shape (numbers stay text: DynamoDB keeps 38 digits). */
 export type ItemValue = { S: string } | { N: string } | { BOOL: boolean };

@@ -3,12 +3,10 @@
  * checks it against the mapping so a bad row fails here, with its reason, instead of at load.
  */
 import { DetailType, Status } from '../pipeline/definition.ts';
-import {
-  entry,
-  type PutEventsEntry,
-  type RowExtractedDetail,
-  rowEntryOrTooLarge,
-} from '../pipeline/events.ts';
+import { entry, isRowExtracted, type RowExtractedDetail, tooLargeReason } from '../pipeline/events.ts';
+import { done, type InputOutcome, type Stage } from './contract.ts';
+import { groupByRun, rowFailure } from './inputs.ts';
+import type { MappingSource } from './ports.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
 import { decodeCsvLine } from './csv.ts';
 import { checkValue } from './values.ts';
@@ -48,31 +46,45 @@ export function transformRow(
   return { ok: true, data };
 }
 
-/** Transforms a batch of extracted rows into the events to put: `transform` or `row-failed`. */
-export function transformBatch(
-  details: readonly RowExtractedDetail[],
+/** What becomes of an extracted row: a `transform` event, or a failed row with the reason. */
+export function transformOutcome(
+  detail: RowExtractedDetail,
   options: { source: string; mapping: Mapping },
-): PutEventsEntry[] {
-  return details.map((detail) => {
-    const { run, row } = detail;
-    const outcome = transformRow(detail, options.mapping);
-    if (outcome.ok) {
-      const transformed = entry(options.source, DetailType.rowTransformed, {
-        status: Status.transformed,
-        data: outcome.data,
-        run,
-        row,
-      });
-      // As an object a row takes more bytes than as a CSV line: it may no longer fit one event.
-      return rowEntryOrTooLarge(transformed, options.source, 'transform', { run, row });
-    }
-    return entry(options.source, DetailType.rowFailed, {
-      status: Status.failed,
-      stage: 'transform',
-      reason: outcome.reason,
-      ...(outcome.column === undefined ? {} : { column: outcome.column }),
-      run,
-      row,
-    });
+): InputOutcome {
+  const { run, row } = detail;
+  const outcome = transformRow(detail, options.mapping);
+  if (!outcome.ok) return rowFailure(options.source, 'transform', detail, outcome.reason, outcome.column);
+  const transformed = entry(options.source, DetailType.rowTransformed, {
+    status: Status.transformed,
+    data: outcome.data,
+    run,
+    row,
   });
+  // As an object a row takes more bytes than as a CSV line: it may no longer fit one event.
+  const tooLarge = tooLargeReason(transformed);
+  return tooLarge ? rowFailure(options.source, 'transform', detail, tooLarge) : done(transformed);
+}
+
+export interface TransformStageOptions {
+  source: string;
+  /** The mapping each run's rows are checked by. */
+  mappingFor: MappingSource;
+}
+
+/** Transform as a stage: every extracted row is settled, as `transform` or as a failed row. */
+export function transformStage(options: TransformStageOptions): Stage<RowExtractedDetail> {
+  return {
+    name: 'transform',
+    accepts: isRowExtracted,
+    async handle(inputs) {
+      const outcomes = new Map<string, InputOutcome>();
+      for (const [run, group] of groupByRun(inputs)) {
+        const mapping = await options.mappingFor(run);
+        for (const { id, event } of group) {
+          outcomes.set(id, transformOutcome(event.detail, { source: options.source, mapping }));
+        }
+      }
+      return outcomes;
+    },
+  };
 }

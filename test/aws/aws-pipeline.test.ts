@@ -9,24 +9,20 @@ import { Readable } from 'node:stream';
 import { QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { RunTaskCommandInput, RunTaskCommandOutput } from '@aws-sdk/client-ecs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoTallyStore, RUNS_TABLE_KEY } from '../../src/adapters/dynamodb-tally-store.ts';
 import { DynamoItemWriter } from '../../src/adapters/dynamodb-writer.ts';
-import { definePipeline, DetailType, type TargetName } from '../../src/pipeline/definition.ts';
-import type { PutEventsEntry } from '../../src/pipeline/events.ts';
+import { definePipeline, DetailType } from '../../src/pipeline/definition.ts';
 import { runIdForObject } from '../../src/pipeline/run-id.ts';
 import { createExtractTriggerHandler } from '../../src/runtime/aws/extract-trigger.ts';
 import { runExtractTask } from '../../src/runtime/aws/extract-task.ts';
 import { createLoadHandler } from '../../src/runtime/aws/load.ts';
 import { createObserveHandler } from '../../src/runtime/aws/observe.ts';
 import { createQuarantineHandler, QUARANTINE_ID } from '../../src/runtime/aws/quarantine.ts';
-import type { SqsBatchHandler } from '../../src/runtime/aws/sqs-batch.ts';
 import { createTransformHandler } from '../../src/runtime/aws/transform.ts';
 import { ensureTable, type LocalDynamo, startDynalite } from '../../src/runtime/local/dynalite.ts';
-import { RuleIndex } from '../../src/patterns/index.ts';
-import type { EventPublisher } from '../../src/stages/ports.ts';
-import { createRunsTable, envelopeOf, silentLogger, sqsRecord } from './fixtures.ts';
+import { RuledQueues } from '../support/aws-runtime.ts';
+import { createRunsTable, silentLogger, sqsRecord } from './fixtures.ts';
 
 const definition = definePipeline();
 const TABLE = 'TransformedData';
@@ -41,50 +37,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await dynamo?.close();
 });
-
-/** The bus: PutEvents entries matched against the definition's rules into one queue per target. */
-class RuledQueues implements EventPublisher {
-  readonly queues = new Map<TargetName, { record: SQSRecord; receives: number }[]>();
-  readonly all: PutEventsEntry[] = [];
-  readonly deadLetters: { target: TargetName; record: SQSRecord }[] = [];
-  private readonly router = new RuleIndex<string>();
-
-  constructor() {
-    for (const rule of definition.rules) this.router.add(rule.name, rule.eventPattern, rule.target);
-  }
-
-  async putEvents(entries: PutEventsEntry[]): Promise<void> {
-    for (const e of entries) {
-      this.all.push(e);
-      const envelope = envelopeOf(e);
-      for (const target of this.router.match(envelope) as TargetName[]) {
-        const queue = this.queues.get(target) ?? [];
-        queue.push({ record: sqsRecord(JSON.stringify(envelope)), receives: 0 });
-        this.queues.set(target, queue);
-      }
-    }
-  }
-
-  /** Delivers batches until every queue is empty; failed messages come back until maxReceiveCount. */
-  async drain(handlers: Record<TargetName, SqsBatchHandler>): Promise<void> {
-    for (let round = 0; round < 1000; round++) {
-      const target = [...this.queues.keys()].find((t) => (this.queues.get(t)?.length ?? 0) > 0);
-      if (!target) return;
-      const queue = this.queues.get(target) ?? [];
-      const batch = queue.splice(0, definition.delivery[target].batchSize);
-      const response = await handlers[target]({ Records: batch.map((m) => m.record) });
-      const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
-      for (const message of batch) {
-        if (!failed.has(message.record.messageId)) continue;
-        message.receives += 1;
-        if (message.receives >= definition.delivery[target].maxReceiveCount)
-          this.deadLetters.push({ target, record: message.record });
-        else queue.push(message);
-      }
-    }
-    throw new Error('the queues did not drain');
-  }
-}
 
 function s3Notification(bucket: string, key: string, eTag: string): string {
   return JSON.stringify({
@@ -102,7 +54,7 @@ function s3Notification(bucket: string, key: string, eTag: string): string {
 }
 
 async function runUpload(csv: Buffer, key: string, eTag: string): Promise<RuledQueues> {
-  const bus = new RuledQueues();
+  const bus = new RuledQueues(definition);
   const logger = silentLogger();
   const tasks: Promise<unknown>[] = [];
   // The fake ECS "runs" the task: the container's environment is what RunTask's overrides say.

@@ -4,7 +4,7 @@ import { DynamoTallyStore, RUN_ITEM_SK, RUNS_TABLE_KEY } from '../../src/adapter
 import { definePipeline, DetailType, Status } from '../../src/pipeline/definition.ts';
 import { entry } from '../../src/pipeline/events.ts';
 import { type LocalDynamo, startDynalite } from '../../src/runtime/local/dynalite.ts';
-import { observeBatch } from '../../src/stages/observe.ts';
+import { observeBatch } from '../support/stages.ts';
 import { createRunsTable, envelopeOf } from './fixtures.ts';
 
 const TABLE = 'runs-tally-test';

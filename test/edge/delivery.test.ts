@@ -47,7 +47,7 @@ describe('delivery through the running stack, over HTTP', () => {
     expect(JSON.parse(letter ?? '')).toMatchObject({
       target: 'transform',
       attempts: 5,
-      reason: 'the target reported the event as failed (after 5 attempts)',
+      reason: 'invalid: transform does not take this s3RecordExtraction event (after 5 attempts)',
       event: {
         id: result.Entries?.[0]?.EventId,
         'detail-type': 's3RecordExtraction',

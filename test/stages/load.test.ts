@@ -5,7 +5,7 @@ import { DetailType } from '../../src/pipeline/definition.ts';
 import type { RowTransformedDetail } from '../../src/pipeline/events.ts';
 import { SEED_MAPPING } from '../../src/pipeline/mapping.ts';
 import { ensureTable, type LocalDynamo, startDynalite } from '../../src/runtime/local/dynalite.ts';
-import { loadBatch } from '../../src/stages/load.ts';
+import { loadBatch } from '../support/stages.ts';
 import type { ItemWriter } from '../../src/stages/ports.ts';
 import { scanAll } from '../support/dynamo.ts';
 
@@ -143,11 +143,11 @@ describe('load', () => {
       writer,
     });
     expect(entries.map((e) => e.DetailType)).toEqual([
+      DetailType.rowLoaded,
       DetailType.rowFailed,
       DetailType.rowLoaded,
-      DetailType.rowLoaded,
     ]);
-    expect(JSON.parse(entries[0]?.Detail ?? '')).toMatchObject({
+    expect(JSON.parse(entries[1]?.Detail ?? '')).toMatchObject({
       row: 2,
       column: 'ID',
       reason: "key value is over DynamoDB's 2048-byte limit",
@@ -238,9 +238,9 @@ describe('load against what DynamoDB refuses', () => {
     };
     const { events } = await loadBatch([row(1), big], { source: 's', mapping: SEED_MAPPING, writer });
     expect(events.map((e) => [e.DetailType, JSON.parse(e.Detail).row])).toEqual([
-      [DetailType.rowFailed, 2],
       [DetailType.rowLoaded, 1],
+      [DetailType.rowFailed, 2],
     ]);
-    expect(JSON.parse(events[0]?.Detail ?? '').reason).toBe("item is over DynamoDB's 400 KB limit");
+    expect(JSON.parse(events[1]?.Detail ?? '').reason).toBe("item is over DynamoDB's 400 KB limit");
   });
 });

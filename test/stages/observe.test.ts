@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DetailType } from '../../src/pipeline/definition.ts';
 import type { EventEnvelope } from '../../src/pipeline/events.ts';
 import { MemoryTallyStore } from '../../src/runtime/local/tally-store.ts';
-import { observeBatch } from '../../src/stages/observe.ts';
+import { observeBatch } from '../support/stages.ts';
 
 let id = 0;
 function event(detailType: string, detail: Record<string, unknown>): EventEnvelope<unknown> {

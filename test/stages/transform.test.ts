@@ -3,7 +3,8 @@ import { DetailType } from '../../src/pipeline/definition.ts';
 import type { Mapping } from '../../src/pipeline/mapping.ts';
 import { SEED_MAPPING } from '../../src/pipeline/mapping.ts';
 import { encodeCsvLine } from '../../src/stages/csv.ts';
-import { transformBatch, transformRow } from '../../src/stages/transform.ts';
+import { transformRow } from '../../src/stages/transform.ts';
+import { transformBatch } from '../support/stages.ts';
 
 const headers = 'ID,HouseNum,Street,Town,Zip';
 
@@ -111,8 +112,8 @@ describe('transform', () => {
     expect(transformRow({ headers: 'ID,Zip', data: `1,${zip}` }, mapping).ok).toBe(true);
   });
 
-  it('puts transform events, and row-failed events with run and row for bad rows', () => {
-    const entries = transformBatch(
+  it('puts transform events, and row-failed events with run and row for bad rows', async () => {
+    const entries = await transformBatch(
       [
         { status: 'extracted', headers, data: '1,12,Main Street,Antrim,22876', run: 'r', row: 1 },
         { status: 'extracted', headers, data: '2,23', run: 'r', row: 2 },
@@ -132,7 +133,7 @@ describe('transform', () => {
 });
 
 describe('transform of a row too large for one event as an object', () => {
-  it('reports that row failed, and transforms the rest of its batch', () => {
+  it('reports that row failed, and transforms the rest of its batch', async () => {
     // 25,000 one-letter columns: about 220 KB as CSV lines (one event), over 300 KB as {header: value}.
     const names = Array.from({ length: 25_000 }, (_, i) => `c${i}`);
     const wide = {
@@ -143,7 +144,7 @@ describe('transform of a row too large for one event as an object', () => {
       key: 'id',
       columns: { ID: { attribute: 'id', type: 'string', required: true } },
     };
-    const entries = transformBatch(
+    const entries = await transformBatch(
       [
         { status: 'extracted', ...wide, run: 'r', row: 1 },
         { status: 'extracted', headers: 'ID', data: '2', run: 'r', row: 2 },

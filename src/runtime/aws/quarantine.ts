@@ -9,12 +9,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { RUNS_TABLE_KEY } from '../../adapters/dynamodb-tally-store.ts';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
-import type { EventEnvelope, RowFailedDetail } from '../../pipeline/events.ts';
-import type { Item, ItemWriter } from '../../stages/ports.ts';
+import type { EventPublisher, Item, ItemWriter } from '../../stages/ports.ts';
+import { type FailedRow, type FailedRowStore, quarantineStage } from '../../stages/quarantine.ts';
 import { dynamoClient, stageLogger } from './clients.ts';
 import { Env, type EnvSource, requireEnv } from './config.ts';
-import { isRowFailed } from '../../pipeline/events.ts';
-import { handleEventBatch, type SqsBatchHandler } from './sqs-batch.ts';
+import { type SqsBatchHandler, sqsStageHandler } from './sqs-batch.ts';
 
 export const QUARANTINE_SK_PREFIX = 'failed#';
 /** The attribute that identifies a quarantined row across runs (the writer deduplicates on it). */
@@ -26,8 +25,7 @@ export interface QuarantineDeps {
   logger: Logger;
 }
 
-export function quarantineItem(event: EventEnvelope<RowFailedDetail>): Item {
-  const d = event.detail;
+export function quarantineItem(d: FailedRow): Item {
   const sk = `${QUARANTINE_SK_PREFIX}${String(d.row).padStart(10, '0')}#${d.stage}`;
   const item: Item = {
     [RUNS_TABLE_KEY.partitionKey]: { S: d.run },
@@ -36,45 +34,47 @@ export function quarantineItem(event: EventEnvelope<RowFailedDetail>): Item {
     row: { N: String(d.row) },
     stage: { S: d.stage },
     reason: { S: d.reason },
-    eventId: { S: event.id },
-    time: { S: event.time },
+    eventId: { S: d.id },
+    time: { S: d.time },
   };
   if (typeof d.column === 'string') item.column = { S: d.column };
   return item;
 }
 
 export function createQuarantineHandler(deps: QuarantineDeps): SqsBatchHandler {
-  const { writer, logger } = deps;
-  return async (event, context) => {
-    if (context) logger.addContext(context);
-    return handleEventBatch(event, context, logger, async (messages) => {
-      const failed = new Set<string>();
-      const items: Item[] = [];
-      const messageOf = new Map<Item, string>();
-      for (const { messageId, event: e } of messages) {
-        if (!isRowFailed(e)) {
-          logger.error('not a row-failed event', { messageId, detailType: e['detail-type'] });
-          failed.add(messageId);
-          continue;
-        }
-        const item = quarantineItem(e);
-        items.push(item);
-        messageOf.set(item, messageId);
-        logger.warn('row quarantined', {
-          run: e.detail.run,
-          row: e.detail.row,
-          stage: e.detail.stage,
-          reason: e.detail.reason,
-        });
-      }
-      for (const failure of await writer.writeItems(items)) {
-        const id = messageOf.get(failure.item);
-        if (id !== undefined) failed.add(id);
-      }
-      return failed;
-    });
-  };
+  const store = new RunsTableFailedRows(deps.writer, deps.logger);
+  return sqsStageHandler(quarantineStage({ store }), { ...deps, publisher: NO_OUTPUT });
 }
+
+/** Failed rows kept as items of their run in the runs table. */
+class RunsTableFailedRows implements FailedRowStore {
+  constructor(
+    private readonly writer: ItemWriter,
+    private readonly logger: Logger,
+  ) {}
+
+  async keep(rows: readonly FailedRow[]): Promise<readonly FailedRow[]> {
+    const rowOf = new Map<Item, FailedRow>();
+    for (const row of rows) {
+      rowOf.set(quarantineItem(row), row);
+      this.logger.warn('row quarantined', {
+        run: row.run,
+        row: row.row,
+        stage: row.stage,
+        reason: row.reason,
+      });
+    }
+    const failures = await this.writer.writeItems([...rowOf.keys()]);
+    return failures.map((f) => rowOf.get(f.item)).filter((r): r is FailedRow => r !== undefined);
+  }
+}
+
+/** Quarantine emits no events. */
+const NO_OUTPUT: EventPublisher = {
+  putEvents: async (entries) => {
+    if (entries.length > 0) throw new Error('quarantine emits no events');
+  },
+};
 
 export function quarantineDepsFromEnv(env: EnvSource): QuarantineDeps {
   return {

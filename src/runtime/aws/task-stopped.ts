@@ -16,11 +16,12 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoTallyStore } from '../../adapters/dynamodb-tally-store.ts';
 import { s3Url } from '../../adapters/s3-object-source.ts';
 import { DetailType, type PipelineDefinition, Status } from '../../pipeline/definition.ts';
-import { entry, type PutEventsEntry } from '../../pipeline/events.ts';
+import { entry, type EventEnvelope } from '../../pipeline/events.ts';
+import { done, type InputOutcome, retry, type Stage } from '../../stages/contract.ts';
 import type { EventPublisher, TallyStore } from '../../stages/ports.ts';
 import { dynamoClient, publisherFromEnv, stageLogger } from './clients.ts';
 import { Env, type EnvSource, pipelineFromEnv, requireEnv } from './config.ts';
-import { handleEventBatch, publishTagged, type SqsBatchHandler } from './sqs-batch.ts';
+import { type SqsBatchHandler, sqsStageHandler } from './sqs-batch.ts';
 import { ECS_TASK_STATE_CHANGE, TaskExit } from './task-exit.ts';
 
 /** The parts of an ECS Task State Change detail this handler reads. */
@@ -91,19 +92,20 @@ export interface TaskStoppedDeps {
 }
 
 export function createTaskStoppedHandler(deps: TaskStoppedDeps): SqsBatchHandler {
-  const { definition, containerName, tally, publisher, logger } = deps;
-  return async (event, context) => {
-    if (context) logger.addContext(context);
-    return handleEventBatch(event, context, logger, async (messages) => {
-      const failed: string[] = [];
-      const tagged: { entry: PutEventsEntry; messageIds: string[] }[] = [];
-      for (const { messageId, event: e } of messages) {
-        if (e.source !== 'aws.ecs' || e['detail-type'] !== ECS_TASK_STATE_CHANGE) {
-          logger.error('not an ECS task state change', { messageId, detailType: e['detail-type'] });
-          failed.push(messageId);
-          continue;
-        }
-        const detail = e.detail as TaskStateChangeDetail;
+  return sqsStageHandler(taskStoppedStage(deps), deps);
+}
+
+/** ECS task state changes in, `extraction-failed` out for runs whose task failed unreported. */
+function taskStoppedStage(deps: TaskStoppedDeps): Stage<TaskStateChangeDetail> {
+  const { definition, containerName, tally, logger } = deps;
+  return {
+    name: 'task-stopped',
+    accepts: (e): e is EventEnvelope<TaskStateChangeDetail> =>
+      e.source === 'aws.ecs' && e['detail-type'] === ECS_TASK_STATE_CHANGE,
+    async handle(inputs) {
+      const outcomes = new Map<string, InputOutcome>();
+      for (const { id, event } of inputs) {
+        const detail = event.detail;
         const failure = unreportedFailure(detail, containerName);
         if (!failure) {
           logger.info('extract task stopped; nothing to report', {
@@ -111,30 +113,30 @@ export function createTaskStoppedHandler(deps: TaskStoppedDeps): SqsBatchHandler
             startedBy: detail.startedBy,
             exitCodes: detail.containers?.map((c) => c.exitCode),
           });
+          outcomes.set(id, done());
           continue;
         }
         try {
           const counts = await tally.counts(failure.run);
           if (counts?.expected !== undefined) {
             logger.info('the run already has its row count; nothing to report', { run: failure.run });
+            outcomes.set(id, done());
             continue;
           }
           logger.warn('extract task failed', { ...failure, taskArn: detail.taskArn });
-          tagged.push({
-            entry: entry(definition.source, DetailType.extractionFailed, {
-              status: Status.failed,
-              ...failure,
-              rows: counts?.extracted ?? 0,
-            }),
-            messageIds: [messageId],
+          const failed = entry(definition.source, DetailType.extractionFailed, {
+            status: Status.failed,
+            ...failure,
+            rows: counts?.extracted ?? 0,
           });
+          outcomes.set(id, done(failed));
         } catch (error) {
           logger.error('could not read the run tally', { run: failure.run, error: error as Error });
-          failed.push(messageId);
+          outcomes.set(id, retry('transient', 'could not read the run tally'));
         }
       }
-      return [...failed, ...(await publishTagged(publisher, tagged, logger))];
-    });
+      return outcomes;
+    },
   };
 }
 

@@ -1,22 +1,15 @@
 /**
- * Transform Lambda: a batch of `s3RecordExtraction` events from the transform queue -> transformBatch
- * -> `transform` / `row-failed` events put to the bus. Only a message whose output could not be put
- * (or whose event is malformed) is reported failed.
+ * Transform Lambda: a batch of `s3RecordExtraction` events from the transform queue -> the transform
+ * stage -> `transform` / `row-failed` events put to the bus. Only a message whose output could not be
+ * put (or whose event is malformed) is reported failed.
  */
-import type { Logger } from '@aws-lambda-powertools/logger';
 import type { PipelineDefinition } from '../../pipeline/definition.ts';
 import type { EventPublisher } from '../../stages/ports.ts';
-import { transformBatch } from '../../stages/transform.ts';
+import { transformStage } from '../../stages/transform.ts';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { publisherFromEnv, stageLogger } from './clients.ts';
 import { type EnvSource, pipelineFromEnv } from './config.ts';
-import { isRowExtracted } from '../../pipeline/events.ts';
-import {
-  type EventMessage,
-  handleEventBatch,
-  MessagesByRow,
-  publishTagged,
-  type SqsBatchHandler,
-} from './sqs-batch.ts';
+import { type SqsBatchHandler, sqsStageHandler } from './sqs-batch.ts';
 
 export interface TransformDeps {
   definition: PipelineDefinition;
@@ -25,32 +18,9 @@ export interface TransformDeps {
 }
 
 export function createTransformHandler(deps: TransformDeps): SqsBatchHandler {
-  const { definition, publisher, logger } = deps;
-  return async (event, context) => {
-    if (context) logger.addContext(context);
-    return handleEventBatch(event, context, logger, async (messages: EventMessage[]) => {
-      const failed: string[] = [];
-      const byRow = new MessagesByRow();
-      const details = [];
-      for (const { messageId, event: e } of messages) {
-        if (!isRowExtracted(e)) {
-          logger.error('not an extracted row', { messageId, detailType: e['detail-type'] });
-          failed.push(messageId);
-          continue;
-        }
-        byRow.add(e.detail.run, e.detail.row, messageId);
-        details.push(e.detail);
-      }
-      const entries = transformBatch(details, { source: definition.source, mapping: definition.mapping });
-      const unpublished = await publishTagged(
-        publisher,
-        entries.map((entry) => ({ entry, messageIds: byRow.forEntry(entry) })),
-        logger,
-      );
-      logger.debug('transformed', { rows: details.length, failed: failed.length + unpublished.size });
-      return [...failed, ...unpublished];
-    });
-  };
+  const { definition } = deps;
+  const stage = transformStage({ source: definition.source, mappingFor: async () => definition.mapping });
+  return sqsStageHandler(stage, deps);
 }
 
 export function transformDepsFromEnv(env: EnvSource): TransformDeps {

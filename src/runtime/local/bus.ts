@@ -29,6 +29,8 @@ export type AnyEvent = EventEnvelope<unknown>;
 /** What a target reports back: the events it could not process (SQS's batchItemFailures). */
 export interface BatchOutcome {
   failedEventIds?: string[];
+  /** Why each failed event failed, for its dead letter. */
+  reasons?: ReadonlyMap<string, string>;
 }
 
 export type TargetHandler = (events: AnyEvent[]) => Promise<BatchOutcome | void>;
@@ -335,11 +337,13 @@ export class LocalEventBus {
 
   private async deliver(queue: TargetQueue, batch: Queued[]): Promise<void> {
     let failedIds: Set<string> | undefined;
+    let reasons: ReadonlyMap<string, string> | undefined;
     let reason = '';
     try {
       const outcome = await queue.handler(batch.map((q) => q.event));
       if (outcome?.failedEventIds?.length) {
         failedIds = new Set(outcome.failedEventIds);
+        reasons = outcome.reasons;
         reason = 'the target reported the event as failed';
       }
     } catch (error) {
@@ -351,7 +355,7 @@ export class LocalEventBus {
     const done: number[] = [];
     for (const item of batch) {
       if (failedIds?.has(item.event.id)) {
-        if (this.retryOrDeadLetter(queue, item, reason)) continue;
+        if (this.retryOrDeadLetter(queue, item, reasons?.get(item.event.id) ?? reason)) continue;
       } else {
         this.pending--;
       }

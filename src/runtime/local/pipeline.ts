@@ -12,22 +12,26 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import { definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
 import { type Mapping, mappingHash, parseMapping, SEED_MAPPING } from '../../pipeline/mapping.ts';
-import {
-  detailsOf,
-  isRowExtracted,
-  isRowTransformed,
-  type PutEventsEntry,
-  type RowFailedDetail,
-} from '../../pipeline/events.ts';
+import type { PutEventsEntry } from '../../pipeline/events.ts';
 import { batchPutEventsEntries } from '../../pipeline/put-events.ts';
 import { extract, ExtractError } from '../../stages/extract.ts';
-import { loadBatch } from '../../stages/load.ts';
-import { observeBatch } from '../../stages/observe.ts';
+import type { Stage } from '../../stages/contract.ts';
+import { loadStage } from '../../stages/load.ts';
+import { type ObservedEvent, observeStage } from '../../stages/observe.ts';
+import { type FailedRowStore, quarantineStage } from '../../stages/quarantine.ts';
+import { runStage } from '../../stages/run-stage.ts';
 import type { EventPublisher, FieldCipher, RunCounts } from '../../stages/ports.ts';
 import { EnvelopeCipher } from '../../adapters/envelope-cipher.ts';
 import { KeyFileDataKeys } from './key-file.ts';
-import { transformBatch } from '../../stages/transform.ts';
-import { type AnyEvent, type DeadLetter, LocalEventBus, type RuleRouter } from './bus.ts';
+import { transformStage } from '../../stages/transform.ts';
+import {
+  type AnyEvent,
+  type DeadLetter,
+  LocalEventBus,
+  type PutEventsResult,
+  type RuleRouter,
+  type TargetHandler,
+} from './bus.ts';
 import { ensureTable, type LocalDynamo, localClient, startDynalite } from './dynalite.ts';
 import { RuleIndex } from '../../patterns/index.ts';
 import { Journal, QUARANTINE_FILE } from './journal.ts';
@@ -63,6 +67,8 @@ export interface LocalPipelineOptions {
   recordEvents?: boolean;
   /** A DynamoDB endpoint to use instead of starting the embedded one (e.g. dynalite run elsewhere). */
   dynamoEndpoint?: string;
+  /** Wraps what the stages publish through (instrumentation; tests inject faults with it). */
+  wrapStagePublisher?: (publisher: EventPublisher) => EventPublisher;
 }
 
 /** Where a run's CSV comes from, recorded so that a run cut short by a crash can be run again. */
@@ -144,6 +150,7 @@ export class LocalPipeline {
     /** Undefined when the pipeline keeps no journal (in memory). */
     readonly archive: ArchiveSettings | undefined,
     private readonly recordEvents: boolean,
+    private readonly wrapStagePublisher: (publisher: EventPublisher) => EventPublisher,
   ) {
     this.cipher = new EnvelopeCipher(new KeyFileDataKeys(paths.masterKey));
     const retentionMs = archive ? archiveRetentionMs(archive) : undefined;
@@ -188,6 +195,7 @@ export class LocalPipeline {
         !options.inMemory,
         archive,
         options.recordEvents ?? false,
+        options.wrapStagePublisher ?? ((publisher) => publisher),
       );
     } catch (error) {
       await dynamo?.close();
@@ -580,75 +588,49 @@ export class LocalPipeline {
 
   private wire(): void {
     const { source, delivery, rules } = this.definition;
+    const mappingFor = (run: string): Promise<Mapping> => this.mappingFor(run);
     // The table's key is the stack's: a run's mapping names the same key (the table refuses others).
     const writer = new DynamoItemWriter({
       client: this.dynamo.client,
       tableName: this.tableName,
       key: this.definition.mapping.key,
     });
-    const publish = this.handlerPublisher();
-
-    this.bus.addTarget(
-      'transform',
+    const publisher = this.wrapStagePublisher(this.handlerPublisher());
+    // The bus delivers again what the stage driver says to retry, with the bus's backoff.
+    const target =
+      <D>(stage: Stage<D>): TargetHandler =>
       async (events) => {
-        const { details, rejected } = detailsOf(events, isRowExtracted);
-        const out: PutEventsEntry[] = [];
-        for (const [run, group] of groupByRun(details, true)) {
-          out.push(...transformBatch(group, { source, mapping: await this.mappingFor(run) }));
-        }
-        await publish.putEvents(out);
-        return { failedEventIds: rejected };
-      },
-      delivery.transform,
-    );
+        const inputs = events.map((event) => ({ id: event.id, event }));
+        const report = await runStage(stage, inputs, publisher);
+        const reasons = new Map<string, string>();
+        for (const [id, why] of report.retry)
+          reasons.set(id, why.message ? `${why.reason}: ${why.message}` : why.reason);
+        return { failedEventIds: [...reasons.keys()], reasons };
+      };
+    this.bus.addTarget('transform', target(transformStage({ source, mappingFor })), delivery.transform);
     this.bus.addTarget(
       'load',
-      async (events) => {
-        const { details, rejected } = detailsOf(events, isRowTransformed);
-        const out: PutEventsEntry[] = [];
-        const retry = new Set<string>();
-        for (const [run, group] of groupByRun(details, true)) {
-          const mapping = await this.mappingFor(run);
-          const outcome = await loadBatch(group, { source, mapping, writer, ...this.cipherFor(mapping) });
-          out.push(...outcome.events);
-          for (const detail of outcome.retry) retry.add(rowKey(detail.run, detail.row));
-        }
-        await publish.putEvents(out);
-        // Rows the table left unwritten (throttling) are delivered again, with the bus's backoff.
-        const again = events.filter((e) => {
-          const detail = e.detail as { run?: unknown; row?: unknown };
-          return retry.has(rowKey(detail.run, detail.row));
-        });
-        return { failedEventIds: [...rejected, ...again.map((e) => e.id)] };
-      },
+      target(loadStage({ source, mappingFor, writer, cipher: this.cipher })),
       delivery.load,
     );
-    this.bus.addTarget(
-      'observe',
-      async (events) => {
-        const result = await observeBatch(events, { source, tally: this.tally });
-        if (this.recordEvents) {
-          for (const [run, records] of groupByRun(result.observed)) await this.log('events', run, records);
-        }
-        try {
-          await publish.putEvents(result.events);
-        } catch (error) {
-          // Released, so that the batch's retry claims the completion and puts run-completed again.
-          for (const counts of result.completed) await this.tally.releaseCompletion(counts.run);
-          throw error;
-        }
-        for (const counts of result.completed) this.completions.get(counts.run)?.(counts);
+    const recordEvents = async (observed: readonly ObservedEvent[]): Promise<void> => {
+      for (const [run, records] of groupByRun(observed)) await this.log('events', run, records);
+    };
+    const observe = observeStage({
+      source,
+      tally: this.tally,
+      ...(this.recordEvents ? { onObserved: recordEvents } : {}),
+      onCompleted: (counts) => this.completions.get(counts.run)?.(counts),
+    });
+    this.bus.addTarget('observe', target(observe), delivery.observe);
+    // Failed rows are kept in their run's errors log.
+    const failedRows: FailedRowStore = {
+      keep: async (rows) => {
+        for (const [run, records] of groupByRun(rows)) await this.log('errors', run, records);
+        return [];
       },
-      delivery.observe,
-    );
-    this.bus.addTarget(
-      'quarantine',
-      async (events) => {
-        const failures = events.map((e) => ({ ...(e.detail as RowFailedDetail), time: e.time, id: e.id }));
-        for (const [run, records] of groupByRun(failures)) await this.log('errors', run, records);
-      },
-      delivery.quarantine,
-    );
+    };
+    this.bus.addTarget('quarantine', target(quarantineStage({ store: failedRows })), delivery.quarantine);
     for (const rule of rules) this.bus.putRule(rule.name, rule.eventPattern, rule.target, rule.description);
   }
 
@@ -657,10 +639,17 @@ export class LocalPipeline {
    * handler waiting on its own queue would deadlock).
    */
   private handlerPublisher(): EventPublisher {
+    const putRequests = async (requests: PutEventsEntry[][]): Promise<(Error | undefined)[]> => {
+      try {
+        return this.bus.putRequests(requests).map(rejection);
+      } catch (error) {
+        return requests.map(() => (error instanceof Error ? error : new Error(String(error))));
+      }
+    };
     return {
+      putRequests,
       putEvents: async (entries: PutEventsEntry[]) => {
-        if (entries.length === 0) return;
-        for (const result of this.bus.putRequests(batchPutEventsEntries(entries))) assertAccepted(result);
+        for (const error of await putRequests(batchPutEventsEntries(entries))) if (error) throw error;
       },
     };
   }
@@ -691,20 +680,18 @@ function groupByRun<R extends { run?: string }>(records: readonly R[], keepUnsaf
   return groups;
 }
 
-function rowKey(run: unknown, row: unknown): string {
-  return `${String(run)}\u0000${String(row)}`;
+/** Why the bus did not accept a PutEvents request, or undefined when it did. */
+function rejection(result: PutEventsResult): Error | undefined {
+  if (result.FailedEntryCount === 0) return undefined;
+  const first = result.Entries.find((e) => e.ErrorCode);
+  return new Error(
+    `the bus rejected ${result.FailedEntryCount} event(s): ${first?.ErrorCode}: ${first?.ErrorMessage}`,
+  );
 }
 
-function assertAccepted(result: {
-  FailedEntryCount: number;
-  Entries: { ErrorCode?: string; ErrorMessage?: string }[];
-}): void {
-  if (result.FailedEntryCount > 0) {
-    const first = result.Entries.find((e) => e.ErrorCode);
-    throw new Error(
-      `the bus rejected ${result.FailedEntryCount} event(s): ${first?.ErrorCode}: ${first?.ErrorMessage}`,
-    );
-  }
+function assertAccepted(result: PutEventsResult): void {
+  const error = rejection(result);
+  if (error) throw error;
 }
 
 /** The run and row a dead-lettered event of transform or load carries, if any. */

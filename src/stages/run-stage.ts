@@ -1,0 +1,146 @@
+/**
+ * The one driver of the stage contract, shared by every runtime: checks a delivered batch against
+ * the stage, hands it the events it takes, puts the outputs in PutEvents-sized requests (several in
+ * flight) and answers which inputs are to be delivered again. The local bus and the Lambda handlers
+ * only translate that answer.
+ */
+import PQueue from 'p-queue';
+import type { PutEventsEntry } from '../pipeline/events.ts';
+import { batchPutEventsEntries, MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from '../pipeline/put-events.ts';
+import {
+  type InputOutcome,
+  type RetryReason,
+  retry,
+  silentLog,
+  type Stage,
+  type StageInput,
+  type StageLog,
+  type StageOutput,
+} from './contract.ts';
+import type { EventPublisher } from './ports.ts';
+
+/** PutEvents requests in flight at once for one batch's outputs. */
+export const PUTS_IN_FLIGHT = 4;
+
+export interface StageReport {
+  /** Every input's outcome by id, after publishing: an input whose output could not be put is a retry. */
+  outcomes: Map<string, InputOutcome>;
+  /** The inputs to deliver again, and why. */
+  retry: Map<string, { reason: RetryReason; message?: string }>;
+}
+
+export async function runStage<D>(
+  stage: Stage<D>,
+  inputs: readonly StageInput[],
+  publisher: EventPublisher,
+  log: StageLog = silentLog,
+): Promise<StageReport> {
+  const outcomes = new Map<string, InputOutcome>();
+  const accepted: StageInput<D>[] = [];
+  for (const input of inputs) {
+    if (stage.accepts(input.event)) {
+      accepted.push(input as StageInput<D>);
+      continue;
+    }
+    const detailType = input.event['detail-type'];
+    log.error(`not an event ${stage.name} takes`, { id: input.id, detailType });
+    outcomes.set(input.id, retry('invalid', `${stage.name} does not take this ${detailType} event`));
+  }
+  if (accepted.length > 0) {
+    try {
+      const handled = await stage.handle(accepted);
+      for (const { id } of accepted)
+        outcomes.set(id, handled.get(id) ?? retry('transient', `${stage.name} gave no outcome`));
+    } catch (error) {
+      // The stage failed as a whole (e.g. the table unreachable): every input is retried.
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      log.error(`${stage.name} failed; the batch is retried`, { error: message, inputs: accepted.length });
+      for (const { id } of accepted) outcomes.set(id, retry('transient', message));
+    }
+  }
+  await publishOutputs(outcomes, publisher, log);
+  const again = new Map<string, { reason: RetryReason; message?: string }>();
+  for (const [id, outcome] of outcomes) {
+    if (outcome.status !== 'retry') continue;
+    again.set(id, { reason: outcome.reason, ...(outcome.message ? { message: outcome.message } : {}) });
+  }
+  return { outcomes, retry: again };
+}
+
+type Tagged = PutEventsEntry & { readonly tag: { input: string; output: StageOutput } };
+
+/**
+ * Puts the outputs of settled inputs. An input any of whose outputs could not be put becomes a retry
+ * (its redelivery produces them again: downstream stages are idempotent), and whatever producing
+ * that output claimed is released.
+ */
+async function publishOutputs(
+  outcomes: Map<string, InputOutcome>,
+  publisher: EventPublisher,
+  log: StageLog,
+): Promise<void> {
+  const sendable: Tagged[] = [];
+  const unpublished = new Map<string, { output: StageOutput; message: string }[]>();
+  const notPut = (input: string, output: StageOutput, message: string): void => {
+    const list = unpublished.get(input);
+    if (list) list.push({ output, message });
+    else unpublished.set(input, [{ output, message }]);
+  };
+  for (const [input, outcome] of outcomes) {
+    if (outcome.status === 'retry') continue;
+    for (const output of outcome.outputs) {
+      const size = putEventsEntrySize(output.entry);
+      if (size > MAX_PUT_EVENTS_BYTES) {
+        log.error('output event too large for PutEvents', { input, size });
+        notPut(input, output, `its ${output.entry.DetailType} event is ${size} bytes`);
+      } else {
+        sendable.push({ ...output.entry, tag: { input, output } });
+      }
+    }
+  }
+  const requests = batchPutEventsEntries(sendable);
+  const errors = await putRequests(
+    publisher,
+    requests.map((request) => request.map(({ tag: _tag, ...entry }) => entry)),
+  );
+  for (const [i, request] of requests.entries()) {
+    const error = errors[i];
+    for (const { tag } of request) {
+      if (!error) tag.output.onPublished?.();
+      else notPut(tag.input, tag.output, `PutEvents failed: ${error.message}`);
+    }
+    if (error) log.error('PutEvents failed', { error: error.message, entries: request.length });
+  }
+  for (const [input, failures] of unpublished) {
+    for (const { output } of failures) {
+      try {
+        await output.release?.();
+      } catch (error) {
+        log.error('could not release a claim', { input, error: String(error) });
+      }
+    }
+    outcomes.set(input, retry('unpublished', failures[0]?.message));
+  }
+}
+
+/** Each request's error, undefined where it was accepted; in one go when the publisher can. */
+async function putRequests(
+  publisher: EventPublisher,
+  requests: PutEventsEntry[][],
+): Promise<(Error | undefined)[]> {
+  if (requests.length === 0) return [];
+  if (publisher.putRequests) return publisher.putRequests(requests);
+  const queue = new PQueue({ concurrency: PUTS_IN_FLIGHT });
+  return Promise.all(
+    requests.map((request) =>
+      queue.add(async () => {
+        try {
+          await publisher.putEvents(request);
+          return undefined;
+        } catch (error) {
+          return error instanceof Error ? error : new Error(String(error));
+        }
+      }),
+    ),
+  );
+}
