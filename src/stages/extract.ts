@@ -5,9 +5,9 @@
 import type { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { DetailType, Status } from '../pipeline/definition.ts';
-import { entry, type PutEventsEntry } from '../pipeline/events.ts';
+import { entry, type PutEventsEntry, tooLargeReason } from '../pipeline/events.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
-import { EntryTooLargeError, PutEventsBatcher } from '../pipeline/put-events.ts';
+import { PutEventsBatcher } from '../pipeline/put-events.ts';
 import { decodeCsvLine, encodeCsvLine } from './csv.ts';
 import { RepeatedKeys } from './repeated-keys.ts';
 import type { EventPublisher, FieldCipher } from './ports.ts';
@@ -109,12 +109,8 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   let sensitiveIndexes: number[] = [];
   let keyIndex = -1;
   let row = 0;
-  let lastLine = 0;
   try {
-    for await (const { record, lines } of csvRecords(options.input)) {
-      // `lines` is where the record ends; it starts on the line after the previous one ended.
-      const line = lastLine + 1;
-      lastLine = lines;
+    for await (const { record } of csvRecords(options.input)) {
       if (headers === undefined) {
         headers = validateHeader(record, file);
         checkSensitiveColumns(record, sensitive, file);
@@ -129,22 +125,25 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       const values = options.cipher
         ? await encryptCells(record, headerLength, sensitiveIndexes, run, options.cipher)
         : record;
-      const event = entry(source, DetailType.rowExtracted, {
+      const extracted = entry(source, DetailType.rowExtracted, {
         status: Status.extracted,
         headers,
         data: encodeCsvLine(values),
         run,
         row,
       });
-      let full: PutEventsEntry[] | undefined;
-      try {
-        full = batcher.push(event);
-      } catch (error) {
-        if (error instanceof EntryTooLargeError) {
-          throw new ExtractError(`row ${row} is too large for one event (${error.message})`, file, line);
-        }
-        throw error;
-      }
+      // A row too large for one event is a bad row, not a bad file: it fails alone, the file goes on.
+      const tooLarge = tooLargeReason(extracted);
+      const event = tooLarge
+        ? entry(source, DetailType.rowFailed, {
+            status: Status.failed,
+            stage: 'extract',
+            reason: tooLarge,
+            run,
+            row,
+          })
+        : extracted;
+      const full = batcher.push(event);
       if (full) await send(full);
     }
   } catch (error) {

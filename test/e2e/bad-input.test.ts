@@ -34,11 +34,6 @@ describe('bad files: one line saying what and where, exit 2, no stack trace, sta
       Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00]),
       /^etl: \S+\/in\.csv: binary content/m,
     ],
-    [
-      'a row too large for one event',
-      `ID,Blob\n1,${'x'.repeat(300_000)}\n`,
-      /^etl: \S+\/in\.csv:2: row 1 is too large for one event/m,
-    ],
   ])('%s', async (_, content, message) => {
     const { file, state } = fixture('in.csv', content);
     const result = await etl(['run', file, '--state-dir', state]);
@@ -196,5 +191,30 @@ describe('bad rows become error events; sensitive values never appear in clear',
     for (const email of ['ann@', 'bob@', 'cy@', 'dee@', 'eve@']) expect(kept).not.toContain(email);
     const text = (await etl(['errors', '--state-dir', state])).stdout;
     expect(text).toMatch(/2\s+transform\s+Age\s+value is not a number/);
+  });
+
+  it('fails a row too large for one event on its own row, and loads the rest of the file', async () => {
+    const { file, state } = fixture(
+      'wide.csv',
+      `ID,HouseNum,Street,Town,Zip\n1,1,A Road,T,1\n2,2,${'x'.repeat(300_000)},T,2\n3,3,C Road,T,3\n`,
+    );
+    const run = await etl(['run', file, '--state-dir', state]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^etl: 1 row failed; see them with: etl errors --run run-[0-9a-f]{16}/m);
+    const errors = JSON.parse((await etl(['errors', '--json', '--state-dir', state])).stdout) as Record<
+      string,
+      unknown
+    >[];
+    expect(errors.map(({ row, stage, reason }) => ({ row, stage, reason }))).toEqual([
+      {
+        row: 2,
+        stage: 'extract',
+        reason: expect.stringMatching(/would be \d+ bytes; PutEvents takes at most 262144$/),
+      },
+    ]);
+    const items = JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout) as {
+      id: string;
+    }[];
+    expect(items.map((i) => i.id).sort()).toEqual(['1', '3']);
   });
 });

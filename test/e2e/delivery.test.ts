@@ -44,7 +44,9 @@ describe('retries, dead-letter queues, redrive and replay', () => {
     }[];
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ target: 'transform', attempts: 5, event: { detail: { row: 2 } } });
-    expect(letters[0]?.reason).toMatch(/^invalid: transform does not take this s3RecordExtraction event \(after 5 attempts\)$/);
+    expect(letters[0]?.reason).toMatch(
+      /^invalid: transform does not take this s3RecordExtraction event \(after 5 attempts\)$/,
+    );
     const text = await etl(['dlq', '--state-dir', state]);
     expect(text.stdout).toMatch(/transform\s+5\s+s3RecordExtraction\s+manual\s+2/);
   });

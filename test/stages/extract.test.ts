@@ -92,6 +92,24 @@ describe('extract', () => {
     expect(publisher.calls.filter((c) => c.length === 10).length).toBeGreaterThan(0);
   });
 
+  it('fails a row too large for one event on its own, and extracts the rest of the file', async () => {
+    const { result, publisher } = await run(`ID,Blob\n1,small\n2,${'y'.repeat(300 * 1024)}\n3,small\n`);
+    expect(result.rows).toBe(3);
+    expect(publisher.details(DetailType.rowExtracted).map((d) => d.row)).toEqual([1, 3]);
+    expect(publisher.details(DetailType.rowFailed)).toEqual([
+      {
+        status: 'failed',
+        stage: 'extract',
+        reason: expect.stringMatching(
+          /^the row's s3RecordExtraction event would be \d+ bytes; PutEvents takes at most 262144$/,
+        ),
+        run: 'r1',
+        row: 2,
+      },
+    ]);
+    expect(JSON.stringify(publisher.details(DetailType.rowFailed))).not.toContain('yyy');
+  });
+
   it('a header-only file is a run of 0 rows', async () => {
     const { result, publisher } = await run('ID,HouseNum\r\n');
     expect(result.rows).toBe(0);
@@ -107,11 +125,6 @@ describe('extract', () => {
     ['an empty header name', 'ID,,Town\n1,2,3\n', /in\.csv:1: header column 2 has no name/],
     ['invalid UTF-8', Buffer.from([0x49, 0x44, 0x0a, 0xff, 0xfe, 0x0a]), /in\.csv: invalid UTF-8/],
     ['binary content', Buffer.from([0x49, 0x44, 0x0a, 0x00, 0x01, 0x0a]), /in\.csv: binary content/],
-    [
-      'a row too large for one event',
-      `ID,Blob\n1,${'y'.repeat(300 * 1024)}\n`,
-      /in\.csv:2: row 1 is too large for one event/,
-    ],
   ])('rejects %s with a message saying what and where', async (_, content, message) => {
     const publisher = new RecordingPublisher();
     const attempt = extract({

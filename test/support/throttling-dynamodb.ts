@@ -26,12 +26,18 @@ export interface ThrottlingDynamo {
 
 type WriteRequest = { PutRequest?: { Item?: Record<string, unknown> } };
 
-export async function startThrottlingDynamo(target: string, schedule: ThrottleSchedule): Promise<ThrottlingDynamo> {
+export async function startThrottlingDynamo(
+  target: string,
+  schedule: ThrottleSchedule,
+): Promise<ThrottlingDynamo> {
   const upstream = new URL(target);
   const sightings = new Map<string, number>();
   let throttled = 0;
   let unprocessed = 0;
-  const forward = (req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> =>
+  const forward = (
+    req: IncomingMessage,
+    body: Buffer,
+  ): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> =>
     new Promise((resolve, reject) => {
       const headers = { ...req.headers, 'content-length': String(body.length) };
       const out = httpRequest(
@@ -43,7 +49,9 @@ export async function startThrottlingDynamo(target: string, schedule: ThrottleSc
             resolve({
               status: res.statusCode ?? 500,
               headers: Object.fromEntries(
-                Object.entries(res.headers).filter(([k]) => k !== 'content-length' && k !== 'transfer-encoding'),
+                Object.entries(res.headers).filter(
+                  ([k]) => k !== 'content-length' && k !== 'transfer-encoding',
+                ),
               ) as Record<string, string>,
               body: Buffer.concat(chunks),
             }),
@@ -68,13 +76,18 @@ export async function startThrottlingDynamo(target: string, schedule: ThrottleSc
             __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
             message: 'The level of configured provisioned throughput for the table was exceeded.',
           });
-          res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'content-length': Buffer.byteLength(error) });
+          res.writeHead(400, {
+            'content-type': 'application/x-amz-json-1.0',
+            'content-length': Buffer.byteLength(error),
+          });
           res.end(error);
           return;
         }
         const held: Record<string, WriteRequest[]> = {};
         if (isBatchWrite && schedule.unprocessedSightings) {
-          const parsed = JSON.parse(body.toString('utf8')) as { RequestItems: Record<string, WriteRequest[]> };
+          const parsed = JSON.parse(body.toString('utf8')) as {
+            RequestItems: Record<string, WriteRequest[]>;
+          };
           const kept: Record<string, WriteRequest[]> = {};
           for (const [table, requests] of Object.entries(parsed.RequestItems)) {
             for (const request of requests) {
@@ -88,7 +101,10 @@ export async function startThrottlingDynamo(target: string, schedule: ThrottleSc
           unprocessed += Object.values(held).reduce((n, r) => n + r.length, 0);
           if (Object.keys(kept).length === 0) {
             const answer = JSON.stringify({ UnprocessedItems: held });
-            res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': Buffer.byteLength(answer) });
+            res.writeHead(200, {
+              'content-type': 'application/x-amz-json-1.0',
+              'content-length': Buffer.byteLength(answer),
+            });
             res.end(answer);
             return;
           }
@@ -97,9 +113,14 @@ export async function startThrottlingDynamo(target: string, schedule: ThrottleSc
         const answer = await forward(req, body);
         let text = answer.body;
         if (Object.keys(held).length > 0 && answer.status === 200) {
-          const parsed = JSON.parse(text.toString('utf8')) as { UnprocessedItems?: Record<string, WriteRequest[]> };
+          const parsed = JSON.parse(text.toString('utf8')) as {
+            UnprocessedItems?: Record<string, WriteRequest[]>;
+          };
           for (const [table, requests] of Object.entries(held))
-            (parsed.UnprocessedItems ??= {})[table] = [...(parsed.UnprocessedItems[table] ?? []), ...requests];
+            (parsed.UnprocessedItems ??= {})[table] = [
+              ...(parsed.UnprocessedItems[table] ?? []),
+              ...requests,
+            ];
           text = Buffer.from(JSON.stringify(parsed));
         }
         // The SDK checks the CRC32 of DynamoDB answers; a rewritten body must not carry the old one.

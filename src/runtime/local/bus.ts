@@ -131,6 +131,8 @@ export class LocalEventBus {
   private readonly highWaterMark: number;
   private pending = 0;
   private retriesScheduled = 0;
+  private retriedTotal = 0;
+  private deadLetteredTotal = 0;
   /** Journal readers still feeding the queues (recovery). */
   private feeding = 0;
   private pumpScheduled = false;
@@ -227,6 +229,11 @@ export class LocalEventBus {
   }
 
   /** Events queued or in flight, per target. */
+  /** Deliveries retried and events dead-lettered since the bus started. */
+  stats(): { retried: number; deadLettered: number } {
+    return { retried: this.retriedTotal, deadLettered: this.deadLetteredTotal };
+  }
+
   depth(): Record<string, number> {
     const depth: Record<string, number> = {};
     for (const [name, q] of this.targets) depth[name] = q.length + q.inFlightEvents;
@@ -374,6 +381,7 @@ export class LocalEventBus {
     const tooOld = Date.now() + delay - item.receivedAt > maxEventAgeSeconds * 1000;
     if (attempts >= maxAttempts || tooOld) {
       this.pending--;
+      this.deadLetteredTotal++;
       const why =
         attempts >= maxAttempts
           ? `after ${attempts} attempts`
@@ -382,6 +390,7 @@ export class LocalEventBus {
       return false;
     }
     this.retriesScheduled++;
+    this.retriedTotal++;
     setTimeout(() => {
       this.retriesScheduled--;
       queue.push({ ...item, attempts });

@@ -136,6 +136,8 @@ export class LocalPipeline {
   private readonly activeRuns = new Set<string>();
   /** For runs whose mapping marks columns sensitive (the key file is made on first use). */
   private readonly cipher: FieldCipher;
+  /** The failed rows logged by this process, as run/row/stage. */
+  private readonly keptFailures = new KeySet();
   /** Each run's own mapping, as recorded at its start (read back for runs of earlier processes). */
   private readonly runMappings = new Map<string, Mapping>();
 
@@ -623,10 +625,12 @@ export class LocalPipeline {
       onCompleted: (counts) => this.completions.get(counts.run)?.(counts),
     });
     this.bus.addTarget('observe', target(observe), delivery.observe);
-    // Failed rows are kept in their run's errors log.
+    // Failed rows are kept in their run's errors log, once per (row, stage) as the runs table keys
+    // them on AWS: a redelivered row-failed event is not logged again.
     const failedRows: FailedRowStore = {
       keep: async (rows) => {
-        for (const [run, records] of groupByRun(rows)) await this.log('errors', run, records);
+        const fresh = rows.filter((r) => this.keptFailures.add(`${r.run}\u0000${r.row}\u0000${r.stage}`));
+        for (const [run, records] of groupByRun(fresh)) await this.log('errors', run, records);
         return [];
       },
     };
@@ -678,6 +682,17 @@ function groupByRun<R extends { run?: string }>(records: readonly R[], keepUnsaf
     group.push(record);
   }
   return groups;
+}
+
+/** A set of keys whose `add` says whether the key is new. */
+class KeySet {
+  private readonly keys = new Set<string>();
+
+  add(key: string): boolean {
+    if (this.keys.has(key)) return false;
+    this.keys.add(key);
+    return true;
+  }
 }
 
 /** Why the bus did not accept a PutEvents request, or undefined when it did. */
