@@ -7,12 +7,12 @@ import { randomUUID } from 'node:crypto';
 import type { TargetDelivery } from '../../pipeline/definition.ts';
 import { builtDetail, type EventEnvelope, type PutEventsEntry } from '../../pipeline/events.ts';
 import {
-  jsonNestsDeeperThan,
-  MAX_ENTRIES_PER_PUT_EVENTS,
-  MAX_JSON_DEPTH,
-  MAX_PUT_EVENTS_BYTES,
-  putEventsEntrySize,
-} from '../../pipeline/put-events.ts';
+  parsePutEventsEntry,
+  type PutEventsResult,
+  type PutEventsResultEntry,
+  PutEventsValidationError,
+  validatePutEventsRequest,
+} from '../../pipeline/put-events-request.ts';
 import { backoffDelayMs } from '../../adapters/backoff.ts';
 import { type Journal, journalLine } from './journal.ts';
 
@@ -33,23 +33,10 @@ export interface BatchOutcome {
   reasons?: ReadonlyMap<string, string>;
 }
 
+export type { PutEventsResult, PutEventsResultEntry };
+export { PutEventsValidationError };
+
 export type TargetHandler = (events: AnyEvent[]) => Promise<BatchOutcome | void>;
-
-export interface PutEventsResultEntry {
-  EventId?: string;
-  ErrorCode?: string;
-  ErrorMessage?: string;
-}
-
-export interface PutEventsResult {
-  FailedEntryCount: number;
-  Entries: PutEventsResultEntry[];
-}
-
-/** The request as a whole breaks a PutEvents limit (AWS answers with a ValidationException). */
-export class PutEventsValidationError extends Error {
-  override readonly name = 'ValidationException';
-}
 
 export interface BusRule {
   name: string;
@@ -180,14 +167,14 @@ export class LocalEventBus {
    * accepting any.
    */
   putRequests(requests: readonly (readonly PutEventsEntry[])[]): PutEventsResult[] {
-    for (const entries of requests) validateRequest(entries);
+    for (const entries of requests) validatePutEventsRequest(entries);
     const results: PutEventsResult[] = [];
     const accepted: { event: AnyEvent; targets: string[]; detailJson: string }[] = [];
     for (const entries of requests) {
       const resultEntries: PutEventsResultEntry[] = [];
       let failed = 0;
       for (const e of entries) {
-        const parsed = parseEntry(e);
+        const parsed = parsePutEventsEntry(e);
         if ('ErrorCode' in parsed) {
           failed++;
           resultEntries.push(parsed);
@@ -419,49 +406,3 @@ export class LocalEventBus {
 }
 
 const LINE_BREAK = /[\r\n]/;
-
-/** PutEvents' request limits: AWS rejects the whole request (ValidationException). */
-function validateRequest(entries: readonly PutEventsEntry[]): void {
-  if (entries.length === 0 || entries.length > MAX_ENTRIES_PER_PUT_EVENTS) {
-    throw new PutEventsValidationError(
-      `PutEvents takes 1 to ${MAX_ENTRIES_PER_PUT_EVENTS} entries; got ${entries.length}`,
-    );
-  }
-  let total = 0;
-  for (const e of entries) total += putEventsEntrySize(e);
-  if (total > MAX_PUT_EVENTS_BYTES) {
-    throw new PutEventsValidationError('Total size of the entries in the request is over the limit.');
-  }
-}
-
-/** The entry's detail, or the per-entry error PutEvents reports for it. */
-function parseEntry(e: PutEventsEntry): { detail: object } | Required<Omit<PutEventsResultEntry, 'EventId'>> {
-  if (!e.Source || !e.DetailType || !e.Detail) {
-    return {
-      ErrorCode: 'InvalidArgument',
-      ErrorMessage: 'Parameters Source, DetailType and Detail are required.',
-    };
-  }
-  if (putEventsEntrySize(e) > MAX_PUT_EVENTS_BYTES) {
-    return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Event entry is over the 256 KB limit.' };
-  }
-  const built = builtDetail(e);
-  if (built) return { detail: built };
-  // Refused before parsing: an accepted event must not break a later stage or its DLQ write.
-  if (jsonNestsDeeperThan(e.Detail)) {
-    return {
-      ErrorCode: 'MalformedDetail',
-      ErrorMessage: `Detail is nested deeper than ${MAX_JSON_DEPTH} levels.`,
-    };
-  }
-  let detail: unknown;
-  try {
-    detail = JSON.parse(e.Detail);
-  } catch {
-    return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
-  }
-  if (detail === null || typeof detail !== 'object' || Array.isArray(detail)) {
-    return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
-  }
-  return { detail };
-}
