@@ -13,7 +13,7 @@ import {
   type RowTransformedDetail,
 } from '../pipeline/events.ts';
 import { done, type InputOutcome, retry, type Stage, type StageInput } from './contract.ts';
-import { groupByRun, rowFailure } from './inputs.ts';
+import { byRunMapping, rowFailure } from './inputs.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
 import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from '../pipeline/put-events.ts';
 import type { FieldCipher, Item, ItemWriter, MappingSource } from './ports.ts';
@@ -86,14 +86,10 @@ export function loadStage(options: LoadStageOptions): Stage<RowTransformedDetail
   return {
     name: 'load',
     accepts: isRowTransformed,
-    async handle(inputs) {
-      const outcomes = new Map<string, InputOutcome>();
-      for (const [run, group] of groupByRun(inputs)) {
-        const mapping = await options.mappingFor(run);
-        await loadGroup(group, { ...options, mapping }, outcomes);
-      }
-      return outcomes;
-    },
+    handle: (inputs) =>
+      byRunMapping(inputs, options.mappingFor, (group, mapping, outcomes) =>
+        loadGroup(group, { ...options, mapping }, outcomes),
+      ),
   };
 }
 

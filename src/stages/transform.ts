@@ -5,7 +5,7 @@
 import { DetailType, Status } from '../pipeline/definition.ts';
 import { entry, isRowExtracted, type RowExtractedDetail, tooLargeReason } from '../pipeline/events.ts';
 import { done, type InputOutcome, type Stage } from './contract.ts';
-import { groupByRun, rowFailure } from './inputs.ts';
+import { byRunMapping, rowFailure } from './inputs.ts';
 import type { MappingSource } from './ports.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
 import { decodeCsvLine } from './csv.ts';
@@ -76,15 +76,10 @@ export function transformStage(options: TransformStageOptions): Stage<RowExtract
   return {
     name: 'transform',
     accepts: isRowExtracted,
-    async handle(inputs) {
-      const outcomes = new Map<string, InputOutcome>();
-      for (const [run, group] of groupByRun(inputs)) {
-        const mapping = await options.mappingFor(run);
-        for (const { id, event } of group) {
+    handle: (inputs) =>
+      byRunMapping(inputs, options.mappingFor, (group, mapping, outcomes) => {
+        for (const { id, event } of group)
           outcomes.set(id, transformOutcome(event.detail, { source: options.source, mapping }));
-        }
-      }
-      return outcomes;
-    },
+      }),
   };
 }

@@ -56,20 +56,14 @@ describe.each(RUNTIMES)('conformance: $name runtime', ({ start }) => {
     expect(rt.deadLetters()).toBe(0);
   });
 
-  it('retries rows DynamoDB leaves unprocessed until they are loaded, failing none', async () => {
-    // Each item is left unprocessed for more attempts than the writer makes on its own, so every
-    // row must come back through its runtime's redelivery (the local bus, SQS) to be loaded.
-    const rt = await open({ throttle: { unprocessedSightings: 9 } });
-    const { run, counts } = await rt.run(csvOf(seedRows(30)));
-    expect(counts).toMatchObject({ extracted: 30, loaded: 30, failed: 0, completed: true });
-    expect(await rt.items()).toHaveLength(30);
-    expect(await rt.failedRows(run)).toEqual([]);
-    expect(rt.redeliveries()).toBeGreaterThan(0);
-    expect(rt.deadLetters()).toBe(0);
-  });
-
-  it('retries a batch DynamoDB throttles as a whole until it is loaded', async () => {
-    const rt = await open({ throttle: { throttledRequests: 20 } });
+  // Each item left unprocessed for more attempts than the writer makes on its own, or more throttled
+  // requests than the SDK retries: every row must come back through its runtime's redelivery (the
+  // local bus, SQS) to be loaded.
+  it.each([
+    ['leaves items unprocessed', { unprocessedSightings: 9 }],
+    ['throttles whole requests', { throttledRequests: 20 }],
+  ])('retries rows while DynamoDB %s, until every one is loaded and none failed', async (_, throttle) => {
+    const rt = await open({ throttle });
     const { run, counts } = await rt.run(csvOf(seedRows(30)));
     expect(counts).toMatchObject({ extracted: 30, loaded: 30, failed: 0, completed: true });
     expect(await rt.items()).toHaveLength(30);
