@@ -9,6 +9,7 @@
 import { BatchWriteItemCommand, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import type { Item, ItemWriter, WriteFailure } from '../stages/ports.ts';
 import { backoffDelayMs, sleep } from './backoff.ts';
+import type { WriteRateLimiter } from './write-rate.ts';
 
 export const MAX_BATCH_WRITE_ITEMS = 25;
 
@@ -22,6 +23,8 @@ export interface DynamoItemWriterOptions {
   concurrency?: number;
   /** Attempts per batch before its unprocessed items are reported failed (to be retried later). */
   maxAttempts?: number;
+  /** Paces BatchWriteItem requests to a write rate (a provisioned table's write capacity). */
+  rate?: Pick<WriteRateLimiter, 'take'>;
 }
 
 export class DynamoItemWriter implements ItemWriter {
@@ -88,6 +91,7 @@ export class DynamoItemWriter implements ItemWriter {
     const maxAttempts = this.options.maxAttempts ?? 8;
     let requests: WriteRequest[] = chunk.map((item) => ({ PutRequest: { Item: item } }));
     for (let attempt = 0; ; attempt++) {
+      await this.options.rate?.take(requests.length);
       const response = await client.send(
         new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }),
       );

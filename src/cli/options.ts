@@ -2,7 +2,11 @@ import { type Command, InvalidArgumentError } from 'commander';
 import {
   DEFAULT_EVENT_SOURCE,
   DEFAULT_MAX_EVENT_AGE_SECONDS,
+  DEFAULT_STAGE_CONCURRENCY,
+  DefinitionError,
   definePipeline,
+  MAX_STAGE_CONCURRENCY,
+  MIN_STAGE_CONCURRENCY,
   type PipelineDefinition,
 } from '../pipeline/definition.ts';
 import { readMappingFile } from '../pipeline/mapping-file.ts';
@@ -20,6 +24,20 @@ export interface PipelineOptions extends DiskOptions {
   mapping?: string;
   source?: string;
   maxEventAge?: number;
+  concurrency?: number;
+  maxWritesPerSecond?: number;
+}
+
+/** The option that sets each definition setting. */
+const DEFINITION_OPTIONS: Record<DefinitionError['setting'], string> = {
+  concurrency: 'concurrency',
+  maxWritesPerSecond: 'max-writes-per-second',
+};
+
+function parseWholeNumber(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)))
+    throw new InvalidArgumentError('a whole number');
+  return Number(value);
 }
 
 function parseSeconds(value: string): number {
@@ -39,6 +57,16 @@ export function withPipelineOptions(command: Command): Command {
       '--max-event-age <seconds>',
       `how long a failing event is retried before it is dead-lettered (default: ${DEFAULT_MAX_EVENT_AGE_SECONDS})`,
       parseSeconds,
+    )
+    .option(
+      '--concurrency <n>',
+      `batches each stage handles at once, ${MIN_STAGE_CONCURRENCY} to ${MAX_STAGE_CONCURRENCY} (default: ${DEFAULT_STAGE_CONCURRENCY}, the seed's throttle)`,
+      parseWholeNumber,
+    )
+    .option(
+      '--max-writes-per-second <n>',
+      "items written to the table a second at most (a provisioned table's write capacity; default: unlimited)",
+      parseWholeNumber,
     );
 }
 
@@ -55,11 +83,19 @@ export function definitionFromOptions(options: PipelineOptions): PipelineDefinit
   }
   if (options.source !== undefined && options.source.trim() === '')
     throw new UserError('--source: must not be empty');
-  return definePipeline({
-    ...(mapping ? { mapping } : {}),
-    ...(options.source ? { source: options.source } : {}),
-    ...(options.maxEventAge === undefined ? {} : { maxEventAgeSeconds: options.maxEventAge }),
-  });
+  try {
+    return definePipeline({
+      ...(mapping ? { mapping } : {}),
+      ...(options.source ? { source: options.source } : {}),
+      ...(options.maxEventAge === undefined ? {} : { maxEventAgeSeconds: options.maxEventAge }),
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...(options.maxWritesPerSecond === undefined ? {} : { maxWritesPerSecond: options.maxWritesPerSecond }),
+    });
+  } catch (error) {
+    if (error instanceof DefinitionError)
+      throw new UserError(`--${DEFINITION_OPTIONS[error.setting]}: ${error.message}`);
+    throw error;
+  }
 }
 
 export interface DiskOptions {

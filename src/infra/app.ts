@@ -11,7 +11,12 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { MappingError } from '../pipeline/mapping.ts';
-import { ALARM_EMAIL_CONTEXT, definitionFromContext, FEATURE_FLAGS } from './context.ts';
+import {
+  ALARM_EMAIL_CONTEXT,
+  DefinitionContextError,
+  definitionFromContext,
+  FEATURE_FLAGS,
+} from './context.ts';
 import { EventBridgeEtlStack } from './stack.ts';
 
 const app = new App({ context: FEATURE_FLAGS });
@@ -21,8 +26,8 @@ let definition;
 try {
   definition = definitionFromContext((key) => app.node.tryGetContext(key));
 } catch (error) {
-  // A bad mapping file or column name is the user's to fix: one line, no stack trace.
-  if (!(error instanceof MappingError)) throw error;
+  // A bad mapping file, column name or setting is the user's to fix: one line, no stack trace.
+  if (!(error instanceof MappingError || error instanceof DefinitionContextError)) throw error;
   console.error(`eventbridge-etl: ${error.message}`);
   process.exit(2);
 }

@@ -3,7 +3,7 @@
  * app and the tests both synthesize with, and how context chooses the deployed definition.
  */
 import { fileURLToPath } from 'node:url';
-import { definePipeline, type PipelineDefinition } from '../pipeline/definition.ts';
+import { DefinitionError, definePipeline, type PipelineDefinition } from '../pipeline/definition.ts';
 import { type Mapping, MappingError } from '../pipeline/mapping.ts';
 import { readMappingFile } from '../pipeline/mapping-file.ts';
 
@@ -50,6 +50,24 @@ export const ALARM_EMAIL_CONTEXT = 'alarmEmail';
 /** Context keys: a mapping file (as `etl run --mapping` takes) and the event source. */
 export const MAPPING_CONTEXT = 'mapping';
 export const SOURCE_CONTEXT = 'source';
+/** Context keys: the stages' concurrency and the table's write rate (as `etl run` takes them). */
+export const CONCURRENCY_CONTEXT = 'concurrency';
+export const MAX_WRITES_PER_SECOND_CONTEXT = 'maxWritesPerSecond';
+
+/** A whole-number context value (`-c key=12` arrives as text), or undefined when unset. */
+function wholeNumberContext(context: (key: string) => unknown, key: string): number | undefined {
+  const value = context(key);
+  if (value === undefined || value === '') return undefined;
+  const number = typeof value === 'number' ? value : /^\d+$/.test(String(value)) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(number))
+    throw new DefinitionContextError(`${key}: not a whole number: ${String(value)}`);
+  return number;
+}
+
+/** A context value the definition cannot take. */
+export class DefinitionContextError extends Error {
+  override readonly name = 'DefinitionContextError';
+}
 
 /**
  * The definition to deploy: the one pipeline definition, with the mapping file and event source
@@ -58,10 +76,21 @@ export const SOURCE_CONTEXT = 'source';
 export function definitionFromContext(context: (key: string) => unknown): PipelineDefinition {
   const mappingFile = context(MAPPING_CONTEXT);
   const source = context(SOURCE_CONTEXT);
-  const base = definePipeline({
-    ...(typeof mappingFile === 'string' && mappingFile ? { mapping: readMappingFile(mappingFile) } : {}),
-    ...(typeof source === 'string' && source ? { source } : {}),
-  });
+  const concurrency = wholeNumberContext(context, CONCURRENCY_CONTEXT);
+  const maxWritesPerSecond = wholeNumberContext(context, MAX_WRITES_PER_SECOND_CONTEXT);
+  let base: PipelineDefinition;
+  try {
+    base = definePipeline({
+      ...(typeof mappingFile === 'string' && mappingFile ? { mapping: readMappingFile(mappingFile) } : {}),
+      ...(typeof source === 'string' && source ? { source } : {}),
+      ...(concurrency === undefined ? {} : { concurrency }),
+      ...(maxWritesPerSecond === undefined ? {} : { maxWritesPerSecond }),
+    });
+  } catch (error) {
+    if (error instanceof DefinitionError)
+      throw new DefinitionContextError(`${error.setting}: ${error.message}`);
+    throw error;
+  }
   const raw = context(SENSITIVE_COLUMNS_CONTEXT);
   const columns =
     typeof raw === 'string'

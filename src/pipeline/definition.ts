@@ -91,6 +91,32 @@ export interface PipelineDefinition {
   rules: RuleDefinition[];
   delivery: Record<TargetName, TargetDelivery>;
   mapping: Mapping;
+  /** How the load stage writes to the table. */
+  writes: TableWrites;
+}
+
+export interface TableWrites {
+  /**
+   * Writes a second to the table, across all load batches in flight (for a provisioned-capacity
+   * table: its write capacity units, for items up to 1 KB). Unlimited when absent.
+   */
+  maxWritesPerSecond?: number;
+}
+
+/** AWS's range for an SQS event source's maximum concurrency, which the stage concurrency becomes. */
+export const MIN_STAGE_CONCURRENCY = 2;
+export const MAX_STAGE_CONCURRENCY = 1000;
+
+/** A setting of the definition that is out of range. */
+export class DefinitionError extends Error {
+  override readonly name = 'DefinitionError';
+
+  constructor(
+    readonly setting: 'concurrency' | 'maxWritesPerSecond',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** The seed's throttle (LAMBDA_THROTTLE_SIZE). */
@@ -144,10 +170,31 @@ export function definePipeline(
     concurrency?: number;
     mapping?: Mapping;
     maxEventAgeSeconds?: number;
+    maxWritesPerSecond?: number;
   } = {},
 ): PipelineDefinition {
   const source = options.source ?? DEFAULT_EVENT_SOURCE;
   const concurrency = options.concurrency ?? DEFAULT_STAGE_CONCURRENCY;
+  if (
+    !Number.isInteger(concurrency) ||
+    concurrency < MIN_STAGE_CONCURRENCY ||
+    concurrency > MAX_STAGE_CONCURRENCY
+  ) {
+    throw new DefinitionError(
+      'concurrency',
+      `concurrency must be a whole number from ${MIN_STAGE_CONCURRENCY} to ${MAX_STAGE_CONCURRENCY} (an SQS event source's maximum concurrency), not ${concurrency}`,
+    );
+  }
+  const { maxWritesPerSecond } = options;
+  if (
+    maxWritesPerSecond !== undefined &&
+    !(Number.isInteger(maxWritesPerSecond) && maxWritesPerSecond >= 1)
+  ) {
+    throw new DefinitionError(
+      'maxWritesPerSecond',
+      `max writes per second must be a whole number of at least 1, not ${maxWritesPerSecond}`,
+    );
+  }
   const delivery = (batchSize: number): TargetDelivery => ({
     concurrency,
     batchSize,
@@ -172,5 +219,14 @@ export function definePipeline(
       quarantine: delivery(100),
     },
     mapping: options.mapping ?? SEED_MAPPING,
+    writes: maxWritesPerSecond === undefined ? {} : { maxWritesPerSecond },
   };
+}
+
+/**
+ * The write rate each of `instances` concurrent writers may use so that together they stay within
+ * the definition's (on AWS, each load Lambda instance paces itself; locally one writer paces all).
+ */
+export function writeRateShare(writes: TableWrites, instances: number): number | undefined {
+  return writes.maxWritesPerSecond === undefined ? undefined : writes.maxWritesPerSecond / instances;
 }

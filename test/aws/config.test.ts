@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { DynamoItemWriter } from '../../src/adapters/dynamodb-writer.ts';
 import { EnvelopeCipher } from '../../src/adapters/envelope-cipher.ts';
-import { definePipeline } from '../../src/pipeline/definition.ts';
+import { definePipeline, writeRateShare } from '../../src/pipeline/definition.ts';
 import { SEED_MAPPING } from '../../src/pipeline/mapping.ts';
 import { ConfigError, Env, pipelineEnvironment, pipelineFromEnv } from '../../src/runtime/aws/config.ts';
 import { extractTaskDepsFromEnv } from '../../src/runtime/aws/extract-task.ts';
@@ -26,12 +26,29 @@ describe('the pipeline definition through the environment', () => {
       [Env.eventBusName]: 'acme-bus',
       [Env.pipelineSource]: 'acme.etl',
       [Env.pipelineMapping]: JSON.stringify(sensitiveMapping),
+      [Env.pipelineConcurrency]: '2',
     });
     const received = pipelineFromEnv(env);
     expect(received.source).toBe('acme.etl');
     expect(received.busName).toBe('acme-bus');
     expect(received.mapping).toEqual(sensitiveMapping);
     expect(received.rules).toEqual(definition.rules);
+  });
+
+  it('carries the stage concurrency and the table write rate, and each load instance takes its share', () => {
+    const definition = definePipeline({ concurrency: 4, maxWritesPerSecond: 100 });
+    const env = pipelineEnvironment(definition);
+    expect(env).toMatchObject({ [Env.pipelineConcurrency]: '4', [Env.maxWritesPerSecond]: '100' });
+    const received = pipelineFromEnv(env);
+    expect(received.delivery.load.concurrency).toBe(4);
+    expect(received.writes).toEqual({ maxWritesPerSecond: 100 });
+    expect(writeRateShare(received.writes, received.delivery.load.concurrency)).toBe(25);
+    expect(() => pipelineFromEnv({ ...env, [Env.maxWritesPerSecond]: 'fast' })).toThrow(
+      new ConfigError(`${Env.maxWritesPerSecond} is not a whole number: fast`),
+    );
+    expect(() => pipelineFromEnv({ ...env, [Env.pipelineConcurrency]: '1' })).toThrow(
+      /concurrency must be a whole number from 2 to 1000/,
+    );
   });
 
   it('is the default definition when the environment carries none', () => {

@@ -200,7 +200,7 @@ describe('bad rows become error events; sensitive values never appear in clear',
     );
     const run = await etl(['run', file, '--state-dir', state]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^etl: 1 row failed; see them with: etl errors --run run-[0-9a-f]{16}/m);
+    expect(run.stderr).toMatch(/^etl: 1 row failed; see it with: etl errors --run run-[0-9a-f]{16}/m);
     const errors = JSON.parse((await etl(['errors', '--json', '--state-dir', state])).stdout) as Record<
       string,
       unknown

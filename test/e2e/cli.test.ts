@@ -71,6 +71,23 @@ describe('etl CLI', () => {
     expect(empty).toMatchObject({ code: 2, stderr: 'etl: --source: must not be empty\n' });
   });
 
+  it('loads at the concurrency and write rate it is given', async () => {
+    const state = join(tempDir(), 'state');
+    const run = await etl([
+      'run',
+      'data/test_data.csv',
+      '--concurrency',
+      '4',
+      '--max-writes-per-second',
+      '2',
+      '--state-dir',
+      state,
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/loaded\s+5/);
+    expect(JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout)).toHaveLength(5);
+  });
+
   it('exits 1 and says how to see the failed rows', async () => {
     const dir = tempDir();
     const file = join(dir, 'bad.csv');
@@ -83,6 +100,16 @@ describe('etl CLI', () => {
   it.each([
     ['a missing file', ['run', 'no-such.csv'], /^etl: no-such\.csv: no such file\n$/],
     ['an unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
+    [
+      'a concurrency an SQS event source cannot have',
+      ['run', 'data/test_data.csv', '--concurrency', '1'],
+      /^etl: --concurrency: concurrency must be a whole number from 2 to 1000 \(an SQS event source's maximum concurrency\), not 1\n$/,
+    ],
+    [
+      'a write rate that is not a number',
+      ['run', 'data/test_data.csv', '--max-writes-per-second', 'fast'],
+      /argument 'fast' is invalid\. a whole number/,
+    ],
   ])('gives %s one clear line and exit 2, no stack trace', async (_, args, message) => {
     const result = await etl([...args, '--state-dir', join(tempDir(), 'state')]);
     expect(result.code).toBe(2);

@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  DefinitionContextError,
   definitionFromContext,
   MAPPING_CONTEXT,
   SENSITIVE_COLUMNS_CONTEXT,
@@ -15,6 +16,21 @@ import {
 describe('definitionFromContext', () => {
   it('is the one pipeline definition when the context names nothing', () => {
     expect(definitionFromContext(() => undefined)).toEqual(definePipeline());
+  });
+
+  it('takes `-c concurrency=N -c maxWritesPerSecond=N` for every stage and the load writes', () => {
+    const context: Record<string, unknown> = { concurrency: '6', maxWritesPerSecond: '300' };
+    const definition = definitionFromContext((key) => context[key]);
+    expect(Object.values(definition.delivery).map((d) => d.concurrency)).toEqual([6, 6, 6, 6]);
+    expect(definition.writes).toEqual({ maxWritesPerSecond: 300 });
+    expect(() => definitionFromContext((key) => ({ concurrency: '1' })[key])).toThrow(
+      new DefinitionContextError(
+        "concurrency: concurrency must be a whole number from 2 to 1000 (an SQS event source's maximum concurrency), not 1",
+      ),
+    );
+    expect(() => definitionFromContext((key) => ({ maxWritesPerSecond: 'lots' })[key])).toThrow(
+      new DefinitionContextError('maxWritesPerSecond: not a whole number: lots'),
+    );
   });
 
   it('marks the columns named by `-c sensitiveColumns=...` sensitive, and only them', () => {

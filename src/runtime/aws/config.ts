@@ -3,7 +3,7 @@
  * handlers and the task read them) and the pipeline definition carried through them, so the
  * deployed code runs exactly the definition the stack was synthesized from.
  */
-import { definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
+import { DefinitionError, definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
 import { type Mapping, parseMapping } from '../../pipeline/mapping.ts';
 
 export const Env = {
@@ -13,6 +13,10 @@ export const Env = {
   pipelineSource: 'PIPELINE_SOURCE',
   /** The definition's mapping, as JSON. */
   pipelineMapping: 'PIPELINE_MAPPING',
+  /** The definition's stage concurrency (each stage's event source maximum concurrency). */
+  pipelineConcurrency: 'PIPELINE_CONCURRENCY',
+  /** The definition's table write rate, across all load instances. */
+  maxWritesPerSecond: 'PIPELINE_MAX_WRITES_PER_SECOND',
   /** The items table (the seed's TransformedData). */
   tableName: 'TABLE_NAME',
   /** The observer's runs table (tally and quarantined rows). */
@@ -59,6 +63,10 @@ export function pipelineEnvironment(definition: PipelineDefinition): Record<stri
     [Env.eventBusName]: definition.busName,
     [Env.pipelineSource]: definition.source,
     [Env.pipelineMapping]: JSON.stringify(definition.mapping),
+    [Env.pipelineConcurrency]: String(definition.delivery.load.concurrency),
+    ...(definition.writes.maxWritesPerSecond === undefined
+      ? {}
+      : { [Env.maxWritesPerSecond]: String(definition.writes.maxWritesPerSecond) }),
   };
 }
 
@@ -81,7 +89,21 @@ export function pipelineFromEnv(env: EnvSource): PipelineDefinition {
       throw new ConfigError((error as Error).message);
     }
   }
-  return definePipeline({ source, busName, mapping });
+  const concurrency = wholeNumberEnv(env, Env.pipelineConcurrency);
+  const maxWritesPerSecond = wholeNumberEnv(env, Env.maxWritesPerSecond);
+  try {
+    return definePipeline({ source, busName, mapping, concurrency, maxWritesPerSecond });
+  } catch (error) {
+    if (error instanceof DefinitionError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
+function wholeNumberEnv(env: EnvSource, name: string): number | undefined {
+  const text = env[name]?.trim();
+  if (!text) return undefined;
+  if (!/^\d+$/.test(text)) throw new ConfigError(`${name} is not a whole number: ${text}`);
+  return Number(text);
 }
 
 export function hasSensitiveColumns(mapping: Mapping): boolean {

@@ -11,7 +11,8 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
-import type { PipelineDefinition } from '../../pipeline/definition.ts';
+import { type PipelineDefinition, writeRateShare } from '../../pipeline/definition.ts';
+import { WriteRateLimiter } from '../../adapters/write-rate.ts';
 import { loadStage } from '../../stages/load.ts';
 import type { EventPublisher, FieldCipher, ItemWriter } from '../../stages/ports.ts';
 import { cipherFromEnv, dynamoClient, publisherFromEnv, stageLogger } from './clients.ts';
@@ -40,6 +41,7 @@ export function createLoadHandler(deps: LoadDeps): SqsBatchHandler {
 export function loadDepsFromEnv(env: EnvSource): LoadDeps {
   const definition = pipelineFromEnv(env);
   const cipher = cipherFromEnv(env, definition.mapping);
+  const share = writeRateShare(definition.writes, definition.delivery.load.concurrency);
   return {
     definition,
     writer: new DynamoItemWriter({
@@ -47,6 +49,8 @@ export function loadDepsFromEnv(env: EnvSource): LoadDeps {
       tableName: requireEnv(env, Env.tableName),
       key: definition.mapping.key,
       concurrency: 4,
+      // Each concurrent instance of this function paces itself to its share of the table's rate.
+      ...(share === undefined ? {} : { rate: new WriteRateLimiter({ perSecond: share }) }),
     }),
     publisher: publisherFromEnv(env),
     ...(cipher ? { cipher } : {}),

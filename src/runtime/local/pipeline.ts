@@ -10,6 +10,7 @@ import { isSafeRunId } from '../../pipeline/run-id.ts';
 import { join, resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
+import { WriteRateLimiter } from '../../adapters/write-rate.ts';
 import { definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
 import { type Mapping, mappingHash, parseMapping, SEED_MAPPING } from '../../pipeline/mapping.ts';
 import type { PutEventsEntry } from '../../pipeline/events.ts';
@@ -592,10 +593,13 @@ export class LocalPipeline {
     const { source, delivery, rules } = this.definition;
     const mappingFor = (run: string): Promise<Mapping> => this.mappingFor(run);
     // The table's key is the stack's: a run's mapping names the same key (the table refuses others).
+    const rate = this.definition.writes.maxWritesPerSecond;
     const writer = new DynamoItemWriter({
       client: this.dynamo.client,
       tableName: this.tableName,
       key: this.definition.mapping.key,
+      // One writer serves every load batch in flight: it paces them all to the table's rate.
+      ...(rate === undefined ? {} : { rate: new WriteRateLimiter({ perSecond: rate }) }),
     });
     const publisher = this.wrapStagePublisher(this.handlerPublisher());
     // The bus delivers again what the stage driver says to retry, with the bus's backoff.
