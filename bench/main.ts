@@ -5,7 +5,7 @@
  * bare node's.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -68,6 +68,13 @@ for (const rows of options.skipLoad ? [] : sizes) {
   console.log(`  baseline (csv-parse -> BatchWriteItem):  ${fmt(baseline)}`);
   console.log(`  pipeline (events through the local bus): ${fmt(pipeline)}`);
   console.log(`  ratio pipeline / baseline: ${(pipeline.rowsPerSec / baseline.rowsPerSec).toFixed(2)}`);
+  // What a run leaves on disk with default settings, against the table it loaded.
+  const state = join(dir, 'state-pipeline');
+  const total = directoryBytes(state);
+  const table = directoryBytes(join(state, 'dynamodb'));
+  console.log(
+    `  state directory after the run: ${mb(total)} MB, of which the table ${mb(table)} MB (${(total / table).toFixed(2)}x the table)`,
+  );
   rmSync(file, { force: true });
 }
 
@@ -92,4 +99,17 @@ if (!options.skipStart) {
     const ratio = label === medians[0]?.label ? '' : ` (${(ms / bare).toFixed(1)}x bare node)`;
     console.log(`  ${label.padEnd(24)} ${Math.round(ms)} ms${ratio}`);
   }
+}
+
+/** Bytes of the files under a directory (what `du --apparent-size` counts). */
+function directoryBytes(path: string): number {
+  let total = 0;
+  for (const entry of readdirSync(path, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += statSync(join(entry.parentPath, entry.name)).size;
+  }
+  return total;
+}
+
+function mb(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(1);
 }
