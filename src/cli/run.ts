@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { assertReadableFile, LocalPipeline, type RunReport } from '../runtime/local/pipeline.ts';
+import { progressLine, ProgressTracker } from './progress.ts';
 import {
   archiveRequestFromOptions,
   definitionFromOptions,
@@ -106,34 +107,37 @@ function printTally(report: RunReport): void {
   console.log(lines.join('\n'));
 }
 
-/** A progress bar on a terminal, a line every few seconds otherwise. Returns the function that stops it. */
+/**
+ * A progress bar on a terminal, a line every few seconds otherwise; both from a fraction known from
+ * the start that never moves backwards. Returns the function that stops it.
+ */
 function showProgress(file: string, pipeline: LocalPipeline): () => void {
   const tty = process.stderr.isTTY;
   const bar = tty
     ? new SingleBar({
-        format: `${file} [{bar}] {settled}/{extracted} rows loaded or failed`,
+        format: `${file} [{bar}] {line}`,
         stream: process.stderr,
         hideCursor: true,
         clearOnComplete: true,
       })
     : undefined;
+  const tracker = new ProgressTracker();
   let started = false;
   let lastLine = '';
   const timer = setInterval(
     () => {
-      const counts = pipeline.progress();
-      if (!counts) return;
-      const values = { settled: counts.settled, extracted: counts.extracted };
+      const progress = pipeline.progress();
+      if (!progress) return;
+      const view = tracker.view(progress);
+      const line = progressLine(view);
       if (bar) {
-        const total = Math.max(counts.expected ?? counts.extracted, 1);
-        if (!started) bar.start(total, counts.settled, values);
-        else bar.setTotal(total);
-        bar.update(counts.settled, values);
+        // Permille: the bar's total stays fixed while the row total is an estimate.
+        if (!started) bar.start(1000, 0, { line });
+        bar.update(Math.round(view.fraction * 1000), { line });
         started = true;
         return;
       }
-      const line = `${file}: ${counts.extracted} rows extracted, ${counts.loaded} loaded, ${counts.failed} failed`;
-      if (line !== lastLine) console.error(line);
+      if (line !== lastLine) console.error(`${file}: ${line}`);
       lastLine = line;
     },
     tty ? 200 : 2_000,

@@ -100,7 +100,7 @@ describe('OS errors: one line with the path and what to do, exit 2', () => {
         `${etlCommand} scan --json --state-dir ${state} | grep -c '"id"'`,
       ].join('\n'),
     );
-    const out = result.stdout.split('\n').filter((l) => !/rows extracted/.test(l));
+    const out = result.stdout.split('\n').filter((l) => !/rows loaded or failed/.test(l));
     expect(out).toEqual([
       `etl: state directory ${state}: no space left on the device (ENOSPC on write); free some space, then run again`,
       'exit=2',

@@ -113,6 +113,9 @@ export interface ReplayOptions {
 /** Opens a recorded source again; undefined when it is gone. */
 export type SourceOpener = (descriptor: SourceDescriptor) => CsvInput | undefined;
 
+/** A run's tally while it goes, with how much of its file has been read when it is a file. */
+export type RunProgress = RunCounts & { bytesRead?: number; bytesTotal?: number };
+
 export interface RunReport {
   run: string;
   file: string;
@@ -137,6 +140,8 @@ export class LocalPipeline {
   private readonly activeRuns = new Set<string>();
   /** For runs whose mapping marks columns sensitive (the key file is made on first use). */
   private readonly cipher: FieldCipher;
+  /** How far each file being run has been read. */
+  private readonly reading = new Map<string, { read: number; size: number }>();
   /** The failed rows logged by this process, as run/row/stage. */
   private readonly keptFailures = new KeySet();
   /** Each run's own mapping, as recorded at its start (read back for runs of earlier processes). */
@@ -211,22 +216,31 @@ export class LocalPipeline {
     return this.dynamo.client;
   }
 
-  /** The tally of the newest run in progress, for progress displays. */
-  progress(): RunCounts | undefined {
+  /** The tally of the newest run in progress, and how much of its file is read, for progress displays. */
+  progress(): RunProgress | undefined {
     const run = [...this.activeRuns].at(-1);
-    return run === undefined ? undefined : this.tally.snapshot(run);
+    const counts = run === undefined ? undefined : this.tally.snapshot(run);
+    if (run === undefined || !counts) return undefined;
+    const reading = this.reading.get(run);
+    return reading ? { ...counts, bytesRead: reading.read, bytesTotal: reading.size } : counts;
   }
 
   /** Runs one file to completion: every row loaded or reported failed. */
   async runFile(file: string): Promise<RunReport> {
     await assertReadableFile(file);
     const run = await runIdForFile(file, this.definition.mapping);
-    return this.runSource({
-      file,
-      run,
-      descriptor: { kind: 'file', path: resolve(file) },
-      open: () => readFileAsRun(file, run, this.definition.mapping),
-    });
+    const reading = { read: 0, size: (await stat(file)).size };
+    this.reading.set(run, reading);
+    try {
+      return await this.runSource({
+        file,
+        run,
+        descriptor: { kind: 'file', path: resolve(file) },
+        open: () => readFileAsRun(file, run, this.definition.mapping, (bytes) => (reading.read += bytes)),
+      });
+    } finally {
+      this.reading.delete(run);
+    }
   }
 
   /**

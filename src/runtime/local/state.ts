@@ -109,6 +109,8 @@ export async function* readFileAsRun(
   path: string,
   run: string,
   mapping: Mapping = SEED_MAPPING,
+  /** Told the size of each chunk as it is read (for progress). */
+  onBytes?: (bytes: number) => void,
 ): AsyncGenerator<Buffer> {
   const before = await stat(path);
   const hash = createHash('sha256');
@@ -116,6 +118,7 @@ export async function* readFileAsRun(
   for await (const chunk of createReadStream(path)) {
     hash.update(chunk as Buffer);
     bytes += (chunk as Buffer).length;
+    onBytes?.((chunk as Buffer).length);
     yield chunk as Buffer;
   }
   const after = await stat(path).catch(() => undefined);
