@@ -1,8 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import {
+  CompleteMultipartUploadCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
+  HeadObjectCommand,
+  UploadPartCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3ServiceException,
@@ -93,6 +98,51 @@ describe('S3 on the edge, and the landing bucket path into the pipeline', () => 
     } finally {
       vhost.destroy();
     }
+  });
+
+  it("gives a multipart object S3's entity tag (MD5 of the part MD5s, -N) and refuses a part named with the wrong one", async () => {
+    const key = 'multipart/parts.csv';
+    const parts = [
+      Buffer.from(`ID,HouseNum,Street,Town,Zip\n${'81,1,Long Street,Town,1\n'.repeat(3)}`),
+      Buffer.from('82,2,Short Street,Town,2\n'),
+    ];
+    const { UploadId } = await t.s3.send(
+      new CreateMultipartUploadCommand({ Bucket: t.stack.bucket, Key: key }),
+    );
+    const uploaded = [];
+    for (const [i, body] of parts.entries()) {
+      const { ETag } = await t.s3.send(
+        new UploadPartCommand({ Bucket: t.stack.bucket, Key: key, UploadId, PartNumber: i + 1, Body: body }),
+      );
+      uploaded.push({ PartNumber: i + 1, ETag });
+    }
+    const complete = (Parts: { PartNumber: number; ETag?: string }[]) =>
+      t.s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: t.stack.bucket,
+          Key: key,
+          UploadId,
+          MultipartUpload: { Parts },
+        }),
+      );
+    await expect(
+      complete([uploaded[0] as never, { PartNumber: 2, ETag: '"0123456789abcdef0123456789abcdef"' }]),
+    ).rejects.toMatchObject({
+      name: 'InvalidPart',
+    });
+    const done = await complete(uploaded);
+    const md5 = (b: Buffer) => createHash('md5').update(b).digest();
+    const expected = `"${createHash('md5')
+      .update(Buffer.concat(parts.map(md5)))
+      .digest('hex')}-2"`;
+    expect(done.ETag).toBe(expected);
+    expect((await t.s3.send(new HeadObjectCommand({ Bucket: t.stack.bucket, Key: key }))).ETag).toBe(
+      expected,
+    );
+    const body = await (
+      await t.s3.send(new GetObjectCommand({ Bucket: t.stack.bucket, Key: key }))
+    ).Body?.transformToString();
+    expect(body).toBe(Buffer.concat(parts).toString());
   });
 
   it("answers S3's own errors in S3's shape", async () => {

@@ -249,15 +249,21 @@ export function useSafeLayout(store: S3rverStore): void {
         throw new S3Error('NoSuchUpload', 'The specified upload does not exist.', { UploadId: uploadId });
       }
       const ordered = [...parts].sort((a, b) => a.number - b.number);
+      const partMd5s: string[] = [];
       for (const part of ordered) {
         const number = String(part.number);
-        if (!isPartNumber(number) || !(await stat(join(dir, number)).catch(() => undefined))) {
+        const md5 = isPartNumber(number)
+          ? await readFile(join(dir, `${number}.md5`), 'utf8').catch(() => undefined)
+          : undefined;
+        // As S3: each part named must have been uploaded, with the entity tag it was given.
+        if (md5 === undefined || md5 !== part.etag.replace(/"/g, '')) {
           throw new S3Error(
             'InvalidPart',
             'One or more of the specified parts could not be found. The part might not have been ' +
               "uploaded, or the specified entity tag might not have matched the part's entity tag.",
           );
         }
+        partMd5s.push(md5);
       }
       const content = Readable.from(
         (async function* () {
@@ -265,8 +271,13 @@ export function useSafeLayout(store: S3rverStore): void {
         })(),
       );
       const result = await store.putObject(new S3Object(bucket, key, content, metadata));
+      // S3's multipart entity tag: the MD5 of the parts' binary MD5s, then `-` and the part count.
+      const etag = `${createHash('md5')
+        .update(Buffer.concat(partMd5s.map((md5) => Buffer.from(md5, 'hex'))))
+        .digest('hex')}-${partMd5s.length}`;
+      await store.putMetadata(bucket, key, metadata, etag);
       await rm(dir, { recursive: true, force: true });
-      return result;
+      return { ...result, md5: etag };
     },
   });
 }
