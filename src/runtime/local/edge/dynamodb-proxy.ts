@@ -6,6 +6,7 @@
  * nested too deep is refused before dynalite, which validates recursively, sees any of it).
  */
 import { Agent, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { Transform, type TransformCallback } from 'node:stream';
 import { JsonDepthGauge, MAX_JSON_DEPTH } from '../../../pipeline/put-events.ts';
 import { AwsApiError, JSON_1_0, sendJsonError } from './errors.ts';
@@ -85,6 +86,8 @@ class ByteLimit extends Transform {
 export class DynamoDbProxy {
   private readonly upstream: URL;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  private readonly sizes = new Map<string, { items: number; bytes: number; at: number }>();
+  private scanClient: DynamoDBClient | undefined;
 
   constructor(
     endpoint: string,
@@ -118,12 +121,17 @@ export class DynamoDbProxy {
       path: req.url,
       headers: endToEnd(req.headers),
     });
+    const describeTable = req.headers['x-amz-target'] === 'DynamoDB_20120810.DescribeTable';
     upstream.on('response', (answer) => {
       if (answered) {
         answer.resume();
         return;
       }
       answered = true;
+      if (describeTable && answer.statusCode === 200) {
+        void this.withItemCount(answer, res).catch(() => res.destroy());
+        return;
+      }
       res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
       answer.pipe(res);
       answer.on('error', () => res.destroy());
@@ -150,10 +158,63 @@ export class DynamoDbProxy {
     req.pipe(limit).pipe(depth).pipe(upstream);
   }
 
+  /**
+   * DescribeTable with the table's ItemCount and TableSizeBytes: dynalite always says 0, and a user
+   * checking a load with `aws dynamodb describe-table` would believe nothing was written. AWS updates
+   * the figures every six hours or so; here they are counted (a Select=COUNT scan), at most every
+   * few seconds per table.
+   */
+  private async withItemCount(answer: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of answer) chunks.push(chunk as Buffer);
+    const description = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+      Table?: { TableName?: string; TableStatus?: string; ItemCount?: number; TableSizeBytes?: number };
+    };
+    const table = description.Table;
+    if (table?.TableName && table.TableStatus === 'ACTIVE') {
+      const { items, bytes } = await this.tableSize(table.TableName);
+      table.ItemCount = items;
+      table.TableSizeBytes = bytes;
+    }
+    const body = Buffer.from(JSON.stringify(description));
+    // The body changed: dynalite's CRC32 of the old one would fail the SDK's check.
+    const { 'x-amz-crc32': _crc, 'content-length': _length, ...headers } = endToEnd(answer.headers);
+    res.writeHead(200, { ...headers, 'content-length': body.length });
+    res.end(body);
+  }
+
+  private async tableSize(tableName: string): Promise<{ items: number; bytes: number }> {
+    const cached = this.sizes.get(tableName);
+    if (cached && Date.now() - cached.at < TABLE_SIZE_TTL_MS) return cached;
+    let items = 0;
+    let bytes = 0;
+    for await (const page of paginateScan({ client: this.client() }, { TableName: tableName })) {
+      items += page.Count ?? 0;
+      // Approximately: the JSON of each item, not DynamoDB's own byte count.
+      for (const item of page.Items ?? []) bytes += JSON.stringify(item).length;
+    }
+    const size = { items, bytes, at: Date.now() };
+    this.sizes.set(tableName, size);
+    return size;
+  }
+
+  private client(): DynamoDBClient {
+    this.scanClient ??= new DynamoDBClient({
+      endpoint: this.upstream.origin,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    return this.scanClient;
+  }
+
   close(): void {
     this.agent.destroy();
+    this.scanClient?.destroy();
   }
 }
+
+/** How long a counted table size is reused. */
+const TABLE_SIZE_TTL_MS = 5_000;
 
 function tooLarge(max: number): AwsApiError {
   return new AwsApiError(
