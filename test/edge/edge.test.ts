@@ -1,5 +1,6 @@
 import {
   BatchWriteItemCommand,
+  TransactWriteItemsCommand,
   CreateTableCommand,
   DescribeTableCommand,
   GetItemCommand,
@@ -72,6 +73,20 @@ describe('the edge: DynamoDB proxied to the embedded table, and routing of every
     // Straight from dynalite: the count the edge adds is not there.
     const raw = await t.stack.pipeline.client.send(new DescribeTableCommand({ TableName: table }));
     expect(raw.Table?.ItemCount).toBe(0);
+  });
+
+  it('says which DynamoDB operation the local table lacks, instead of an empty UnknownError', async () => {
+    const error = await t.dynamodb
+      .send(
+        new TransactWriteItemsCommand({
+          TransactItems: [{ Put: { TableName: 'TransformedData', Item: { id: { S: 'tx-1' } } } }],
+        }),
+      )
+      .catch((e: unknown) => e as Error);
+    expect(error).toMatchObject({ name: 'UnknownOperationException' });
+    expect((error as Error).message).toMatch(
+      /^TransactWriteItems is not supported by the local DynamoDB \(dynalite\); it serves BatchGetItem, BatchWriteItem, /,
+    );
   });
 
   it('answers an unknown X-Amz-Target with an AWS JSON error, not a crash', async () => {

@@ -109,6 +109,18 @@ export class DynamoDbProxy {
       if (closeConnection) res.setHeader('connection', 'close');
       sendJsonError(res, error, { contentType: JSON_1_0, typePrefix: DYNAMODB_ERROR_PREFIX });
     };
+    const operation = String(req.headers['x-amz-target'] ?? '').replace(/^DynamoDB_20120810\./, '');
+    if (/^[A-Za-z]+$/.test(operation) && !EMBEDDED_OPERATIONS.has(operation)) {
+      // dynalite answers these with an empty "UnknownError": say what is missing instead.
+      req.resume();
+      fail(
+        new AwsApiError(
+          'UnknownOperationException',
+          `${operation} is not supported by the local DynamoDB (dynalite); it serves ${[...EMBEDDED_OPERATIONS].join(', ')}`,
+        ),
+      );
+      return;
+    }
     if (Number(req.headers['content-length'] ?? 0) > this.maxBodyBytes) {
       fail(tooLarge(this.maxBodyBytes), true);
       return;
@@ -212,6 +224,27 @@ export class DynamoDbProxy {
     this.scanClient?.destroy();
   }
 }
+
+/** The DynamoDB operations the embedded dynalite implements. */
+const EMBEDDED_OPERATIONS = new Set([
+  'BatchGetItem',
+  'BatchWriteItem',
+  'CreateTable',
+  'DeleteItem',
+  'DeleteTable',
+  'DescribeTable',
+  'DescribeTimeToLive',
+  'GetItem',
+  'ListTables',
+  'ListTagsOfResource',
+  'PutItem',
+  'Query',
+  'Scan',
+  'TagResource',
+  'UntagResource',
+  'UpdateItem',
+  'UpdateTable',
+]);
 
 /** How long a counted table size is reused. */
 const TABLE_SIZE_TTL_MS = 5_000;
