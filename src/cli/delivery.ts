@@ -1,5 +1,4 @@
 /** `etl dlq`, `etl dlq redrive`, `etl replay`: the bus's delivery promises, from the command line. */
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import {
   DescribeArchiveCommand,
@@ -11,7 +10,8 @@ import {
   StartReplayCommand,
 } from '@aws-sdk/client-eventbridge';
 import { compilePattern, InvalidEventPatternException } from '../patterns/index.ts';
-import { QUARANTINE_FILE } from '../runtime/local/journal.ts';
+import { DeadLetterStore } from '../runtime/local/dead-letters.ts';
+import { readQuarantine } from '../runtime/local/journal.ts';
 import { readLock } from '../runtime/local/lock.ts';
 import { LocalPipeline } from '../runtime/local/pipeline.ts';
 import { NoArchiveError, readArchiveSettings } from '../runtime/local/archive-settings.ts';
@@ -19,7 +19,6 @@ import { statePaths } from '../runtime/local/state.ts';
 import { UserError } from './errors.ts';
 import { withStateDir } from './options.ts';
 import { parseLimit, writeListing } from './listing.ts';
-import { readDeadLetters, readJsonLines } from './state-reader.ts';
 
 export function registerDelivery(program: Command): void {
   const dlq = withStateDir(
@@ -32,7 +31,8 @@ export function registerDelivery(program: Command): void {
       .option('--limit <n>', 'at most this many dead letters', parseLimit),
   ).action(
     async (options: { stateDir: string; target?: string; run?: string; json?: boolean; limit?: number }) => {
-      const letters = readDeadLetters(statePaths(options.stateDir), options);
+      const paths = statePaths(options.stateDir);
+      const letters = new DeadLetterStore(paths.dlq).read(options);
       const count = await writeListing(letters, {
         ...options,
         row: (l) => {
@@ -49,9 +49,9 @@ export function registerDelivery(program: Command): void {
         },
       });
       if (!options.json) console.log(`${count} dead-lettered event${count === 1 ? '' : 's'}`);
-      const quarantine = join(statePaths(options.stateDir).journal, QUARANTINE_FILE);
+      const quarantine = paths.quarantine;
       let quarantined = 0;
-      for await (const _ of readJsonLines(quarantine)) quarantined++;
+      for await (const _ of readQuarantine(quarantine)) quarantined++;
       if (quarantined > 0) {
         console.log(
           `${quarantined} journal record${quarantined === 1 ? '' : 's'} quarantined at recovery (with the reason): ${quarantine}`,

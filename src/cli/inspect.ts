@@ -2,14 +2,12 @@
  * `etl events`, `etl errors`, `etl runs`: what the observer and the quarantine recorded. Each streams
  * its logs record by record, so a ten-million-row run lists in constant memory.
  */
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { RowFailedDetail } from '../pipeline/events.ts';
-import { type StatePaths, statePaths } from '../runtime/local/state.ts';
-import type { ObservedEvent } from '../stages/observe.ts';
+import { RunStore } from '../runtime/local/runs.ts';
+import { statePaths } from '../runtime/local/state.ts';
 import { parseLimit, writeListing } from './listing.ts';
 import { withStateDir } from './options.ts';
-import { listRuns, readJsonLines, selectRuns } from './state-reader.ts';
+import { selectRuns } from './state-reader.ts';
 
 interface ListingOptions {
   stateDir: string;
@@ -34,10 +32,11 @@ export function registerEvents(program: Command): void {
     'a JSON array of the recorded events, one per line',
   ).action(async (options: ListingOptions) => {
     const paths = statePaths(options.stateDir);
-    const runs = await selectRuns(paths, options.run);
-    warnOfUnrecordedRuns(paths, runs);
+    const store = new RunStore(paths);
+    const runs = await selectRuns(store, paths.root, options.run);
+    warnOfUnrecordedRuns(store, runs);
     await writeListing(
-      readRunLogs<ObservedEvent>(runs, (run) => paths.run(run).events),
+      readRunLogs(runs, (run) => store.readEvents(run)),
       {
         ...options,
         row: (e) => ({
@@ -54,8 +53,8 @@ export function registerEvents(program: Command): void {
 }
 
 /** The per-event record is opt-in: say which runs have none, and how to get one. */
-function warnOfUnrecordedRuns(paths: StatePaths, runs: readonly string[]): void {
-  const unrecorded = runs.filter((run) => !existsSync(paths.run(run).events));
+function warnOfUnrecordedRuns(store: RunStore, runs: readonly string[]): void {
+  const unrecorded = runs.filter((run) => !store.hasEventsLog(run));
   if (unrecorded.length === 0) return;
   const which = unrecorded.length === 1 ? `run ${unrecorded[0]} has` : `${unrecorded.length} runs have`;
   console.error(
@@ -70,9 +69,10 @@ export function registerErrors(program: Command): void {
     'a JSON array of the failed rows, one per line',
   ).action(async (options: ListingOptions) => {
     const paths = statePaths(options.stateDir);
-    const runs = await selectRuns(paths, options.run);
+    const store = new RunStore(paths);
+    const runs = await selectRuns(store, paths.root, options.run);
     await writeListing(
-      readRunLogs<RowFailedDetail>(runs, (run) => paths.run(run).errors),
+      readRunLogs(runs, (run) => store.readErrors(run)),
       {
         ...options,
         row: (e) => ({ run: e.run, row: e.row, stage: e.stage, column: e.column, reason: e.reason }),
@@ -89,7 +89,7 @@ export function registerRuns(program: Command): void {
       .option('--json', 'a JSON array of the runs, one per line')
       .option('--limit <n>', 'at most this many runs', parseLimit),
   ).action(async (options: Omit<ListingOptions, 'run'>) => {
-    await writeListing(await listRuns(statePaths(options.stateDir)), {
+    await writeListing(await new RunStore(statePaths(options.stateDir)).list(), {
       ...options,
       row: (r) => ({
         run: r.run,
@@ -106,6 +106,6 @@ export function registerRuns(program: Command): void {
 }
 
 /** The records of each run's log in turn, read line by line. */
-async function* readRunLogs<T>(runs: string[], pathOf: (run: string) => string): AsyncGenerator<T> {
-  for (const run of runs) yield* readJsonLines<T>(pathOf(run));
+async function* readRunLogs<T>(runs: string[], read: (run: string) => AsyncIterable<T>): AsyncGenerator<T> {
+  for (const run of runs) yield* read(run);
 }

@@ -7,7 +7,6 @@
  */
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { StateLock } from '../runtime/local/lock.ts';
@@ -38,7 +37,7 @@ export function registerReset(program: Command): void {
         { path: paths.dynamodb, what: 'the table' },
         { path: paths.runs, what: 'the runs (summaries, errors, events)' },
         { path: paths.dlq, what: 'the dead-letter queues' },
-        { path: join(paths.root, 'ingest.ndjson'), what: 'the landing queue' },
+        { path: paths.ingest, what: 'the landing queue' },
         { path: paths.journal, what: 'the bus journal and archive' },
       ].filter((d) => existsSync(d.path));
       if (doomed.length === 0) {

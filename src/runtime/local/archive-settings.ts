@@ -5,6 +5,8 @@
  * segments go at the next checkpoint).
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
+import { parseLine } from './ndjson.ts';
 
 export interface ArchiveSettings {
   enabled: boolean;
@@ -33,19 +35,20 @@ export class NoArchiveError extends Error {
   }
 }
 
+/** What `archive.json` holds; a field that is not what it should be reads as its default. */
+const storedSettingsSchema = z.object({
+  enabled: z.boolean().catch(false),
+  retentionDays: z.number().int().nonnegative().catch(DEFAULT_ARCHIVE_RETENTION_DAYS),
+}) satisfies z.ZodType<ArchiveSettings>;
+
 export function readArchiveSettings(path: string): ArchiveSettings {
+  let text: string;
   try {
-    const stored = JSON.parse(readFileSync(path, 'utf8')) as Partial<ArchiveSettings>;
-    return {
-      enabled: stored.enabled === true,
-      retentionDays:
-        Number.isSafeInteger(stored.retentionDays) && (stored.retentionDays as number) >= 0
-          ? (stored.retentionDays as number)
-          : DEFAULT_ARCHIVE_RETENTION_DAYS,
-    };
+    text = readFileSync(path, 'utf8');
   } catch {
     return OFF;
   }
+  return parseLine(text, storedSettingsSchema) ?? OFF;
 }
 
 /** The settings a command runs with: what it asks for over what is stored; stored when changed. */

@@ -14,7 +14,7 @@ import {
   validatePutEventsRequest,
 } from '../../pipeline/put-events-request.ts';
 import { backoffDelayMs } from '../../adapters/backoff.ts';
-import { type Journal, journalLine } from './journal.ts';
+import type { Journal } from './journal.ts';
 
 /** Routes an event to the targets of the rules it matches. The pattern engine implements it. */
 export interface RuleRouter<T> {
@@ -193,10 +193,7 @@ export class LocalEventBus {
     let seq = 0;
     if (this.journal && accepted.length > 0) {
       // Written before any target can see the events: an accepted event survives a crash.
-      seq = this.journal.reserve(accepted.length);
-      let text = '';
-      for (const [i, a] of accepted.entries()) text += journalLine(seq + i, a.targets, a.event, a.detailJson);
-      this.journal.appendLines(seq, text);
+      seq = this.journal.append(accepted);
     }
     const now = Date.now();
     for (const [i, a] of accepted.entries()) this.enqueue(a.targets, a.event, seq === 0 ? 0 : seq + i, now);
@@ -291,11 +288,7 @@ export class LocalEventBus {
 
   private enqueueJournaled(targets: string[], event: AnyEvent): void {
     if (targets.length === 0) return;
-    let seq = 0;
-    if (this.journal) {
-      seq = this.journal.reserve(1);
-      this.journal.appendLines(seq, `${JSON.stringify({ seq, targets, event })}\n`);
-    }
+    const seq = this.journal ? this.journal.append([{ targets, event }]) : 0;
     this.enqueue(targets, event, seq, Date.now());
   }
 

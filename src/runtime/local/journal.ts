@@ -16,10 +16,7 @@
  * than the retention.
  */
 import {
-  appendFileSync,
   closeSync,
-  createReadStream,
-  existsSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -31,15 +28,23 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { z } from 'zod';
 import type { EventEnvelope } from '../../pipeline/events.ts';
 import { jsonNestsDeeperThan, MAX_JSON_DEPTH } from '../../pipeline/put-events.ts';
 import { Bitset } from './bitset.ts';
+import { appendRecordsSync, readLines, readRecords as readNdjson } from './ndjson.ts';
 
 export interface JournalRecord {
   seq: number;
   targets: string[];
   event: EventEnvelope<unknown>;
+}
+
+/** An event to journal, with the targets its rules matched. */
+export interface JournalEntry {
+  targets: readonly string[];
+  event: EventEnvelope<unknown>;
+  detailJson?: string;
 }
 
 export interface JournalOptions {
@@ -71,6 +76,43 @@ export interface QuarantinedRecord {
   /** The record's journal line as it was. */
   line: string;
 }
+
+const quarantinedRecordSchema: z.ZodType<QuarantinedRecord> = z.object({
+  time: z.string(),
+  seq: z.number(),
+  targets: z.array(z.string()),
+  reason: z.string(),
+  line: z.string(),
+});
+
+/** The records quarantined so far (the quarantine file under the journal's dir), streamed. */
+export function readQuarantine(path: string): AsyncGenerator<QuarantinedRecord> {
+  return readNdjson(path, quarantinedRecordSchema);
+}
+
+/**
+ * An event as the bus writes it to disk (journal, dead letters): the envelope, with whatever else
+ * it carries (`replay-name`). A detail is any JSON object: anyone may put events.
+ */
+export const storedEventSchema = z.looseObject({
+  version: z.literal('0'),
+  id: z.string(),
+  'detail-type': z.string(),
+  source: z.string(),
+  account: z.string(),
+  time: z.string().refine((time) => !Number.isNaN(Date.parse(time))),
+  region: z.string(),
+  resources: z.array(z.string()),
+  detail: z.custom<object>((detail) => detail !== null && typeof detail === 'object'),
+}) satisfies z.ZodType<EventEnvelope<unknown>>;
+
+const journalRecordSchema = z.object({
+  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  targets: z.array(z.string()),
+  event: storedEventSchema,
+}) satisfies z.ZodType<JournalRecord>;
+
+const checkpointSchema = z.object({ seq: z.number() });
 
 export class Journal {
   private readonly dir: string;
@@ -118,6 +160,26 @@ export class Journal {
   reserve(count: number): number {
     const first = this.nextSeq;
     this.nextSeq += count;
+    return first;
+  }
+
+  /**
+   * Journals events before any target sees them, in one write; returns the first one's seq.
+   * `detailJson` is the Detail text of an event just put: written as it came rather than serialised
+   * again. Without it (replays, redrives) the whole event is written, with whatever it carries
+   * beyond the envelope (`replay-name`).
+   */
+  append(entries: readonly JournalEntry[]): number {
+    const first = this.reserve(entries.length);
+    let text = '';
+    for (const [i, { targets, event, detailJson }] of entries.entries()) {
+      const seq = first + i;
+      text +=
+        detailJson === undefined
+          ? `${JSON.stringify({ seq, targets, event })}\n`
+          : journalLine(seq, targets, event, detailJson);
+    }
+    this.appendLines(first, text);
     return first;
   }
 
@@ -243,7 +305,7 @@ export class Journal {
       reason: poisoned.reason,
       line: poisoned.line,
     };
-    appendFileSync(join(this.dir, QUARANTINE_FILE), `${JSON.stringify(entry)}\n`);
+    appendRecordsSync(join(this.dir, QUARANTINE_FILE), [entry]);
     for (const target of poisoned.targets) this.ack(target, [poisoned.seq]);
     this.quarantined++;
   }
@@ -386,7 +448,7 @@ export class Journal {
 
   private readCheckpoint(): number {
     try {
-      return (JSON.parse(readFileSync(join(this.dir, 'checkpoint.json'), 'utf8')) as { seq: number }).seq;
+      return checkpointSchema.parse(JSON.parse(readFileSync(join(this.dir, 'checkpoint.json'), 'utf8'))).seq;
     } catch {
       return 0;
     }
@@ -466,10 +528,7 @@ const RECORD_HEAD = /^\{"seq":(\d+),"targets":(\[[^\]]*\])/;
  * nested too deep or is not a record's shape comes out poisoned, for quarantine.
  */
 async function* readRecords(path: string): AsyncGenerator<JournalRecord | PoisonedLine> {
-  if (!existsSync(path)) return;
-  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
-  for await (const line of lines) {
-    if (!line) continue;
+  for await (const line of readLines(path)) {
     const poisoned = (reason: string): PoisonedLine | undefined => {
       const head = RECORD_HEAD.exec(line);
       if (!head) return undefined;
@@ -493,29 +552,25 @@ async function* readRecords(path: string): AsyncGenerator<JournalRecord | Poison
     } catch {
       continue;
     }
-    const problem = recordProblem(parsed);
-    if (problem === undefined) yield parsed as JournalRecord;
+    const record = journalRecordSchema.safeParse(parsed);
+    if (record.success) yield record.data;
     else {
-      const set = poisoned(problem);
+      const set = poisoned(recordProblem(record.error.issues[0]?.path ?? []));
       if (set) yield set;
     }
   }
 }
 
-/** Why a parsed line is not a record that can be delivered (undefined: it is one). */
-function recordProblem(value: unknown): string | undefined {
-  const record = value as Partial<JournalRecord> | null;
-  if (record === null || typeof record !== 'object') return 'not a JSON object';
-  if (typeof record.seq !== 'number' || !Number.isSafeInteger(record.seq) || record.seq < 1)
-    return 'no valid seq';
-  if (!Array.isArray(record.targets) || !record.targets.every((t) => typeof t === 'string'))
-    return 'no valid targets';
-  const event = record.event as Partial<EventEnvelope<unknown>> | null | undefined;
-  if (event === null || typeof event !== 'object') return 'no event';
-  if (typeof event.id !== 'string' || typeof event.time !== 'string' || Number.isNaN(Date.parse(event.time)))
-    return 'the event has no valid id or time';
-  if (event.detail === null || typeof event.detail !== 'object') return 'the event has no detail object';
-  return undefined;
+/** Why a parsed line is not a record that can be delivered, from where its first problem is. */
+function recordProblem(path: readonly PropertyKey[]): string {
+  const [field, eventField] = path;
+  if (field === undefined) return 'not a JSON object';
+  if (field === 'seq') return 'no valid seq';
+  if (field === 'targets') return 'no valid targets';
+  if (eventField === undefined) return 'no event';
+  if (eventField === 'detail') return 'the event has no detail object';
+  if (eventField === 'id' || eventField === 'time') return 'the event has no valid id or time';
+  return `the event has no valid ${String(eventField)}`;
 }
 
 /** One journal line per event, built around the entry's Detail text rather than re-serialising it. */

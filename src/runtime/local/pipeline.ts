@@ -2,17 +2,16 @@
  * The local runtime: the pipeline definition's rules on the local bus, the stages as its targets,
  * the embedded DynamoDB as the table. The same stage code the AWS handlers wrap.
  */
-import { appendFileSync, createReadStream, existsSync, mkdirSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
+import { open, stat } from 'node:fs/promises';
 import { isSafeRunId } from '../../pipeline/run-id.ts';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import { WriteRateLimiter } from '../../adapters/write-rate.ts';
 import { definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
-import { type Mapping, mappingHash, parseMapping, SEED_MAPPING } from '../../pipeline/mapping.ts';
+import { type Mapping, mappingHash, SEED_MAPPING } from '../../pipeline/mapping.ts';
 import type { PutEventsEntry } from '../../pipeline/events.ts';
 import { batchPutEventsEntries } from '../../pipeline/put-events.ts';
 import { extract, ExtractError } from '../../stages/extract.ts';
@@ -35,7 +34,8 @@ import {
 } from './bus.ts';
 import { ensureTable, type LocalDynamo, localClient, startDynalite } from './dynalite.ts';
 import { RuleIndex } from '../../patterns/index.ts';
-import { Journal, QUARANTINE_FILE } from './journal.ts';
+import { DeadLetterStore, deadLetteredRow } from './dead-letters.ts';
+import { Journal } from './journal.ts';
 import {
   applyArchiveSettings,
   type ArchiveRequest,
@@ -44,7 +44,7 @@ import {
   NoArchiveError,
 } from './archive-settings.ts';
 import { StateLock } from './lock.ts';
-import { LineLogs } from './run-log.ts';
+import { type RecordedRun, type RunLog, RunStore, type SourceDescriptor } from './runs.ts';
 import {
   DEFAULT_TABLE_NAME,
   ensureStateDir,
@@ -72,9 +72,7 @@ export interface LocalPipelineOptions {
   wrapStagePublisher?: (publisher: EventPublisher) => EventPublisher;
 }
 
-/** Where a run's CSV comes from, recorded so that a run cut short by a crash can be run again. */
-export type SourceDescriptor =
-  { kind: 'file'; path: string } | { kind: 's3'; bucket: string; key: string; etag: string };
+export type { SourceDescriptor } from './runs.ts';
 
 export type CsvInput = Readable | AsyncIterable<Buffer>;
 
@@ -86,16 +84,6 @@ export interface RunSource {
   open: () => CsvInput;
   /** The run's mapping (the pipeline definition's when absent). */
   mapping?: Mapping;
-}
-
-/** What `runs/<run>/source.json` records at a run's start, before any of its events. */
-interface RecordedRun {
-  run: string;
-  file: string;
-  descriptor: SourceDescriptor;
-  /** The mapping the run began with: every event of the run is loaded by it (absent in old state). */
-  mapping?: Mapping;
-  mappingHash?: string;
 }
 
 export interface ReplayOptions {
@@ -135,7 +123,9 @@ export class LocalPipeline {
   readonly bus: LocalEventBus;
   readonly tally = new MemoryTallyStore();
   private readonly journal: Journal | undefined;
-  private readonly logs = new LineLogs();
+  /** The runs' records: source, summary, events and errors. */
+  readonly runs: RunStore;
+  private readonly deadLetters: DeadLetterStore;
   private readonly completions = new Map<string, (counts: RunCounts) => void>();
   private readonly activeRuns = new Set<string>();
   /** For runs whose mapping marks columns sensitive (the key file is made on first use). */
@@ -161,6 +151,8 @@ export class LocalPipeline {
     private readonly wrapStagePublisher: (publisher: EventPublisher) => EventPublisher,
   ) {
     this.cipher = new EnvelopeCipher(new KeyFileDataKeys(paths.masterKey));
+    this.runs = new RunStore(paths);
+    this.deadLetters = new DeadLetterStore(paths.dlq);
     const retentionMs = archive ? archiveRetentionMs(archive) : undefined;
     this.journal = durable
       ? new Journal({
@@ -253,25 +245,12 @@ export class LocalPipeline {
     const mapping = source.mapping ?? this.definition.mapping;
     if (this.activeRuns.has(run)) throw new Error(`run ${run} is already in progress`);
     this.activeRuns.add(run);
-    const runPaths = this.paths.run(run);
     this.tally.reset(run);
-    await mkdir(runPaths.dir, { recursive: true });
-    // No summary until the run completes: a source without one is a run to finish after a crash.
-    await rm(runPaths.summary, { force: true });
-    // Before any event: recovery, retries, redrives and replays of this run all load by this mapping.
-    const recorded: RecordedRun = {
-      run,
-      file,
-      descriptor: source.descriptor,
-      mapping,
-      mappingHash: mappingHash(mapping),
-    };
-    await writeFile(runPaths.source, JSON.stringify(recorded));
+    await this.runs.begin(
+      { run, file, descriptor: source.descriptor, mapping, mappingHash: mappingHash(mapping) },
+      { recordEvents: this.recordEvents },
+    );
     this.runMappings.set(run, mapping);
-    // A record of an earlier run of the same content would be stale, recorded this time or not.
-    if (this.recordEvents) await this.logs.open(runPaths.events, { truncate: true });
-    else await rm(runPaths.events, { force: true });
-    await this.logs.open(runPaths.errors, { truncate: true });
     const completed = new Promise<RunCounts>((resolve) => this.completions.set(run, resolve));
     const startedAt = new Date().toISOString();
     let error: ExtractError | undefined;
@@ -290,8 +269,7 @@ export class LocalPipeline {
       if (!(e instanceof ExtractError)) {
         this.activeRuns.delete(run);
         this.completions.delete(run);
-        await this.logs.close(runPaths.events);
-        await this.logs.close(runPaths.errors);
+        await this.runs.closeLogs(run);
         throw e;
       }
       error = e;
@@ -300,14 +278,16 @@ export class LocalPipeline {
     const counts = await Promise.race([completed, this.bus.whenIdle().then(() => this.tally.counts(run))]);
     this.completions.delete(run);
     this.activeRuns.delete(run);
-    await this.logs.close(runPaths.events);
-    await this.logs.close(runPaths.errors);
+    await this.runs.closeLogs(run);
     const final = counts ?? (await this.tally.counts(run));
     if (!final) throw new Error(`the observer saw no event of run ${run}`);
-    await writeFile(
-      runPaths.summary,
-      `${JSON.stringify({ ...final, ...(repeatedKeys ? { repeatedKeys } : {}), startedAt, finishedAt: new Date().toISOString(), error: error?.message }, null, 2)}\n`,
-    );
+    await this.runs.writeSummary(run, {
+      ...final,
+      ...(repeatedKeys ? { repeatedKeys } : {}),
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      error: error?.message,
+    });
     return {
       run,
       file,
@@ -326,10 +306,7 @@ export class LocalPipeline {
   async recover(open: SourceOpener = openFileSource): Promise<RunReport[]> {
     const reports: RunReport[] = [];
     const rerun: Omit<RunSource, 'open'>[] = [];
-    for (const name of await readdir(this.paths.runs).catch(() => [] as string[])) {
-      if (!isSafeRunId(name)) continue;
-      const runPaths = this.paths.run(name);
-      if (existsSync(runPaths.summary) || !existsSync(runPaths.source)) continue;
+    for (const name of await this.runs.unfinished()) {
       const recorded = await this.readRecordedRun(name);
       if (!recorded) continue;
       const { descriptor } = recorded;
@@ -385,16 +362,9 @@ export class LocalPipeline {
    * mapping load by the current definition's.
    */
   private async readRecordedRun(run: string): Promise<(RecordedRun & { mapping: Mapping }) | undefined> {
-    let recorded: RecordedRun;
-    try {
-      recorded = JSON.parse(await readFile(this.paths.run(run).source, 'utf8')) as RecordedRun;
-    } catch {
-      return undefined; // torn by a crash before the run put any event
-    }
-    const mapping =
-      recorded.mapping === undefined
-        ? this.definition.mapping
-        : parseMapping(recorded.mapping, `${run}'s recorded mapping`);
+    const recorded = await this.runs.readRecorded(run);
+    if (!recorded) return undefined;
+    const mapping = recorded.mapping ?? this.definition.mapping;
     this.runMappings.set(run, mapping);
     return { ...recorded, mapping };
   }
@@ -403,7 +373,7 @@ export class LocalPipeline {
   private async mappingFor(run: string): Promise<Mapping> {
     const known = this.runMappings.get(run);
     if (known) return known;
-    if (isSafeRunId(run) && existsSync(this.paths.run(run).source)) {
+    if (this.runs.hasSource(run)) {
       const recorded = await this.readRecordedRun(run);
       if (recorded) return recorded.mapping;
     }
@@ -421,7 +391,7 @@ export class LocalPipeline {
     if (count === 0) return undefined;
     return (
       `${count} journal record${count === 1 ? '' : 's'} could not be delivered and ` +
-      `${count === 1 ? 'was' : 'were'} quarantined with the reason: ${join(this.paths.journal, QUARANTINE_FILE)}`
+      `${count === 1 ? 'was' : 'were'} quarantined with the reason: ${this.paths.quarantine}`
     );
   }
 
@@ -429,13 +399,12 @@ export class LocalPipeline {
   private async abandon(recorded: Omit<RunSource, 'open'>, reason: string): Promise<RunReport> {
     const counts = (await this.tally.counts(recorded.run)) ?? emptyCounts(recorded.run);
     const error = new ExtractError(`cannot be run again: ${reason}`, recorded.file);
-    const summary = {
+    await this.runs.writeSummary(recorded.run, {
       ...counts,
       file: recorded.file,
       finishedAt: new Date().toISOString(),
       error: error.message,
-    };
-    await writeFile(this.paths.run(recorded.run).summary, `${JSON.stringify(summary, null, 2)}\n`);
+    });
     return { run: recorded.run, file: recorded.file, counts, error };
   }
 
@@ -448,42 +417,19 @@ export class LocalPipeline {
   ): Promise<Record<string, { redriven: number; deadAgain: number }>> {
     const result: Record<string, { redriven: number; deadAgain: number }> = {};
     const touched = new Set<string>();
-    // Leftovers of a redrive a crash cut short first, then the queues; each moved aside under a
-    // name of its own, so a letter that fails again lands in a fresh file and nothing is overwritten.
-    const names = (await readdir(this.paths.dlq).catch(() => [] as string[])).sort(
-      (a, b) => Number(b.endsWith('.redriving')) - Number(a.endsWith('.redriving')),
-    );
-    for (const name of names) {
-      const match = /^([^.]+)\.(?:\d+\.redriving|ndjson)$/.exec(name);
-      if (!match?.[1] || (target !== undefined && match[1] !== target)) continue;
-      const queue = match[1];
-      const path = join(this.paths.dlq, name);
-      let redriving = path;
-      if (name.endsWith('.ndjson')) {
-        redriving = join(this.paths.dlq, `${queue}.${Date.now()}.redriving`);
-        await rename(path, redriving);
-      }
-      const counts = (result[queue] ??= { redriven: 0, deadAgain: 0 });
-      for await (const line of createInterface({ input: createReadStream(redriving), crlfDelay: Infinity })) {
-        let letter: DeadLetter;
-        try {
-          letter = JSON.parse(line) as DeadLetter;
-        } catch {
-          continue; // empty, or torn by a crash mid-write
-        }
+    for await (const queue of this.deadLetters.takeForRedrive(target)) {
+      const counts = (result[queue.target] ??= { redriven: 0, deadAgain: 0 });
+      for await (const letter of queue.letters) {
         await this.bus.waitForCapacity();
-        this.bus.redrive(queue, letter.event);
+        this.bus.redrive(queue.target, letter.event);
         counts.redriven++;
-        const row = deadLetteredRow({ target: queue, event: letter.event });
+        const row = deadLetteredRow({ target: queue.target, event: letter.event });
         if (row) touched.add(row.run);
       }
-      // Once journaled, the redriven events are durable: the moved file can go.
-      await rm(redriving, { force: true });
     }
     await this.bus.whenIdle();
-    for (const [queue, counts] of Object.entries(result)) {
-      counts.deadAgain = await countLines(join(this.paths.dlq, `${queue}.ndjson`));
-    }
+    for (const [queue, counts] of Object.entries(result))
+      counts.deadAgain = await this.deadLetters.count(queue);
     await this.updateSummariesAfterRedrive(touched);
     return result;
   }
@@ -494,42 +440,18 @@ export class LocalPipeline {
    */
   private async updateSummariesAfterRedrive(runs: ReadonlySet<string>): Promise<void> {
     if (runs.size === 0) return;
-    const stillDead = new Map<string, Set<number>>();
-    for (const target of ['transform', 'load']) {
-      const path = join(this.paths.dlq, `${target}.ndjson`);
-      if (!existsSync(path)) continue;
-      for await (const line of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) {
-        let letter: DeadLetter;
-        try {
-          letter = JSON.parse(line) as DeadLetter;
-        } catch {
-          continue;
-        }
-        const row = deadLetteredRow({ target, event: letter.event });
-        if (!row || !runs.has(row.run)) continue;
-        let rows = stillDead.get(row.run);
-        if (!rows) stillDead.set(row.run, (rows = new Set()));
-        rows.add(row.row);
-      }
-    }
+    const stillDead = await this.deadLetters.rowsStillDead(runs);
     for (const run of runs) {
-      if (!isSafeRunId(run)) continue;
-      const { summary: path } = this.paths.run(run);
-      let summary: RunCounts & Record<string, unknown>;
-      try {
-        summary = JSON.parse(await readFile(path, 'utf8')) as RunCounts & Record<string, unknown>;
-      } catch {
-        continue; // a run still to be finished keeps its counts in the tally
-      }
+      const summary = await this.runs.readSummary(run);
+      if (!summary) continue; // a run still to be finished keeps its counts in the tally
       const now = this.tally.snapshot(run);
-      const updated = {
+      await this.runs.writeSummary(run, {
         ...summary,
         transformed: summary.transformed + (now?.transformed ?? 0),
         loaded: summary.loaded + (now?.loaded ?? 0),
         failed: summary.failed + (now?.failed ?? 0),
         deadLettered: stillDead.get(run)?.size ?? 0,
-      };
-      await writeFile(path, `${JSON.stringify(updated, null, 2)}\n`);
+      });
     }
   }
 
@@ -564,7 +486,7 @@ export class LocalPipeline {
 
   async close(): Promise<void> {
     await this.bus.whenIdle();
-    await this.logs.close();
+    await this.runs.close();
     await this.dynamo.close();
     this.journal?.close();
     this.lock.release();
@@ -574,30 +496,12 @@ export class LocalPipeline {
    * Appends to a run's log. A run in progress keeps its files open; late events of finished runs or
    * runs started elsewhere (run-completed, put-events) reopen them just for the write.
    */
-  private async log(kind: 'events' | 'errors', run: string, records: readonly unknown[]): Promise<void> {
-    const path = this.paths.run(run)[kind];
-    await this.logs.append(path, records);
-    if (!this.activeRuns.has(run)) await this.logs.close(path);
+  private async log(kind: RunLog, run: string, records: readonly unknown[]): Promise<void> {
+    await this.runs.append(kind, run, records, this.activeRuns.has(run));
   }
 
   private deadLetter(letter: DeadLetter): void {
-    mkdirSync(this.paths.dlq, { recursive: true });
-    const record = { time: new Date().toISOString(), ...letter };
-    let line: string;
-    try {
-      line = JSON.stringify(record);
-    } catch (error) {
-      // An event that cannot be written out (the bus refuses detail nested too deep, so this should
-      // not happen) is dead-lettered without its detail rather than taking the process down.
-      const why = error instanceof Error ? error.message : String(error);
-      line = JSON.stringify({
-        ...record,
-        event: { ...letter.event, detail: {} },
-        reason: `${letter.reason}; its detail could not be written (${why})`,
-      });
-    }
-    // Synchronous: the event is acknowledged right after, so it must be on disk first.
-    appendFileSync(join(this.paths.dlq, `${letter.target}.ndjson`), `${line}\n`);
+    this.deadLetters.append(letter);
     // A row's event that never reached load's end: the row is neither loaded nor failed. Count it.
     const row = deadLetteredRow(letter);
     if (row) this.tally.markDeadLettered(row.run, row.row);
@@ -727,27 +631,8 @@ function assertAccepted(result: PutEventsResult): void {
   if (error) throw error;
 }
 
-/** The run and row a dead-lettered event of transform or load carries, if any. */
-function deadLetteredRow(
-  letter: Pick<DeadLetter, 'target' | 'event'>,
-): { run: string; row: number } | undefined {
-  if (letter.target !== 'transform' && letter.target !== 'load') return undefined;
-  const { run, row } = (letter.event.detail ?? {}) as { run?: unknown; row?: unknown };
-  if (typeof run !== 'string' || !Number.isSafeInteger(row) || (row as number) < 1) return undefined;
-  return { run, row: row as number };
-}
-
 function emptyCounts(run: string): RunCounts {
   return { run, extracted: 0, transformed: 0, loaded: 0, failed: 0, settled: 0, completed: false };
-}
-
-async function countLines(path: string): Promise<number> {
-  try {
-    const text = await readFile(path, 'utf8');
-    return text.split('\n').filter(Boolean).length;
-  } catch {
-    return 0;
-  }
 }
 
 /** A DynamoDB this process does not run: closing it only lets go of the client. */

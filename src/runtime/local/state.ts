@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { mappingHash, SEED_MAPPING, type Mapping } from '../../pipeline/mapping.ts';
 import { isSafeRunId, runIdFromDigest } from '../../pipeline/run-id.ts';
 import { SourceChangedError } from '../../stages/extract.ts';
+import { QUARANTINE_FILE } from './journal.ts';
 
 export const DEFAULT_STATE_DIR = '.etl';
 /** The seed's table name. */
@@ -21,9 +22,17 @@ export interface StatePaths {
   journal: string;
   /** Whether the bus keeps an archive (see archive-settings.ts). */
   archiveSettings: string;
-  /** Dead-letter queues, a file per target. */
+  /** Journal records set aside at recovery, with why (written by the journal). */
+  quarantine: string;
+  /** Dead-letter queues, a file per target (see dead-letters.ts). */
   dlq: string;
   lock: string;
+  /** `etl up`'s landing queue: the bucket's notifications not yet run. */
+  ingest: string;
+  /** `etl up`'s S3 objects. */
+  s3: string;
+  /** `etl up`'s landing folder, unless another is given. */
+  landing: string;
   run(run: string): { dir: string; events: string; errors: string; summary: string; source: string };
 }
 
@@ -36,9 +45,13 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
     runs,
     masterKey: join(root, 'keys', 'master.key'),
     journal: join(root, 'bus'),
+    quarantine: join(root, 'bus', QUARANTINE_FILE),
     archiveSettings: join(root, 'archive.json'),
     dlq: join(root, 'dlq'),
     lock: join(root, 'lock'),
+    ingest: join(root, 'ingest.ndjson'),
+    s3: join(root, 's3'),
+    landing: join(root, 'landing'),
     run(run: string) {
       if (!isSafeRunId(run)) throw new Error(`unsafe run id ${JSON.stringify(run)}`);
       const dir = join(runs, run);

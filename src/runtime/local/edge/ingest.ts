@@ -5,15 +5,9 @@
  * written down (synchronously) before it is queued and marked done once processed, so one that a
  * crash caught queued is found again by `restore()`.
  */
-import {
-  appendFileSync,
-  closeSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { z } from 'zod';
+import { appendRecordsSync, parseRecords, toLines } from '../ndjson.ts';
 
 /** An object named by its notification. */
 export interface IngestObject {
@@ -42,7 +36,19 @@ export interface ObjectIngestOptions {
   journal?: string;
 }
 
+const ingestObjectSchema = z.looseObject({
+  bucket: z.string(),
+  key: z.string(),
+  etag: z.string().optional(),
+  size: z.number().optional(),
+}) satisfies z.ZodType<IngestObject>;
+
 type JournalLine = { submitted: IngestObject } | { done: IngestObject };
+
+const journalLineSchema = z.union([
+  z.object({ submitted: ingestObjectSchema }),
+  z.object({ done: ingestObjectSchema }),
+]) satisfies z.ZodType<JournalLine>;
 
 const identity = (o: IngestObject): string => JSON.stringify([o.bucket, o.key, o.etag ?? null]);
 
@@ -95,20 +101,14 @@ export class ObjectIngest implements IngestQueue {
       return [];
     }
     const pending = new Map<string, IngestObject>();
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      let parsed: JournalLine;
-      try {
-        parsed = JSON.parse(line) as JournalLine;
-      } catch {
-        continue; // a line torn by a crash
-      }
+    // A line torn by a crash is skipped.
+    for (const parsed of parseRecords(text, journalLineSchema)) {
       if ('submitted' in parsed) pending.set(identity(parsed.submitted), parsed.submitted);
       else pending.delete(identity(parsed.done));
     }
     const unfinished = [...pending.values()];
     // Compacted, not cleared: they stay pending until done, even if this process dies first too.
-    writeFileSync(path, unfinished.map((submitted) => `${JSON.stringify({ submitted })}\n`).join(''));
+    writeFileSync(path, toLines(unfinished.map((submitted) => ({ submitted }))));
     return unfinished;
   }
 
@@ -148,14 +148,13 @@ export class ObjectIngest implements IngestQueue {
   private record(line: JournalLine, flush = false): void {
     const path = this.options.journal;
     if (!path) return;
-    const text = `${JSON.stringify(line)}\n`;
     if (!flush) {
-      appendFileSync(path, text);
+      appendRecordsSync(path, [line]);
       return;
     }
     const fd = openSync(path, 'a');
     try {
-      writeSync(fd, text);
+      writeSync(fd, toLines([line]));
       fsyncSync(fd);
     } finally {
       closeSync(fd);

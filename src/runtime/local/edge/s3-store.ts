@@ -19,6 +19,10 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+
+/** A multipart upload's metadata as written at its start: its object's user metadata. */
+const uploadMetadataSchema = z.record(z.string(), z.string());
 
 /** s3rver's upload ids: 16 random bytes in hex. */
 export const UPLOAD_ID = /^[0-9a-f]{32}$/;
@@ -244,7 +248,7 @@ export function useSafeLayout(store: S3rverStore): void {
       let metadata: Record<string, string>;
       try {
         key = await readFile(join(dir, 'key'), 'utf8');
-        metadata = JSON.parse(await readFile(join(dir, 'metadata'), 'utf8')) as Record<string, string>;
+        metadata = uploadMetadataSchema.parse(JSON.parse(await readFile(join(dir, 'metadata'), 'utf8')));
       } catch {
         throw new S3Error('NoSuchUpload', 'The specified upload does not exist.', { UploadId: uploadId });
       }

@@ -5,7 +5,7 @@
  * EventBridge to any AWS client given `--endpoint-url`.
  */
 import { createReadStream, existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import {
   headS3ObjectEtag,
@@ -145,11 +145,11 @@ export class LocalStack {
         {
           ...(options.concurrency ? { concurrency: options.concurrency } : {}),
           onError: (object, error) => warn(`${s3Url(object)}: not run: ${describe(error)}`),
-          journal: join(paths.root, 'ingest.ndjson'),
+          journal: paths.ingest,
         },
       );
       const s3 = await LocalS3.start({
-        directory: join(paths.root, 's3'),
+        directory: paths.s3,
         buckets: [bucket],
         onObjectCreated: (object: ObjectCreated) => {
           if (object.bucket === bucket) ingest.submit(object);
@@ -161,7 +161,7 @@ export class LocalStack {
       const events = new EventsApi(started.bus, started.archive?.enabled ? started : undefined);
 
       const landingDir =
-        options.landingDir === false ? undefined : resolve(options.landingDir ?? join(paths.root, 'landing'));
+        options.landingDir === false ? undefined : resolve(options.landingDir ?? paths.landing);
       const landing = landingDir
         ? new LandingFolder({
             dir: landingDir,
@@ -241,7 +241,7 @@ export class LocalStack {
     for (const object of this.ingest.unfinished) {
       const etag = object.etag;
       const run = etag === undefined ? undefined : runIdForObject(object.bucket, object.key, etag);
-      if (run !== undefined && existsSync(this.pipeline.paths.run(run).summary)) continue;
+      if (run !== undefined && this.pipeline.runs.hasSummary(run)) continue;
       this.ingest.submit(object);
     }
     for (const report of reports) {

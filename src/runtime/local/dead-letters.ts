@@ -1,0 +1,139 @@
+/**
+ * The dead-letter queues: events that exhausted their retries, a file per target under the state
+ * directory's `dlq/` (`<target>.ndjson`, one letter per line, with when and why). A redrive moves a
+ * queue aside (`<target>.<ms>.redriving`) before delivering its letters again, so a letter that
+ * fails again lands in a fresh queue and nothing is overwritten; a redrive a crash cut short leaves
+ * that file behind, and the next redrive takes it first.
+ */
+import { readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { DeadLetter } from './bus.ts';
+import { storedEventSchema } from './journal.ts';
+import { appendRecordsSync, readRecords } from './ndjson.ts';
+
+/** A dead letter as its queue holds it: the event, why it failed, and when. */
+export type DeadLetterRecord = DeadLetter & { time: string };
+
+const deadLetterSchema = z.object({
+  time: z.string(),
+  target: z.string(),
+  event: storedEventSchema,
+  attempts: z.number(),
+  reason: z.string(),
+}) satisfies z.ZodType<DeadLetterRecord>;
+
+/** A queue taken out for a redrive: its target (the file's, whatever a line says) and its letters. */
+export interface RedrivenQueue {
+  target: string;
+  letters: AsyncIterable<DeadLetterRecord>;
+}
+
+/** The targets whose events carry a row: a letter of theirs is a row neither loaded nor failed. */
+const ROW_TARGETS = ['transform', 'load'] as const;
+
+/** `<target>.ndjson`, or `<target>.<ms>.redriving` left by a redrive. */
+const QUEUE_FILE = /^([^.]+)\.(?:\d+\.redriving|ndjson)$/;
+
+export class DeadLetterStore {
+  constructor(private readonly dir: string) {}
+
+  /**
+   * Appends a letter to its target's queue, synchronously: the event is acknowledged right after,
+   * so it must be on disk first.
+   */
+  append(letter: DeadLetter): void {
+    const record: DeadLetterRecord = { time: new Date().toISOString(), ...letter };
+    let written: DeadLetterRecord = record;
+    try {
+      JSON.stringify(record);
+    } catch (error) {
+      // An event that cannot be written out (the bus refuses detail nested too deep, so this should
+      // not happen) is dead-lettered without its detail rather than taking the process down.
+      const why = error instanceof Error ? error.message : String(error);
+      written = {
+        ...record,
+        event: { ...letter.event, detail: {} },
+        reason: `${letter.reason}; its detail could not be written (${why})`,
+      };
+    }
+    appendRecordsSync(this.queuePath(letter.target), [written]);
+  }
+
+  /** The letters of every target (or one), target by target, optionally only one run's. */
+  async *read(filter: { target?: string; run?: string } = {}): AsyncGenerator<DeadLetterRecord> {
+    const names = (await this.names()).filter((n) => n.endsWith('.ndjson')).sort();
+    for (const name of names) {
+      if (filter.target !== undefined && name !== `${filter.target}.ndjson`) continue;
+      for await (const letter of readRecords(join(this.dir, name), deadLetterSchema)) {
+        if (filter.run !== undefined && (letter.event.detail as { run?: unknown }).run !== filter.run)
+          continue;
+        yield letter;
+      }
+    }
+  }
+
+  /** How many letters a target's queue holds. */
+  async count(target: string): Promise<number> {
+    let count = 0;
+    for await (const _ of readRecords(this.queuePath(target), deadLetterSchema)) count++;
+    return count;
+  }
+
+  /**
+   * Takes the queues out for a redrive (every target's, or one's): leftovers of a redrive a crash
+   * cut short first, then the queues, each moved aside as it is reached. Read each queue's letters
+   * before asking for the next queue: its moved file is deleted then, once the caller has delivered
+   * (journaled) them all.
+   */
+  async *takeForRedrive(target?: string): AsyncGenerator<RedrivenQueue> {
+    const names = (await this.names()).sort(
+      (a, b) => Number(b.endsWith('.redriving')) - Number(a.endsWith('.redriving')),
+    );
+    for (const name of names) {
+      const queue = QUEUE_FILE.exec(name)?.[1];
+      if (!queue || (target !== undefined && queue !== target)) continue;
+      let redriving = join(this.dir, name);
+      if (name.endsWith('.ndjson')) {
+        const moved = join(this.dir, `${queue}.${Date.now()}.redriving`);
+        await rename(redriving, moved);
+        redriving = moved;
+      }
+      yield { target: queue, letters: readRecords(redriving, deadLetterSchema) };
+      await rm(redriving, { force: true });
+    }
+  }
+
+  /** The rows of these runs still in a dead-letter queue, per run. */
+  async rowsStillDead(runs: ReadonlySet<string>): Promise<Map<string, Set<number>>> {
+    const stillDead = new Map<string, Set<number>>();
+    for (const target of ROW_TARGETS) {
+      for await (const letter of readRecords(this.queuePath(target), deadLetterSchema)) {
+        const row = deadLetteredRow({ target, event: letter.event });
+        if (!row || !runs.has(row.run)) continue;
+        let rows = stillDead.get(row.run);
+        if (!rows) stillDead.set(row.run, (rows = new Set()));
+        rows.add(row.row);
+      }
+    }
+    return stillDead;
+  }
+
+  private queuePath(target: string): string {
+    return join(this.dir, `${target}.ndjson`);
+  }
+
+  private async names(): Promise<string[]> {
+    return readdir(this.dir).catch(() => [] as string[]);
+  }
+}
+
+/** The run and row a dead-lettered event of transform or load carries, if any. */
+export function deadLetteredRow(
+  letter: Pick<DeadLetter, 'target' | 'event'>,
+): { run: string; row: number } | undefined {
+  if (!(ROW_TARGETS as readonly string[]).includes(letter.target)) return undefined;
+  const { run, row } = (letter.event.detail ?? {}) as { run?: unknown; row?: unknown };
+  if (typeof run !== 'string' || !Number.isSafeInteger(row) || (row as number) < 1) return undefined;
+  return { run, row: row as number };
+}

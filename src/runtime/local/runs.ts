@@ -1,0 +1,213 @@
+/**
+ * The runs' records under the state directory, `runs/<run>/`: `source.json` (what the run reads and
+ * by which mapping, written at its start), `summary.json` (its tally, written when it ends: a run
+ * with a source and no summary was cut short), `errors.ndjson` (its failed rows) and, opt-in,
+ * `events.ndjson` (every event the observer saw).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { type Mapping, parseMapping } from '../../pipeline/mapping.ts';
+import { isSafeRunId } from '../../pipeline/run-id.ts';
+import type { ObservedEvent } from '../../stages/observe.ts';
+import type { RunCounts } from '../../stages/ports.ts';
+import { LineLogs, parseLine, readRecords } from './ndjson.ts';
+import type { StatePaths } from './state.ts';
+
+/** Where a run's CSV comes from, recorded so that a run cut short by a crash can be run again. */
+export type SourceDescriptor =
+  { kind: 'file'; path: string } | { kind: 's3'; bucket: string; key: string; etag: string };
+
+/** What `source.json` records at a run's start, before any of its events. */
+export interface RecordedRun {
+  run: string;
+  file: string;
+  descriptor: SourceDescriptor;
+  /** The mapping the run began with: every event of the run is loaded by it (absent in old state). */
+  mapping?: Mapping;
+  mappingHash?: string;
+}
+
+/** What `summary.json` holds: the observer's counts and when the run ran. */
+export type RunSummary = Omit<RunCounts, 'settled' | 'completed'> &
+  Partial<Pick<RunCounts, 'settled' | 'completed'>> & {
+    startedAt?: string;
+    finishedAt?: string;
+    error?: string;
+    /** Rows whose key an earlier row of the file had: each overwrote that item. */
+    repeatedKeys?: number;
+  };
+
+/**
+ * A failed row as `errors.ndjson` holds it: the row-failed event's detail, its time and id. The
+ * error rule takes events anyone may put, so past the run nothing in it is sure to be there.
+ */
+export type FailedRowRecord = { run: string } & Record<string, unknown>;
+
+export type RunLog = 'events' | 'errors';
+
+const recordedRunSchema = z.object({
+  run: z.string(),
+  file: z.string(),
+  descriptor: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('file'), path: z.string() }),
+    z.object({ kind: z.literal('s3'), bucket: z.string(), key: z.string(), etag: z.string() }),
+  ]),
+  mapping: z.unknown().optional(),
+  mappingHash: z.string().optional(),
+});
+
+const summarySchema = z.looseObject({
+  run: z.string(),
+  file: z.string().optional(),
+  expected: z.number().optional(),
+  extracted: z.number(),
+  transformed: z.number(),
+  loaded: z.number(),
+  failed: z.number(),
+  deadLettered: z.number().optional(),
+  settled: z.number().optional(),
+  completed: z.boolean().optional(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  error: z.string().optional(),
+  repeatedKeys: z.number().optional(),
+}) satisfies z.ZodType<RunSummary>;
+
+const observedEventSchema = z.looseObject({
+  id: z.string(),
+  time: z.string(),
+  detailType: z.string(),
+  status: z.string().optional(),
+  run: z.string().optional(),
+  row: z.number().optional(),
+  reason: z.string().optional(),
+}) satisfies z.ZodType<ObservedEvent>;
+
+const failedRowSchema = z.looseObject({ run: z.string() }) satisfies z.ZodType<FailedRowRecord>;
+
+export class RunStore {
+  /** The logs of runs in progress stay open; others are opened for a write and closed again. */
+  private readonly logs = new LineLogs();
+
+  constructor(private readonly paths: StatePaths) {}
+
+  /**
+   * Records a run's start: its source and mapping (before any event: recovery, retries, redrives
+   * and replays of the run all load by it), no summary (a run without one is finished after a
+   * crash), and fresh logs: a record of an earlier run of the same content would be stale,
+   * recorded this time or not.
+   */
+  async begin(recorded: RecordedRun, options: { recordEvents: boolean }): Promise<void> {
+    const files = this.paths.run(recorded.run);
+    await mkdir(files.dir, { recursive: true });
+    await rm(files.summary, { force: true });
+    await writeFile(files.source, JSON.stringify(recorded));
+    if (options.recordEvents) await this.logs.open(files.events, { truncate: true });
+    else await rm(files.events, { force: true });
+    await this.logs.open(files.errors, { truncate: true });
+  }
+
+  /**
+   * A run's start record, its mapping checked again (a mapping that no longer parses throws).
+   * Undefined when there is none, or it was torn by a crash before the run put any event.
+   */
+  async readRecorded(run: string): Promise<RecordedRun | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.paths.run(run).source, 'utf8');
+    } catch {
+      return undefined;
+    }
+    const recorded = parseLine(text, recordedRunSchema);
+    if (!recorded) return undefined;
+    const { mapping, mappingHash, ...rest } = recorded;
+    return {
+      ...rest,
+      ...(mapping === undefined ? {} : { mapping: parseMapping(mapping, `${run}'s recorded mapping`) }),
+      ...(mappingHash === undefined ? {} : { mappingHash }),
+    };
+  }
+
+  /** Runs recorded as started that have no summary: cut short, to be finished. */
+  async unfinished(): Promise<string[]> {
+    return (await this.names()).filter((run) => !this.hasSummary(run) && this.hasSource(run));
+  }
+
+  hasSource(run: string): boolean {
+    return isSafeRunId(run) && existsSync(this.paths.run(run).source);
+  }
+
+  hasSummary(run: string): boolean {
+    return isSafeRunId(run) && existsSync(this.paths.run(run).summary);
+  }
+
+  /** Whether the run kept a record of every event (opt-in). */
+  hasEventsLog(run: string): boolean {
+    return isSafeRunId(run) && existsSync(this.paths.run(run).events);
+  }
+
+  async writeSummary(run: string, summary: RunSummary): Promise<void> {
+    await writeFile(this.paths.run(run).summary, `${JSON.stringify(summary, null, 2)}\n`);
+  }
+
+  /** A run's summary; undefined while it is still to be finished (or unreadable). */
+  async readSummary(run: string): Promise<z.infer<typeof summarySchema> | undefined> {
+    if (!isSafeRunId(run)) return undefined;
+    const text = await readFile(this.paths.run(run).summary, 'utf8').catch(() => undefined);
+    return text === undefined ? undefined : parseLine(text, summarySchema);
+  }
+
+  /** Every run's summary, oldest first; a run cut short shows zero counts. */
+  async list(): Promise<RunSummary[]> {
+    const summaries: RunSummary[] = [];
+    for (const run of await this.names({ raise: true })) {
+      summaries.push(
+        (await this.readSummary(run)) ?? { run, extracted: 0, transformed: 0, loaded: 0, failed: 0 },
+      );
+    }
+    return summaries.sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? ''));
+  }
+
+  /** Appends to a run's log; `keepOpen` for a run in progress, whose logs stay open until it ends. */
+  async append(log: RunLog, run: string, records: readonly unknown[], keepOpen: boolean): Promise<void> {
+    const path = this.paths.run(run)[log];
+    await this.logs.append(path, records);
+    if (!keepOpen) await this.logs.close(path);
+  }
+
+  /** Closes a run's logs (raising a write that failed). */
+  async closeLogs(run: string): Promise<void> {
+    const files = this.paths.run(run);
+    await this.logs.close(files.events);
+    await this.logs.close(files.errors);
+  }
+
+  async close(): Promise<void> {
+    await this.logs.close();
+  }
+
+  /** The events the observer saw of a run, streamed (none unless the run recorded them). */
+  readEvents(run: string): AsyncGenerator<ObservedEvent> {
+    return readRecords(this.paths.run(run).events, observedEventSchema);
+  }
+
+  /** A run's failed rows, streamed. */
+  readErrors(run: string): AsyncGenerator<FailedRowRecord> {
+    return readRecords(this.paths.run(run).errors, failedRowSchema);
+  }
+
+  /**
+   * The runs' names: only what a run could have written (stray names are not runs). No runs
+   * directory is no runs; with `raise`, another error reading it (no permission, say) is raised,
+   * for the one-line OS error handler.
+   */
+  private async names(options: { raise?: boolean } = {}): Promise<string[]> {
+    try {
+      return (await readdir(this.paths.runs)).filter(isSafeRunId);
+    } catch (error) {
+      if (options.raise && (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      return [];
+    }
+  }
+}
