@@ -8,8 +8,8 @@
  * Faults come from real parts: DynamoDB throttling from an HTTP proxy in front of dynalite speaking
  * DynamoDB's protocol, PutEvents failures from a publisher that refuses the first put of a kind.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -185,17 +185,11 @@ export const localRuntime: RuntimeFactory = async (options = {}) => {
     items: () => scanAll(pipeline.client, TABLE),
     counts: (run) => pipeline.tally.counts(run),
     async failedRows(run) {
-      const path = pipeline.paths.run(run).errors;
-      const lines = existsSync(path) ? (await readFile(path, 'utf8')).split('\n').filter(Boolean) : [];
-      return lines
-        .map((line) => JSON.parse(line) as FailedRowRecord)
-        .map(({ row, stage, reason, column }) => ({
-          row,
-          stage,
-          reason,
-          ...(column === undefined ? {} : { column }),
-        }))
-        .sort((a, b) => a.row - b.row);
+      const rows: FailedRowRecord[] = [];
+      for await (const { row, stage, reason, column } of pipeline.runs.readErrors(run)) {
+        rows.push({ row, stage, reason, ...(column === undefined ? {} : { column }) } as FailedRowRecord);
+      }
+      return rows.sort((a, b) => a.row - b.row);
     },
     // Every event the rules routed was accepted by the bus (the observer's rule takes them all).
     accepted: () => routedEntries(routed),

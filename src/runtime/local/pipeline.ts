@@ -132,8 +132,6 @@ export class LocalPipeline {
   private readonly cipher: FieldCipher;
   /** How far each file being run has been read. */
   private readonly reading = new Map<string, { read: number; size: number }>();
-  /** The failed rows logged by this process, as run/row/stage. */
-  private readonly keptFailures = new KeySet();
   /** Each run's own mapping, as recorded at its start (read back for runs of earlier processes). */
   private readonly runMappings = new Map<string, Mapping>();
 
@@ -551,8 +549,8 @@ export class LocalPipeline {
     // them on AWS: a redelivered row-failed event is not logged again.
     const failedRows: FailedRowStore = {
       keep: async (rows) => {
-        const fresh = rows.filter((r) => this.keptFailures.add(`${r.run}\u0000${r.row}\u0000${r.stage}`));
-        for (const [run, records] of groupByRun(fresh)) await this.log('errors', run, records);
+        for (const [run, records] of groupByRun(rows))
+          await this.runs.appendFailedRows(run, records, this.activeRuns.has(run));
         return [];
       },
     };
@@ -604,17 +602,6 @@ function groupByRun<R extends { run?: string }>(records: readonly R[], keepUnsaf
     group.push(record);
   }
   return groups;
-}
-
-/** A set of keys whose `add` says whether the key is new. */
-class KeySet {
-  private readonly keys = new Set<string>();
-
-  add(key: string): boolean {
-    if (this.keys.has(key)) return false;
-    this.keys.add(key);
-    return true;
-  }
 }
 
 /** Why the bus did not accept a PutEvents request, or undefined when it did. */

@@ -11,6 +11,7 @@ import { type Mapping, parseMapping } from '../../pipeline/mapping.ts';
 import { isSafeRunId } from '../../pipeline/run-id.ts';
 import type { ObservedEvent } from '../../stages/observe.ts';
 import type { RunCounts } from '../../stages/ports.ts';
+import { Bitset } from './bitset.ts';
 import { LineLogs, parseLine, readRecords } from './ndjson.ts';
 import type { StatePaths } from './state.ts';
 
@@ -89,6 +90,11 @@ const failedRowSchema = z.looseObject({ run: z.string() }) satisfies z.ZodType<F
 export class RunStore {
   /** The logs of runs in progress stay open; others are opened for a write and closed again. */
   private readonly logs = new LineLogs();
+  /**
+   * The failed rows logged per run and stage, a bit per row: a redelivered row-failed is not logged
+   * again, as the runs table keys failed rows by run, row and stage on AWS.
+   */
+  private readonly loggedFailures = new Map<string, Bitset>();
 
   constructor(private readonly paths: StatePaths) {}
 
@@ -106,6 +112,8 @@ export class RunStore {
     if (options.recordEvents) await this.logs.open(files.events, { truncate: true });
     else await rm(files.events, { force: true });
     await this.logs.open(files.errors, { truncate: true });
+    for (const key of this.loggedFailures.keys())
+      if (key.startsWith(`${recorded.run}\u0000`)) this.loggedFailures.delete(key);
   }
 
   /**
@@ -174,6 +182,21 @@ export class RunStore {
     const path = this.paths.run(run)[log];
     await this.logs.append(path, records);
     if (!keepOpen) await this.logs.close(path);
+  }
+
+  /** Appends failed rows to a run's errors log, each (row, stage) once by this process. */
+  async appendFailedRows(
+    run: string,
+    rows: readonly { row: number; stage: string }[],
+    keepOpen: boolean,
+  ): Promise<void> {
+    const fresh = rows.filter((r) => {
+      const key = `${run}\u0000${r.stage}`;
+      let logged = this.loggedFailures.get(key);
+      if (!logged) this.loggedFailures.set(key, (logged = new Bitset()));
+      return logged.add(r.row);
+    });
+    if (fresh.length > 0) await this.append('errors', run, fresh, keepOpen);
   }
 
   /** Closes a run's logs (raising a write that failed). */
