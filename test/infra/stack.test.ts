@@ -12,7 +12,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { definePipeline, type PipelineDefinition, type TargetName } from '../../src/pipeline/definition.ts';
 import { SEED_MAPPING } from '../../src/pipeline/mapping.ts';
 import { FEATURE_FLAGS, REPO_ROOT } from '../../src/infra/context.ts';
-import { EventBridgeEtlStack, EXTRACT_CONTAINER_NAME } from '../../src/infra/stack.ts';
+import { EXTRACT_CONTAINER_NAME } from '../../src/infra/extract.ts';
+import { EventBridgeEtlStack } from '../../src/infra/stack.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> };
 type Statement = {
