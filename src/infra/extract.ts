@@ -4,7 +4,7 @@
  * A task that stops without success is reported by the task-stopped stage (extraction-failed).
  */
 import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import type { IVpc, ISecurityGroup } from 'aws-cdk-lib/aws-ec2';
+import type { IVpc } from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import {
   Cluster,
@@ -15,7 +15,6 @@ import {
   LogDrivers,
   OperatingSystemFamily,
 } from 'aws-cdk-lib/aws-ecs';
-import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -29,8 +28,9 @@ import type { EtlAlarms } from './alarms.ts';
 import { REPO_ROOT } from './context.ts';
 import { EtlFunction } from './etl-function.ts';
 import { ResourceGroup, ungroupedUniqueId } from './logical-ids.ts';
-import { encryptedQueue, visibilityTimeoutFor } from './queue-target.ts';
-import { consumeQueue, fieldKeyEnvironment, type StageSpec } from './stage-function.ts';
+import { queueWithDeadLetterQueue, visibilityTimeoutFor } from './queue-target.ts';
+import type { EtlNetwork } from './network.ts';
+import { consumeQueue, fieldKeyEnvironment, type PipelineResources } from './stage-function.ts';
 
 /** The task's container; the trigger names it in RunTask's overrides. */
 export const EXTRACT_CONTAINER_NAME = 'extract';
@@ -44,17 +44,10 @@ export interface ExtractTaskProps {
   readonly vpc: IVpc;
   /** The task reads the object it is started for from here. */
   readonly landingBucket: IBucket;
-  /** The task puts the rows' events here. */
-  readonly bus: IEventBus;
-  /**
-   * The task generates the per-run data keys of sensitive fields under it.
-   * @default none: no column is sensitive
-   */
-  readonly fieldKey?: IKey;
   /** Of the task's log group. */
   readonly logRetention: RetentionDays;
-  /** The pipeline definition and the bus's name (see StageResources), for the container's environment. */
-  readonly busEnvironment: Readonly<Record<string, string>>;
+  /** The task puts the rows' events to the bus, with data keys from the field key when there is one. */
+  readonly pipeline: PipelineResources;
 }
 
 /** The Fargate extract task (built from the repository's Dockerfile), its cluster, role and logs. */
@@ -67,6 +60,7 @@ export class ExtractTask extends ResourceGroup {
 
   constructor(scope: Construct, id: string, props: ExtractTaskProps) {
     super(scope, id);
+    const { pipeline } = props;
     this.cluster = new Cluster(this, 'Cluster', {
       vpc: props.vpc,
       containerInsightsV2: ContainerInsights.ENABLED,
@@ -98,8 +92,8 @@ export class ExtractTask extends ResourceGroup {
       logging: LogDrivers.awsLogs({ streamPrefix: EXTRACT_LOG_STREAM_PREFIX, logGroup: this.logGroup }),
       readonlyRootFilesystem: true,
       environment: {
-        ...props.busEnvironment,
-        ...fieldKeyEnvironment(props.fieldKey),
+        ...pipeline.busEnvironment,
+        ...fieldKeyEnvironment(pipeline.fieldKey),
         [Env.maxPutsInFlight]: '8',
         AWS_REGION: Stack.of(this).region,
       },
@@ -120,8 +114,8 @@ export class ExtractTask extends ResourceGroup {
       // Without it S3 answers a missing object with 403, not 404, and the task cannot tell "gone".
       new PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.landingBucket.bucketArn] }),
     );
-    props.bus.grantPutEventsTo(this.taskRole);
-    props.fieldKey?.grant(this.taskRole, 'kms:GenerateDataKey');
+    pipeline.bus.grantPutEventsTo(this.taskRole);
+    pipeline.fieldKey?.grant(this.taskRole, 'kms:GenerateDataKey');
 
     const bucketId = Stack.of(this).getLogicalId(props.landingBucket.node.defaultChild as CfnElement);
     Validations.of(this.taskRole).acknowledge({
@@ -142,19 +136,16 @@ export interface ExtractTriggerProps {
   readonly landingBucket: IBucket;
   /** The task the trigger runs. */
   readonly task: ExtractTask;
-  /** The task's subnets (the VPC's isolated ones) and security group. */
-  readonly vpc: IVpc;
-  readonly taskSecurityGroup: ISecurityGroup;
-  /** The trigger puts ecs-started here. */
-  readonly bus: IEventBus;
+  /** The task runs in its isolated subnets, with its task security group. */
+  readonly network: EtlNetwork;
   /** Encrypts the notification queue and its DLQ. */
   readonly queueKey: IKey;
   /** Gets the notification queue's alarms. */
   readonly alarms: EtlAlarms;
   /** Of the trigger's log group. */
   readonly logRetention: RetentionDays;
-  /** The pipeline definition and the bus's name (see StageResources). */
-  readonly busEnvironment: Readonly<Record<string, string>>;
+  /** The trigger puts ecs-started to the bus. */
+  readonly pipeline: PipelineResources;
 }
 
 /** S3 ObjectCreated -> queue (+ DLQ) -> extract trigger Lambda -> ecs:RunTask -> ecs-started. */
@@ -162,20 +153,19 @@ export class ExtractTrigger extends ResourceGroup {
   readonly fn: EtlFunction;
   /** S3 sends the landing bucket's ObjectCreated notifications here. */
   readonly queue: Queue;
-  readonly deadLetterQueue: Queue;
 
   constructor(scope: Construct, id: string, props: ExtractTriggerProps) {
     super(scope, id);
     const { task } = props;
     const timeout = Duration.seconds(30);
-    this.deadLetterQueue = encryptedQueue(this, 'ObjectCreatedDeadLetterQueue', props.queueKey, {
-      retentionPeriod: Duration.days(14),
-    });
-    this.queue = encryptedQueue(this, 'ObjectCreatedQueue', props.queueKey, {
-      retentionPeriod: Duration.days(4),
+    const { queue, deadLetterQueue } = queueWithDeadLetterQueue(this, {
+      queueId: 'ObjectCreatedQueue',
+      deadLetterQueueId: 'ObjectCreatedDeadLetterQueue',
+      key: props.queueKey,
       visibilityTimeout: visibilityTimeoutFor(timeout, 0),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: EXTRACT_TRIGGER_DELIVERY.maxAttempts },
+      maxReceiveCount: EXTRACT_TRIGGER_DELIVERY.maxAttempts,
     });
+    this.queue = queue;
     props.landingBucket.addEventNotification(EventType.OBJECT_CREATED, new SqsDestination(this.queue));
     this.fn = new EtlFunction(this, 'ExtractTriggerFunction', {
       entry: 'extract-trigger',
@@ -184,12 +174,12 @@ export class ExtractTrigger extends ResourceGroup {
       memorySize: 256,
       logRetention: props.logRetention,
       environment: {
-        ...props.busEnvironment,
+        ...props.pipeline.busEnvironment,
         [Env.clusterArn]: task.cluster.clusterArn,
         [Env.taskDefinitionArn]: task.taskDefinition.taskDefinitionArn,
         [Env.containerName]: EXTRACT_CONTAINER_NAME,
-        [Env.subnetIds]: props.vpc.isolatedSubnets.map((s) => s.subnetId).join(','),
-        [Env.securityGroupIds]: props.taskSecurityGroup.securityGroupId,
+        [Env.subnetIds]: props.network.vpc.isolatedSubnets.map((s) => s.subnetId).join(','),
+        [Env.securityGroupIds]: props.network.taskSecurityGroup.securityGroupId,
       },
     });
     consumeQueue(this.fn.function, this.queue, EXTRACT_TRIGGER_DELIVERY, 'ObjectCreated');
@@ -208,8 +198,8 @@ export class ExtractTrigger extends ResourceGroup {
         conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       }),
     );
-    props.bus.grantPutEventsTo(role);
-    props.alarms.addQueueAlarms('ObjectCreated', this.queue, this.deadLetterQueue);
+    props.pipeline.bus.grantPutEventsTo(role);
+    props.alarms.addQueueAlarms('ObjectCreated', queue, deadLetterQueue);
   }
 }
 
@@ -236,38 +226,3 @@ export function taskStoppedPattern(clusterArn: string): Record<string, unknown> 
     },
   };
 }
-
-/**
- * The task-stopped stage's delivery: the quarantine's retry settings (from the definition), at the
- * seed's throttle of 2 in small batches, since stop events are rare (at most one per file), kept a day.
- */
-export const TASK_STOPPED_DELIVERY = {
-  concurrency: 2,
-  batchSize: 10,
-  maxBatchingWindowSeconds: 0,
-  maxEventAgeSeconds: 24 * 3600,
-} as const;
-
-/** A failed extract task -> extraction-failed for its run (fed by `taskStoppedPattern`'s rule). */
-export const TASK_STOPPED_STAGE: StageSpec = {
-  handler: {
-    entry: 'task-stopped',
-    description: 'Task stopped: a failed extract task -> extraction-failed for its run',
-    timeout: Duration.seconds(30),
-    memorySize: 256,
-  },
-  environment: (r) => ({
-    ...r.busEnvironment,
-    [Env.runsTableName]: r.runsTable.tableName,
-    [Env.containerName]: EXTRACT_CONTAINER_NAME,
-  }),
-  grant: (role, r) => {
-    r.bus.grantPutEventsTo(role);
-    role.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:Query'],
-        resources: [r.runsTable.tableArn],
-      }),
-    );
-  },
-};

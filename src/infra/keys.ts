@@ -46,3 +46,30 @@ export function etlKey(scope: Construct, id: string, props: EtlKeyProps): Key {
   }
   return key;
 }
+
+/**
+ * Encrypts every SQS queue and DLQ. EventBridge sends to the encrypted stage queues and DLQs: the
+ * key policy AWS documents for AWS services that send to SSE-KMS queues, exactly (no condition: SQS
+ * calls KMS for the sender, and AWS documents no aws:SourceArn/aws:SourceAccount condition for this
+ * path; one that does not hold makes every delivery, and every dead-lettering, fail):
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html#compatibility-with-aws-services
+ * Which queue EventBridge may send to is decided by each queue's policy (aws:SourceArn = its rule).
+ * S3's statement for the ObjectCreated queue is added by aws-s3-notifications' SqsDestination.
+ */
+export function queueKey(scope: Construct, id: string): Key {
+  return etlKey(scope, id, {
+    description: 'eventbridge-etl: encryption at rest of every SQS queue and DLQ',
+    serviceUse: {
+      sid: 'AllowEventBridgeToSendToEncryptedQueues',
+      service: 'events.amazonaws.com',
+      actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+    },
+  });
+}
+
+/** Wraps the per-run data keys of sensitive fields: the task generates them, only load unwraps them. */
+export function fieldKey(scope: Construct, id: string): Key {
+  return etlKey(scope, id, {
+    description: 'eventbridge-etl: wraps the per-run data keys of sensitive fields in events',
+  });
+}

@@ -49,8 +49,8 @@ export function toCdkEventPattern(pattern: Record<string, unknown>): EventPatter
   return converted as EventPattern;
 }
 
-/** An encrypted, SSL-only queue (for the DLQs: 14 days to look at what failed). */
-export function encryptedQueue(scope: Construct, id: string, key: IKey, props: QueueProps = {}): Queue {
+/** An encrypted, SSL-only queue. */
+function encryptedQueue(scope: Construct, id: string, key: IKey, props: QueueProps): Queue {
   return new Queue(scope, id, {
     encryption: QueueEncryption.KMS,
     encryptionMasterKey: key,
@@ -58,6 +58,36 @@ export function encryptedQueue(scope: Construct, id: string, key: IKey, props: Q
     enforceSSL: true,
     ...props,
   });
+}
+
+/** A consumer's queue and dead-letter queue: how both are made, and what each is called. */
+export interface QueuePairProps {
+  /** The queue's construct id. */
+  readonly queueId: string;
+  /** The DLQ's construct id. */
+  readonly deadLetterQueueId: string;
+  /** Encrypts both. */
+  readonly key: IKey;
+  /** The queue's: see `visibilityTimeoutFor`. */
+  readonly visibilityTimeout: Duration;
+  /** Receives of a message before the queue moves it to the DLQ. */
+  readonly maxReceiveCount: number;
+}
+
+/** A queue kept 4 days, and its DLQ kept 14 (time to look at what failed), both encrypted. */
+export function queueWithDeadLetterQueue(
+  scope: Construct,
+  props: QueuePairProps,
+): { queue: Queue; deadLetterQueue: Queue } {
+  const deadLetterQueue = encryptedQueue(scope, props.deadLetterQueueId, props.key, {
+    retentionPeriod: Duration.days(14),
+  });
+  const queue = encryptedQueue(scope, props.queueId, props.key, {
+    retentionPeriod: Duration.days(4),
+    visibilityTimeout: props.visibilityTimeout,
+    deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+  });
+  return { queue, deadLetterQueue };
 }
 
 /** A rule target that sends to a queue, with no permission of its own (see allowRuleToSend). */
@@ -136,14 +166,13 @@ export class QueueTarget extends Construct {
   constructor(scope: Construct, id: string, props: QueueTargetProps) {
     super(scope, id);
     const { delivery } = props;
-    this.deadLetterQueue = encryptedQueue(this, 'DeadLetterQueue', props.queueKey, {
-      retentionPeriod: Duration.days(14),
-    });
-    this.queue = encryptedQueue(this, 'Queue', props.queueKey, {
-      retentionPeriod: Duration.days(4),
+    ({ queue: this.queue, deadLetterQueue: this.deadLetterQueue } = queueWithDeadLetterQueue(this, {
+      queueId: 'Queue',
+      deadLetterQueueId: 'DeadLetterQueue',
+      key: props.queueKey,
       visibilityTimeout: props.visibilityTimeout,
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: delivery.maxReceiveCount },
-    });
+      maxReceiveCount: delivery.maxReceiveCount,
+    }));
     this.rule = new Rule(this, 'Rule', {
       ...(props.bus ? { eventBus: props.bus } : {}),
       description: props.rule.description,

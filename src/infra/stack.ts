@@ -8,37 +8,30 @@ import {
   type CfnElement,
   CfnOutput,
   CfnResource,
-  Duration,
   RemovalPolicy,
   Stack,
   type StackProps,
   Validations,
 } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import type { Cluster, FargateTaskDefinition } from 'aws-cdk-lib/aws-ecs';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import type { Bucket } from 'aws-cdk-lib/aws-s3';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { RUNS_TABLE_KEY } from '../adapters/dynamodb-tally-store.ts';
 import type { PipelineDefinition, TargetName } from '../pipeline/definition.ts';
 import { Env, hasSensitiveColumns, pipelineEnvironment } from '../runtime/aws/config.ts';
 import { EtlAlarms } from './alarms.ts';
 import type { EtlFunction } from './etl-function.ts';
-import {
-  ExtractTask,
-  ExtractTrigger,
-  TASK_STOPPED_DELIVERY,
-  TASK_STOPPED_STAGE,
-  taskStoppedPattern,
-} from './extract.ts';
-import { etlKey } from './keys.ts';
+import { ExtractTask, ExtractTrigger, taskStoppedPattern } from './extract.ts';
+import { fieldKey, queueKey } from './keys.ts';
 import { ResourceGroup, ungroupedLogicalId } from './logical-ids.ts';
 import { EtlNetwork } from './network.ts';
-import { StageFunction, type StageResources } from './stage-function.ts';
-import { STAGES } from './stages.ts';
+import { StageFunction, type PipelineResources } from './stage-function.ts';
+import { STAGES, TASK_STOPPED_DELIVERY, TASK_STOPPED_STAGE } from './stages.ts';
+import { accessLogBucket, itemsTable, landingBucket, runsTable } from './storage.ts';
 
 export interface EventBridgeEtlStackProps extends StackProps {
   /** The one pipeline definition: rules, delivery settings, mapping, event source, bus name. */
@@ -86,38 +79,13 @@ export class EventBridgeEtlStack extends Stack {
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
 
     // Two keys, so that consuming a queue never lets a stage unwrap a sensitive field's data key.
-    this.queueKey = etlKey(this, 'QueueKey', {
-      description: 'eventbridge-etl: encryption at rest of every SQS queue and DLQ',
-      // EventBridge sends to the encrypted stage queues and DLQs: the key policy AWS documents for
-      // AWS services that send to SSE-KMS queues, exactly (no condition: SQS calls KMS for the
-      // sender, and AWS documents no aws:SourceArn/aws:SourceAccount condition for this path; one
-      // that does not hold makes every delivery, and every dead-lettering, fail):
-      // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html#compatibility-with-aws-services
-      // Which queue EventBridge may send to is decided by each queue's policy (aws:SourceArn = its
-      // rule). S3's statement for the ObjectCreated queue is added by aws-s3-notifications.
-      serviceUse: {
-        sid: 'AllowEventBridgeToSendToEncryptedQueues',
-        service: 'events.amazonaws.com',
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-      },
-    });
-    this.fieldKey = hasSensitiveColumns(definition.mapping)
-      ? etlKey(this, 'FieldKey', {
-          description: 'eventbridge-etl: wraps the per-run data keys of sensitive fields in events',
-        })
-      : undefined;
+    this.queueKey = queueKey(this, 'QueueKey');
+    this.fieldKey = hasSensitiveColumns(definition.mapping) ? fieldKey(this, 'FieldKey') : undefined;
 
-    const logBucket = accessLogBucket(this);
-    this.landingBucket = landingBucket(this, logBucket);
-    this.table = new Table(this, 'TransformedData', {
-      partitionKey: { name: definition.mapping.key, type: keyAttributeType(definition) },
-      ...TABLE_SETTINGS,
-    });
-    this.runsTable = new Table(this, 'Runs', {
-      partitionKey: { name: RUNS_TABLE_KEY.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: RUNS_TABLE_KEY.sortKey, type: AttributeType.STRING },
-      ...TABLE_SETTINGS,
-    });
+    const logBucket = accessLogBucket(this, 'LogBucket');
+    this.landingBucket = landingBucket(this, 'LandingBucket', logBucket);
+    this.table = itemsTable(this, 'TransformedData', definition);
+    this.runsTable = runsTable(this, 'Runs');
     // Named after the stack, so that several stacks live side by side in one account and region.
     this.bus = new EventBus(this, 'Bus', {
       eventBusName: `${this.stackName}-${definition.busName}`,
@@ -125,14 +93,14 @@ export class EventBridgeEtlStack extends Stack {
     });
     const alarmEmail = props.alarmEmail?.trim();
     this.alarms = new EtlAlarms(this, 'Alarms', alarmEmail ? { email: alarmEmail } : {});
-    const resources: StageResources = {
+    const pipeline: PipelineResources = {
       bus: this.bus,
       busEnvironment: { ...pipelineEnvironment(definition), [Env.eventBusName]: this.bus.eventBusName },
       table: this.table,
       runsTable: this.runsTable,
       ...(this.fieldKey ? { fieldKey: this.fieldKey } : {}),
     };
-    const stageProps = { resources, queueKey: this.queueKey, alarms: this.alarms, logRetention };
+    const common = { pipeline, queueKey: this.queueKey, alarms: this.alarms, logRetention };
 
     // landing bucket -> ObjectCreated queue -> extract trigger -> Fargate extract task -> bus
     const network = new EtlNetwork(this, 'Network', {
@@ -142,33 +110,27 @@ export class EventBridgeEtlStack extends Stack {
     this.extractTask = new ExtractTask(this, 'Extract', {
       vpc: network.vpc,
       landingBucket: this.landingBucket,
-      bus: this.bus,
-      busEnvironment: resources.busEnvironment,
-      ...(this.fieldKey ? { fieldKey: this.fieldKey } : {}),
+      pipeline,
       logRetention,
     });
     this.cluster = this.extractTask.cluster;
     this.taskDefinition = this.extractTask.taskDefinition;
     const trigger = new ExtractTrigger(this, 'ExtractTrigger', {
+      ...common,
       landingBucket: this.landingBucket,
       task: this.extractTask,
-      vpc: network.vpc,
-      taskSecurityGroup: network.taskSecurityGroup,
-      bus: this.bus,
-      busEnvironment: resources.busEnvironment,
-      queueKey: this.queueKey,
-      alarms: this.alarms,
-      logRetention,
+      network,
     });
     this.extractTrigger = trigger.fn;
     this.objectCreatedQueue = trigger.queue;
 
-    // bus -> each rule of the definition -> its queue -> its stage: transform, load, observe, quarantine
+    // bus -> each rule of the definition -> its queue -> its stage: transform, load, observe,
+    // quarantine -> table, runs table
     this.stages = stagesOf(
       definition,
       (rule) =>
         new StageFunction(this, capitalize(rule.target), {
-          ...stageProps,
+          ...common,
           spec: STAGES[rule.target],
           rule,
           ruleBus: this.bus,
@@ -178,7 +140,7 @@ export class EventBridgeEtlStack extends Stack {
 
     // ECS (default bus) -> extract tasks that stopped without success -> task-stopped -> extraction-failed
     this.taskStopped = new StageFunction(this, 'TaskStopped', {
-      ...stageProps,
+      ...common,
       spec: TASK_STOPPED_STAGE,
       rule: {
         // The rule's construct id; it is not deployed (EventBridge names the rule).
@@ -267,56 +229,6 @@ function stagesOf(
     if (!stages[target]) throw new Error(`no rule of the definition targets ${target}`);
   }
   return stages as Record<TargetName, StageFunction>;
-}
-
-/** The access-log bucket: landing bucket access logs and VPC flow logs, kept 90 days. */
-function accessLogBucket(scope: Construct): Bucket {
-  const bucket = new Bucket(scope, 'LogBucket', {
-    ...BUCKET_SETTINGS,
-    lifecycleRules: [{ id: 'expire-logs', expiration: Duration.days(90) }],
-  });
-  Validations.of(bucket).acknowledge({
-    id: 'AwsSolutions-S1',
-    reason:
-      'This is the access-log bucket itself (landing bucket access logs and VPC flow logs); logging it into itself would loop.',
-  });
-  return bucket;
-}
-
-/** Where uploads land: versioned (the task reads the version announced), access-logged. */
-function landingBucket(scope: Construct, logBucket: Bucket): Bucket {
-  return new Bucket(scope, 'LandingBucket', {
-    ...BUCKET_SETTINGS,
-    versioned: true,
-    lifecycleRules: [{ id: 'expire-old-versions', noncurrentVersionExpiration: Duration.days(30) }],
-    serverAccessLogsBucket: logBucket,
-    serverAccessLogsPrefix: 'landing-bucket/',
-  });
-}
-
-const BUCKET_SETTINGS = {
-  encryption: BucketEncryption.S3_MANAGED,
-  blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-  objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-  enforceSSL: true,
-  minimumTLSVersion: 1.2,
-  removalPolicy: RemovalPolicy.RETAIN,
-} as const;
-
-const TABLE_SETTINGS = {
-  billingMode: BillingMode.PAY_PER_REQUEST,
-  pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-  encryption: TableEncryption.AWS_MANAGED,
-  removalPolicy: RemovalPolicy.RETAIN,
-} as const;
-
-function keyAttributeType(definition: PipelineDefinition): AttributeType {
-  const column = Object.values(definition.mapping.columns).find(
-    (c) => c.attribute === definition.mapping.key,
-  );
-  if (!column) throw new Error(`no column of the mapping maps to the key ${definition.mapping.key}`);
-  if (column.type === 'boolean') throw new Error('a DynamoDB partition key cannot be a boolean');
-  return column.type === 'number' ? AttributeType.NUMBER : AttributeType.STRING;
 }
 
 function capitalize(s: string): string {

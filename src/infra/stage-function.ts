@@ -25,8 +25,8 @@ import { EtlFunction, type EtlHandlerProps } from './etl-function.ts';
 import { ResourceGroup, ungroupedUniqueId } from './logical-ids.ts';
 import { QueueTarget, visibilityTimeoutFor } from './queue-target.ts';
 
-/** The stack's resources a stage's environment and grants refer to. */
-export interface StageResources {
+/** The stack's resources that the stages' (and the extract task's) environment and grants refer to. */
+export interface PipelineResources {
   /** The pipeline's bus. */
   readonly bus: IEventBus;
   /** The pipeline definition and the bus's name, as every producer's environment holds them. */
@@ -51,16 +51,16 @@ export function fieldKeyEnvironment(fieldKey: IKey | undefined): Record<string, 
 export interface StageSpec {
   readonly handler: EtlHandlerProps;
   /** The handler's configuration (names in `Env`). */
-  readonly environment: (resources: StageResources) => Record<string, string>;
+  readonly environment: (pipeline: PipelineResources) => Record<string, string>;
   /** Least privilege: each action the handler calls, on exactly the resource it calls it on. */
-  readonly grant: (role: IRole, resources: StageResources) => void;
+  readonly grant: (role: IRole, pipeline: PipelineResources) => void;
 }
 
 export interface StageFunctionProps {
   /** The stage's handler, environment and grants. */
   readonly spec: StageSpec;
   /** What the spec's environment and grants refer to. */
-  readonly resources: StageResources;
+  readonly pipeline: PipelineResources;
   /** The rule that feeds the stage, with its exact pattern (the definition's, for the pipeline's stages). */
   readonly rule: Pick<RuleDefinition, 'name' | 'description' | 'eventPattern'>;
   /**
@@ -93,10 +93,10 @@ export class StageFunction extends ResourceGroup {
 
   constructor(scope: Construct, id: string, props: StageFunctionProps) {
     super(scope, id);
-    const { delivery, spec, resources } = props;
+    const { delivery, spec, pipeline } = props;
     this.fn = new EtlFunction(this, `${id}Function`, {
       ...spec.handler,
-      environment: spec.environment(resources),
+      environment: spec.environment(pipeline),
       logRetention: props.logRetention,
     });
     this.delivery = new QueueTarget(this, props.rule.name, {
@@ -107,7 +107,7 @@ export class StageFunction extends ResourceGroup {
       visibilityTimeout: visibilityTimeoutFor(spec.handler.timeout, delivery.maxBatchingWindowSeconds),
     });
     consumeQueue(this.fn.function, this.delivery.queue, delivery, props.rule.name);
-    spec.grant(this.fn.role, resources);
+    spec.grant(this.fn.role, pipeline);
     props.alarms.addRuleAlarms(id, this.delivery.rule, props.ruleBus?.eventBusName);
     props.alarms.addQueueAlarms(id, this.delivery.queue, this.delivery.deadLetterQueue);
   }
