@@ -142,8 +142,8 @@ export interface QueueTargetProps {
    * @default the account's default bus
    */
   readonly bus?: IEventBus;
-  /** The rule: its name (for errors), description and exact EventBridge pattern. */
-  readonly rule: Pick<RuleDefinition, 'name' | 'description' | 'eventPattern'>;
+  /** The rule: its description and exact EventBridge pattern (rendered verbatim). */
+  readonly rule: Pick<RuleDefinition, 'description' | 'eventPattern'>;
   /** Retries and event age of the rule's target, receives before the queue dead-letters a message. */
   readonly delivery: QueueDelivery;
   /** Encrypts the queue and its DLQ. Its policy must let EventBridge use it. */
