@@ -36,6 +36,7 @@ export interface EtlFunctionProps extends EtlHandlerProps {
   readonly logRetention: RetentionDays;
 }
 
+/** A pipeline Lambda: bundled, on the newest Node.js runtime, with its own log group and role. */
 export class EtlFunction extends Construct {
   readonly function: NodejsFunction;
   /** May write to the function's log group, and nothing else until granted more. */
