@@ -217,7 +217,12 @@ describe('rule -> queue -> Lambda', () => {
     );
     // Four stage queues at 5; the extract trigger keeps the seed's 2, and so does the task-stopped handler.
     expect(concurrencies.sort()).toEqual([2, 2, 5, 5, 5, 5]);
-    expect(() => synth(definePipeline({ concurrency: 1 }))).toThrow(/maximum concurrency of 2 to 1000/);
+    expect(() => definePipeline({ concurrency: 1 })).toThrow(/from 2 to 1000/);
+    // A definition put together by hand gets the same answer from the stack.
+    const loadDelivery = { ...definition.delivery.load, concurrency: 1 };
+    expect(() => synth({ ...definition, delivery: { ...definition.delivery, load: loadDelivery } })).toThrow(
+      /loadRule: SQS event sources take a maximum concurrency of 2 to 1000, not 1/,
+    );
   });
 });
 
