@@ -5,9 +5,10 @@
  *   deliver, nor even dead-letter, is otherwise lost without a trace);
  * - per queue: ApproximateAgeOfOldestMessage (a stage that stopped consuming) and, for its DLQ, depth;
  * - extract tasks that failed (the task-stopped rule's matched events).
+ * The constructs that own what is watched add them (StageFunction, ExtractTrigger, the stack).
  * Every alarm treats missing data as fine: EventBridge sends these metrics only when non-zero.
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import {
   Alarm,
   ComparisonOperator,
@@ -17,45 +18,52 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IRule } from 'aws-cdk-lib/aws-events';
-import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Key } from 'aws-cdk-lib/aws-kms';
+import type { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { etlKey } from './keys.ts';
 
 export interface EtlAlarmsProps {
-  /** Subscribed to the topic by e-mail when given (the address confirms the subscription). */
-  email?: string;
+  /**
+   * Subscribed to the topic by e-mail (the address confirms the subscription).
+   * @default no subscription
+   */
+  readonly email?: string;
+  /**
+   * How long a message may wait in a watched queue before its age alarm fires.
+   * @default one hour (a million rows take about 40 minutes)
+   */
+  readonly queueMaxAge?: Duration;
 }
 
 /** EventBridge rule metrics that mean events were lost or about to be. */
 export const RULE_FAILURE_METRICS = ['FailedInvocations', 'InvocationsFailedToBeSentToDlq'] as const;
 
+/** The stack's alarm topic, and the alarms that notify it (added by the constructs they watch). */
 export class EtlAlarms extends Construct {
+  /** Every alarm notifies this topic. */
   readonly topic: Topic;
+  /** Encrypts the topic; CloudWatch may use it, nothing else. */
   readonly key: Key;
   readonly alarms: Alarm[] = [];
+  private readonly queueMaxAge: Duration;
 
   constructor(scope: Construct, id: string, props: EtlAlarmsProps = {}) {
     super(scope, id);
-    // Its own key: publishing alarms must not let CloudWatch use the queues' key.
-    this.key = new Key(this, 'Key', {
+    this.queueMaxAge = props.queueMaxAge ?? Duration.hours(1);
+    // Its own key: publishing alarms must not let CloudWatch use the queues' key. CloudWatch publishes
+    // alarm notifications to the encrypted topic with the key policy AWS documents for it:
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html
+    this.key = etlKey(this, 'Key', {
       description: 'eventbridge-etl: encryption at rest of the alarm topic',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    // CloudWatch publishes alarm notifications to the encrypted topic; the key policy AWS documents
-    // for it: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html
-    this.key.addToResourcePolicy(
-      new PolicyStatement({
+      serviceUse: {
         sid: 'AllowCloudWatchAlarmsToPublishToTheEncryptedTopic',
-        effect: Effect.ALLOW,
-        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        service: 'cloudwatch.amazonaws.com',
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-      }),
-    );
+      },
+    });
     this.topic = new Topic(this, 'Topic', {
       displayName: 'eventbridge-etl alarms',
       masterKey: this.key,
@@ -69,20 +77,19 @@ export class EtlAlarms extends Construct {
     for (const metricName of RULE_FAILURE_METRICS) {
       this.add(`${name}${metricName}Alarm`, {
         description: `eventbridge-etl: ${metricName} of the ${name} rule`,
-        metric: new Metric({
-          namespace: 'AWS/Events',
-          metricName,
-          // Rules on a custom bus report with both dimensions; default-bus rules with RuleName only.
-          dimensionsMap: { RuleName: rule.ruleName, ...(busName ? { EventBusName: busName } : {}) },
-          period: Duration.minutes(1),
-          statistic: 'Sum',
-        }),
+        metric: ruleMetric(metricName, rule, busName),
       });
     }
   }
 
+  /** Fires when the rule (on the default bus) matches any event: for rules that match only trouble. */
+  addRuleMatchAlarm(id: string, description: string, rule: IRule): void {
+    this.add(id, { description, metric: ruleMetric('MatchedEvents', rule) });
+  }
+
   /** The age of a queue's oldest message, and the depth of its dead-letter queue. */
-  addQueueAlarms(name: string, queue: IQueue, deadLetterQueue: IQueue, maxAge: Duration): void {
+  addQueueAlarms(name: string, queue: IQueue, deadLetterQueue: IQueue): void {
+    const maxAge = this.queueMaxAge;
     this.add(`${name}QueueAgeAlarm`, {
       description: `eventbridge-etl: the ${name} queue has held a message for over ${maxAge.toHumanString()}`,
       metric: queue.metricApproximateAgeOfOldestMessage({
@@ -118,4 +125,16 @@ export class EtlAlarms extends Construct {
     this.alarms.push(alarm);
     return alarm;
   }
+}
+
+/** A rule's per-minute sum of an AWS/Events metric. */
+function ruleMetric(metricName: string, rule: IRule, busName?: string): Metric {
+  return new Metric({
+    namespace: 'AWS/Events',
+    metricName,
+    // Rules on a custom bus report with both dimensions; default-bus rules with RuleName only.
+    dimensionsMap: { RuleName: rule.ruleName, ...(busName ? { EventBusName: busName } : {}) },
+    period: Duration.minutes(1),
+    statistic: 'Sum',
+  });
 }

@@ -17,19 +17,31 @@ import { REPO_ROOT } from './context.ts';
 /** The newest Node.js runtime aws-cdk-lib knows (what cdk-nag's AwsSolutions-L1 asks for). */
 export const LAMBDA_RUNTIME = Runtime.NODEJS_24_X;
 
-export interface EtlFunctionProps {
-  /** The entry file under src/runtime/aws/lambda/, without extension. */
-  entry: string;
-  description: string;
-  environment: Record<string, string>;
-  timeout: Duration;
-  memorySize: number;
-  logRetention: RetentionDays;
+/** A handler: which one, and what it runs with. */
+export interface EtlHandlerProps {
+  /** The entry file under src/runtime/aws/lambda/, without extension (it exports `handler`). */
+  readonly entry: string;
+  /** What the function does (the function's and its role's description). */
+  readonly description: string;
+  /** The queue's visibility timeout is derived from it (see `visibilityTimeoutFor`). */
+  readonly timeout: Duration;
+  /** In MiB. */
+  readonly memorySize: number;
 }
 
+export interface EtlFunctionProps extends EtlHandlerProps {
+  /** The handler's configuration (names in `Env`, src/runtime/aws/config.ts), besides Powertools'. */
+  readonly environment: Record<string, string>;
+  /** Of the function's own log group. */
+  readonly logRetention: RetentionDays;
+}
+
+/** A pipeline Lambda: bundled, on the newest Node.js runtime, with its own log group and role. */
 export class EtlFunction extends Construct {
   readonly function: NodejsFunction;
+  /** May write to the function's log group, and nothing else until granted more. */
   readonly role: Role;
+  /** Retained when the stack goes. */
   readonly logGroup: LogGroup;
 
   constructor(scope: Construct, id: string, props: EtlFunctionProps) {

@@ -21,13 +21,16 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 
 export interface EtlNetworkProps {
-  flowLogBucket: IBucket;
+  /** Receives the VPC's flow logs (all traffic), under `vpc-flow-logs/`. */
+  readonly flowLogBucket: IBucket;
   /** Adds the KMS interface endpoint (the task generates data keys). */
-  kmsEndpoint: boolean;
+  readonly kmsEndpoint: boolean;
 }
 
 export class EtlNetwork extends Construct {
+  /** Two AZs of isolated subnets, with the endpoints. */
   readonly vpc: Vpc;
+  /** The extract task's: no inbound, HTTPS out to the endpoints and S3 only. */
   readonly taskSecurityGroup: SecurityGroup;
 
   constructor(scope: Construct, id: string, props: EtlNetworkProps) {

@@ -1,5 +1,5 @@
 /** The write-rate limiter, on a fake clock: what it lets through and how long it makes callers wait. */
-import type { BatchWriteItemCommand} from '@aws-sdk/client-dynamodb';
+import type { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoItemWriter } from '../../src/adapters/dynamodb-writer.ts';

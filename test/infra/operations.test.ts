@@ -11,12 +11,8 @@ import { definePipeline, type TargetName } from '../../src/pipeline/definition.t
 import { compilePattern } from '../../src/patterns/index.ts';
 import { FEATURE_FLAGS } from '../../src/infra/context.ts';
 import { RULE_FAILURE_METRICS } from '../../src/infra/alarms.ts';
-import {
-  EventBridgeEtlStack,
-  EXTRACT_CONTAINER_NAME,
-  taskStoppedPattern,
-  type EventBridgeEtlStackProps,
-} from '../../src/infra/stack.ts';
+import { EXTRACT_CONTAINER_NAME, taskStoppedPattern } from '../../src/infra/extract.ts';
+import { EventBridgeEtlStack, type EventBridgeEtlStackProps } from '../../src/infra/stack.ts';
 import { Env } from '../../src/runtime/aws/config.ts';
 import { CLUSTER_ARN, taskStoppedEvent } from '../aws/fixtures.ts';
 

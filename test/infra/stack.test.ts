@@ -12,7 +12,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { definePipeline, type PipelineDefinition, type TargetName } from '../../src/pipeline/definition.ts';
 import { SEED_MAPPING } from '../../src/pipeline/mapping.ts';
 import { FEATURE_FLAGS, REPO_ROOT } from '../../src/infra/context.ts';
-import { EventBridgeEtlStack, EXTRACT_CONTAINER_NAME } from '../../src/infra/stack.ts';
+import { EXTRACT_CONTAINER_NAME } from '../../src/infra/extract.ts';
+import { EventBridgeEtlStack } from '../../src/infra/stack.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, unknown> };
 type Statement = {
@@ -216,7 +217,12 @@ describe('rule -> queue -> Lambda', () => {
     );
     // Four stage queues at 5; the extract trigger keeps the seed's 2, and so does the task-stopped handler.
     expect(concurrencies.sort()).toEqual([2, 2, 5, 5, 5, 5]);
-    expect(() => synth(definePipeline({ concurrency: 1 }))).toThrow(/maximum concurrency of 2 to 1000/);
+    expect(() => definePipeline({ concurrency: 1 })).toThrow(/from 2 to 1000/);
+    // A definition put together by hand gets the same answer from the stack.
+    const loadDelivery = { ...definition.delivery.load, concurrency: 1 };
+    expect(() => synth({ ...definition, delivery: { ...definition.delivery, load: loadDelivery } })).toThrow(
+      /loadRule: SQS event sources take a maximum concurrency of 2 to 1000, not 1/,
+    );
   });
 });
 

@@ -1,13 +1,11 @@
 /**
- * One rule of the pipeline definition, delivered the resilient way the seed's README asks for:
+ * One EventBridge rule delivered the resilient way the seed's README asks for: to an encrypted SQS
+ * queue, with a dead-letter queue for what cannot be delivered or consumed:
  *
- *   bus --rule (the definition's exact pattern)--> SQS queue --event source--> stage Lambda
+ *   bus --rule (the definition's exact pattern)--> SQS queue --> (its consumer, see StageFunction)
  *                                     \--undeliverable--> DLQ <--after maxReceiveCount receives--/
  *
- * The queue accepts SendMessage from this rule only (aws:SourceArn); the event source reads batches
- * of the definition's size and window, reports partial batch failures and is capped at the
- * definition's concurrency with MaximumConcurrency (the seed's throttle of 2; reserved concurrency
- * would throttle invocations and burn messages' receive counts into the DLQ instead).
+ * The queue and its DLQ accept SendMessage from this rule only (aws:SourceArn).
  */
 import { Duration } from 'aws-cdk-lib';
 import {
@@ -19,9 +17,7 @@ import {
 } from 'aws-cdk-lib/aws-events';
 import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Queue, QueueEncryption, type QueueProps } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { RuleDefinition, TargetDelivery } from '../pipeline/definition.ts';
 
@@ -53,13 +49,8 @@ export function toCdkEventPattern(pattern: Record<string, unknown>): EventPatter
   return converted as EventPattern;
 }
 
-/** An encrypted, SSL-only queue (for the DLQs: 14 days to look at what failed). */
-export function encryptedQueue(
-  scope: Construct,
-  id: string,
-  key: IKey,
-  props: ConstructorParameters<typeof Queue>[2] = {},
-): Queue {
+/** An encrypted, SSL-only queue. */
+function encryptedQueue(scope: Construct, id: string, key: IKey, props: QueueProps): Queue {
   return new Queue(scope, id, {
     encryption: QueueEncryption.KMS,
     encryptionMasterKey: key,
@@ -69,8 +60,38 @@ export function encryptedQueue(
   });
 }
 
+/** A consumer's queue and dead-letter queue: how both are made, and what each is called. */
+export interface QueuePairProps {
+  /** The queue's construct id. */
+  readonly queueId: string;
+  /** The DLQ's construct id. */
+  readonly deadLetterQueueId: string;
+  /** Encrypts both. */
+  readonly key: IKey;
+  /** The queue's: see `visibilityTimeoutFor`. */
+  readonly visibilityTimeout: Duration;
+  /** Receives of a message before the queue moves it to the DLQ. */
+  readonly maxReceiveCount: number;
+}
+
+/** A queue kept 4 days, and its DLQ kept 14 (time to look at what failed), both encrypted. */
+export function queueWithDeadLetterQueue(
+  scope: Construct,
+  props: QueuePairProps,
+): { queue: Queue; deadLetterQueue: Queue } {
+  const deadLetterQueue = encryptedQueue(scope, props.deadLetterQueueId, props.key, {
+    retentionPeriod: Duration.days(14),
+  });
+  const queue = encryptedQueue(scope, props.queueId, props.key, {
+    retentionPeriod: Duration.days(4),
+    visibilityTimeout: props.visibilityTimeout,
+    deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+  });
+  return { queue, deadLetterQueue };
+}
+
 /** A rule target that sends to a queue, with no permission of its own (see allowRuleToSend). */
-class QueueTarget implements IRuleTarget {
+class UnpermittedQueueTarget implements IRuleTarget {
   constructor(
     private readonly queue: Queue,
     private readonly deadLetterQueue: Queue,
@@ -112,56 +133,60 @@ function allowRuleToSend(queue: Queue, rule: Rule): void {
   );
 }
 
-export interface StageDeliveryProps {
-  /** The bus the rule is on (the account's default bus when absent). */
-  bus?: IEventBus;
-  rule: Pick<RuleDefinition, 'name' | 'description' | 'eventPattern'>;
-  delivery: TargetDelivery;
-  consumer: IFunction;
-  consumerTimeout: Duration;
-  queueKey: IKey;
+/** The settings of the definition's TargetDelivery that the rule and the queues take. */
+export type QueueDelivery = Pick<TargetDelivery, 'maxAttempts' | 'maxEventAgeSeconds' | 'maxReceiveCount'>;
+
+export interface QueueTargetProps {
+  /**
+   * The bus the rule is on.
+   * @default the account's default bus
+   */
+  readonly bus?: IEventBus;
+  /** The rule: its description and exact EventBridge pattern (rendered verbatim). */
+  readonly rule: Pick<RuleDefinition, 'description' | 'eventPattern'>;
+  /** Retries and event age of the rule's target, receives before the queue dead-letters a message. */
+  readonly delivery: QueueDelivery;
+  /** Encrypts the queue and its DLQ. Its policy must let EventBridge use it. */
+  readonly queueKey: IKey;
+  /**
+   * How long a received message stays invisible to other consumers: see `visibilityTimeoutFor`.
+   */
+  readonly visibilityTimeout: Duration;
 }
 
-export class StageDelivery extends Construct {
+/** A rule whose target is an encrypted queue, with a DLQ for both EventBridge and the queue. */
+export class QueueTarget extends Construct {
+  /** The rule, on the bus given (or the default bus), with the pattern given, verbatim. */
   readonly rule: Rule;
+  /** What the rule delivers to; kept 4 days. */
   readonly queue: Queue;
+  /** What EventBridge could not deliver and what the consumer failed too often; kept 14 days. */
   readonly deadLetterQueue: Queue;
 
-  constructor(scope: Construct, id: string, props: StageDeliveryProps) {
+  constructor(scope: Construct, id: string, props: QueueTargetProps) {
     super(scope, id);
     const { delivery } = props;
-    if (delivery.concurrency < 2 || delivery.concurrency > 1000) {
-      throw new Error(
-        `${props.rule.name}: SQS event sources take a maximum concurrency of 2 to 1000, not ${delivery.concurrency}`,
-      );
-    }
-    this.deadLetterQueue = encryptedQueue(this, 'DeadLetterQueue', props.queueKey, {
-      retentionPeriod: Duration.days(14),
-    });
-    this.queue = encryptedQueue(this, 'Queue', props.queueKey, {
-      retentionPeriod: Duration.days(4),
-      visibilityTimeout: visibilityTimeoutFor(props.consumerTimeout, delivery.maxBatchingWindowSeconds),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: delivery.maxReceiveCount },
-    });
+    ({ queue: this.queue, deadLetterQueue: this.deadLetterQueue } = queueWithDeadLetterQueue(this, {
+      queueId: 'Queue',
+      deadLetterQueueId: 'DeadLetterQueue',
+      key: props.queueKey,
+      visibilityTimeout: props.visibilityTimeout,
+      maxReceiveCount: delivery.maxReceiveCount,
+    }));
     this.rule = new Rule(this, 'Rule', {
       ...(props.bus ? { eventBus: props.bus } : {}),
       description: props.rule.description,
       eventPattern: toCdkEventPattern(props.rule.eventPattern),
     });
     this.rule.addTarget(
-      new QueueTarget(this.queue, this.deadLetterQueue, delivery.maxEventAgeSeconds, delivery.maxAttempts),
+      new UnpermittedQueueTarget(
+        this.queue,
+        this.deadLetterQueue,
+        delivery.maxEventAgeSeconds,
+        delivery.maxAttempts,
+      ),
     );
     allowRuleToSend(this.queue, this.rule);
     allowRuleToSend(this.deadLetterQueue, this.rule);
-    props.consumer.addEventSource(
-      new SqsEventSource(this.queue, {
-        batchSize: delivery.batchSize,
-        ...(delivery.maxBatchingWindowSeconds > 0
-          ? { maxBatchingWindow: Duration.seconds(delivery.maxBatchingWindowSeconds) }
-          : {}),
-        maxConcurrency: delivery.concurrency,
-        reportBatchItemFailures: true,
-      }),
-    );
   }
 }
