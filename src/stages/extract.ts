@@ -8,6 +8,7 @@ import { DetailType, Status } from '../pipeline/definition.ts';
 import { entry, type PutEventsEntry, tooLargeReason } from '../pipeline/events.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
 import { PutEventsBatcher } from '../pipeline/put-events.ts';
+import { UserError } from '../pipeline/errors.ts';
 import { decodeCsvLine, encodeCsvLine } from './csv.ts';
 import { RepeatedKeys } from './repeated-keys.ts';
 import type { EventPublisher, FieldCipher } from './ports.ts';
@@ -35,7 +36,7 @@ export interface ExtractResult {
 }
 
 /** A file that cannot be read to its end; `line` is 1-based in the file. */
-export class ExtractError extends Error {
+export class ExtractError extends UserError {
   constructor(
     message: string,
     readonly file: string,
@@ -50,7 +51,7 @@ export class ExtractError extends Error {
  * Thrown by an input that finds its source changed while it was read (the runtime checks; extract
  * reports it as a file error, so the run fails with that reason).
  */
-export class SourceChangedError extends Error {
+export class SourceChangedError extends UserError {
   override readonly name = 'SourceChangedError';
 }
 

@@ -36,9 +36,31 @@ function endToEnd(headers: IncomingMessage['headers']): Record<string, string | 
   return kept;
 }
 
-class BodyTooLargeError extends Error {}
-class BodyTooDeepError extends Error {}
-class BodyNotObjectError extends Error {}
+/** A body refused before dynalite sees it, with DynamoDB's answer. */
+class RefusedBody extends AwsApiError {
+  constructor(
+    code: string,
+    message: string,
+    status: number,
+    /** The rest of the body is unread: the connection cannot be kept alive. */
+    readonly unread: boolean,
+  ) {
+    super(code, message, status);
+  }
+}
+
+const bodyTooLarge = (max: number): RefusedBody =>
+  new RefusedBody(
+    'ValidationException',
+    `Request body is over the local endpoint's ${max}-byte limit`,
+    413,
+    true,
+  );
+const bodyTooDeep = (): RefusedBody =>
+  new RefusedBody('ValidationException', 'Nesting Levels have exceeded supported limits', 400, true);
+// Raised once the whole body was read.
+const bodyNotObject = (): RefusedBody =>
+  new RefusedBody('SerializationException', 'Start of structure or map found where not expected', 400, false);
 
 /**
  * Holds the body back until it has all passed the depth gauge: dynalite starts parsing only a body
@@ -52,7 +74,7 @@ class DepthLimit extends Transform {
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (this.gauge.feed(chunk) > this.max) {
-      callback(new BodyTooDeepError(`the request body is nested deeper than ${this.max} levels`));
+      callback(bodyTooDeep());
       return;
     }
     this.held.push(chunk);
@@ -63,7 +85,7 @@ class DepthLimit extends Transform {
     // Every DynamoDB request is a JSON object; dynalite hangs up on `null` and other bare values.
     const first = body.toString('latin1', 0, Math.min(body.length, 64)).trimStart()[0];
     if (first !== undefined && first !== '{') {
-      callback(new BodyNotObjectError('the request body is not a JSON object'));
+      callback(bodyNotObject());
       return;
     }
     callback(null, body);
@@ -78,7 +100,7 @@ class ByteLimit extends Transform {
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.seen += chunk.length;
-    if (this.seen > this.max) callback(new BodyTooLargeError(`the request body is over ${this.max} bytes`));
+    if (this.seen > this.max) callback(bodyTooLarge(this.max));
     else callback(null, chunk);
   }
 }
@@ -122,7 +144,7 @@ export class DynamoDbProxy {
       return;
     }
     if (Number(req.headers['content-length'] ?? 0) > this.maxBodyBytes) {
-      fail(tooLarge(this.maxBodyBytes), true);
+      fail(bodyTooLarge(this.maxBodyBytes), true);
       return;
     }
     const upstream = request({
@@ -156,12 +178,7 @@ export class DynamoDbProxy {
     const limit = new ByteLimit(this.maxBodyBytes);
     const depth = new DepthLimit(MAX_JSON_DEPTH);
     const refuse = (error: Error): void => {
-      if (error instanceof BodyTooLargeError) fail(tooLarge(this.maxBodyBytes), true);
-      else if (error instanceof BodyTooDeepError) {
-        fail(new AwsApiError('ValidationException', 'Nesting Levels have exceeded supported limits'), true);
-      } else if (error instanceof BodyNotObjectError) {
-        fail(new AwsApiError('SerializationException', 'Start of structure or map found where not expected'));
-      }
+      if (error instanceof RefusedBody) fail(error, error.unread);
       upstream.destroy();
     };
     limit.on('error', refuse);
@@ -248,11 +265,3 @@ const EMBEDDED_OPERATIONS = new Set([
 
 /** How long a counted table size is reused. */
 const TABLE_SIZE_TTL_MS = 5_000;
-
-function tooLarge(max: number): AwsApiError {
-  return new AwsApiError(
-    'ValidationException',
-    `Request body is over the local endpoint's ${max}-byte limit`,
-    413,
-  );
-}

@@ -5,18 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import { AwsApiError } from '../../../pipeline/errors.ts';
 
-/** An error an API answers with: AWS's error code, its message and HTTP status. */
-export class AwsApiError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-    this.name = code;
-  }
-}
+// Every layer may throw an AwsApiError (the pattern engine, the bus); the edge answers it.
+export { AwsApiError };
 
 export const validation = (message: string): AwsApiError => new AwsApiError('ValidationException', message);
 

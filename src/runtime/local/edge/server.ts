@@ -30,6 +30,7 @@ import type { EventsApi } from './events-api.ts';
 import { RequestGuard } from './guard.ts';
 import type { LocalS3 } from './s3.ts';
 import { jsonNestsDeeperThan, MAX_JSON_DEPTH } from '../../../pipeline/put-events.ts';
+import { UserError } from '../../../pipeline/errors.ts';
 
 /** JSON API requests are small (PutEvents: 256 KB of entries, escaped); cap them. */
 export const DEFAULT_JSON_MAX_BODY_BYTES = 1024 * 1024;
@@ -44,7 +45,7 @@ export interface EdgeHandlers {
   onError?: (error: unknown) => void;
 }
 
-export class EdgePortInUseError extends Error {
+export class EdgePortInUseError extends UserError {
   override readonly name = 'EdgePortInUseError';
 }
 
