@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
+import PQueue from 'p-queue';
 import { DetailType, Status } from '../pipeline/definition.ts';
 import { entry, type PutEventsEntry, tooLargeReason } from '../pipeline/events.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
@@ -57,31 +58,30 @@ export class SourceChangedError extends UserError {
 
 export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   const { source, run, file, publisher } = options;
-  const maxInFlight = options.maxPutsInFlight ?? 4;
-  const inFlight = new Set<Promise<void>>();
+  const puts = new PQueue({ concurrency: options.maxPutsInFlight ?? 4 });
   let failure: unknown;
   let rowsPut = 0;
   let rowsSent = 0;
 
   const send = async (batch: PutEventsEntry[]): Promise<void> => {
-    while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+    // The file is read no faster than its events are put: at most one batch waits for a slot.
+    await puts.onSizeLessThan(1);
     if (failure) throw failure;
     const rowsInBatch = batch.length;
     rowsSent += rowsInBatch;
-    const put = publisher.putEvents(batch).then(
-      () => {
+    void puts.add(async () => {
+      if (failure) return;
+      try {
+        await publisher.putEvents(batch);
         rowsPut += rowsInBatch;
         options.onProgress?.(rowsPut);
-      },
-      (error: unknown) => {
+      } catch (error) {
         failure ??= error;
-      },
-    );
-    const tracked = put.finally(() => inFlight.delete(tracked));
-    inFlight.add(tracked);
+      }
+    });
   };
   const drain = async (): Promise<void> => {
-    await Promise.all(inFlight);
+    await puts.onIdle();
     if (failure) throw failure;
   };
 
@@ -150,7 +150,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   } catch (error) {
     // The file stops here: release it (an early error leaves it half read).
     destroyInput(options.input);
-    await Promise.allSettled(inFlight);
+    await puts.onIdle();
     const fileError = asExtractError(error, file, headers === undefined ? [] : decodeCsvLine(headers));
     if (fileError instanceof ExtractError && !failure) {
       // Rows read before the bad line are carried through, as the observer is told.
