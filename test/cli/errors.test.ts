@@ -37,6 +37,8 @@ const EXPECTED: Record<string, Kind> = {
   InvalidEventPatternException: 'aws',
   InvalidEventException: 'aws',
   PutEventsValidationError: 'aws',
+  // The edge closes the connection after answering it.
+  UnreadBodyError: 'aws',
   // Turned into an ExtractError naming the row by extract.
   EntryTooLargeError: 'internal',
   // Failures of a call, reported (and retried) by the runtime that made it.

@@ -9,7 +9,7 @@ import { Agent, type IncomingMessage, request, type ServerResponse } from 'node:
 import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { Transform, type TransformCallback } from 'node:stream';
 import { JsonDepthGauge, MAX_JSON_DEPTH } from '../../../pipeline/put-events.ts';
-import { AwsApiError, JSON_1_0, sendJsonError } from './errors.ts';
+import { AwsApiError, bodyTooLarge, JSON_1_0, sendJsonError, UnreadBodyError } from './errors.ts';
 
 /** DynamoDB's largest request is a 16 MB BatchWriteItem; leave room for JSON around it. */
 export const DEFAULT_DYNAMODB_MAX_BODY_BYTES = 17 * 1024 * 1024;
@@ -36,31 +36,11 @@ function endToEnd(headers: IncomingMessage['headers']): Record<string, string | 
   return kept;
 }
 
-/** A body refused before dynalite sees it, with DynamoDB's answer. */
-class RefusedBody extends AwsApiError {
-  constructor(
-    code: string,
-    message: string,
-    status: number,
-    /** The rest of the body is unread: the connection cannot be kept alive. */
-    readonly unread: boolean,
-  ) {
-    super(code, message, status);
-  }
-}
-
-const bodyTooLarge = (max: number): RefusedBody =>
-  new RefusedBody(
-    'ValidationException',
-    `Request body is over the local endpoint's ${max}-byte limit`,
-    413,
-    true,
-  );
-const bodyTooDeep = (): RefusedBody =>
-  new RefusedBody('ValidationException', 'Nesting Levels have exceeded supported limits', 400, true);
-// Raised once the whole body was read.
-const bodyNotObject = (): RefusedBody =>
-  new RefusedBody('SerializationException', 'Start of structure or map found where not expected', 400, false);
+const bodyTooDeep = (): UnreadBodyError =>
+  new UnreadBodyError('ValidationException', 'Nesting Levels have exceeded supported limits');
+// Found once the whole body was read: the connection can be kept.
+const bodyNotObject = (): AwsApiError =>
+  new AwsApiError('SerializationException', 'Start of structure or map found where not expected');
 
 /**
  * Holds the body back until it has all passed the depth gauge: dynalite starts parsing only a body
@@ -120,15 +100,13 @@ export class DynamoDbProxy {
 
   handle(req: IncomingMessage, res: ServerResponse): void {
     let answered = false;
-    const fail = (error: AwsApiError, closeConnection = false): void => {
+    const fail = (error: AwsApiError): void => {
       if (answered) return;
       answered = true;
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      // An unread request body cannot be skipped on a kept-alive connection.
-      if (closeConnection) res.setHeader('connection', 'close');
       sendJsonError(res, error, { contentType: JSON_1_0, typePrefix: DYNAMODB_ERROR_PREFIX });
     };
     const operation = String(req.headers['x-amz-target'] ?? '').replace(/^DynamoDB_20120810\./, '');
@@ -144,7 +122,7 @@ export class DynamoDbProxy {
       return;
     }
     if (Number(req.headers['content-length'] ?? 0) > this.maxBodyBytes) {
-      fail(bodyTooLarge(this.maxBodyBytes), true);
+      fail(bodyTooLarge(this.maxBodyBytes));
       return;
     }
     const upstream = request({
@@ -178,7 +156,7 @@ export class DynamoDbProxy {
     const limit = new ByteLimit(this.maxBodyBytes);
     const depth = new DepthLimit(MAX_JSON_DEPTH);
     const refuse = (error: Error): void => {
-      if (error instanceof RefusedBody) fail(error, error.unread);
+      if (error instanceof AwsApiError) fail(error);
       upstream.destroy();
     };
     limit.on('error', refuse);

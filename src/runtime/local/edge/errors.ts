@@ -12,6 +12,22 @@ export { AwsApiError };
 
 export const validation = (message: string): AwsApiError => new AwsApiError('ValidationException', message);
 
+/**
+ * A request refused before its body was all read. The answer closes the connection: the rest of the
+ * body cannot be skipped on a kept-alive one.
+ */
+export class UnreadBodyError extends AwsApiError {}
+
+export const bodyTooLarge = (max: number): UnreadBodyError =>
+  new UnreadBodyError(
+    'ValidationException',
+    `Request body is over the local endpoint's ${max}-byte limit`,
+    413,
+  );
+
+const closing = (error: AwsApiError): { connection?: string } =>
+  error instanceof UnreadBodyError ? { connection: 'close' } : {};
+
 export const JSON_1_0 = 'application/x-amz-json-1.0';
 export const JSON_1_1 = 'application/x-amz-json-1.1';
 
@@ -54,6 +70,7 @@ export function sendJsonError(
     'content-length': Buffer.byteLength(text),
     'x-amzn-requestid': requestId(),
     'x-amzn-errortype': error.code,
+    ...closing(error),
   });
   res.end(text);
 }
@@ -62,15 +79,16 @@ function xmlEscape(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function sendXml(res: ServerResponse, status: number, xml: string): void {
+function sendXml(res: ServerResponse, error: AwsApiError, xml: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.writeHead(status, {
+  res.writeHead(error.status, {
     'content-type': 'application/xml',
     'content-length': Buffer.byteLength(xml),
     'x-amz-request-id': requestId(),
+    ...closing(error),
   });
   res.end(xml);
 }
@@ -79,7 +97,7 @@ function sendXml(res: ServerResponse, status: number, xml: string): void {
 export function sendS3Error(res: ServerResponse, error: AwsApiError, resource?: string): void {
   sendXml(
     res,
-    error.status,
+    error,
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
       `<Error><Code>${xmlEscape(error.code)}</Code><Message>${xmlEscape(error.message)}</Message>` +
       (resource ? `<Resource>${xmlEscape(resource)}</Resource>` : '') +
@@ -91,7 +109,7 @@ export function sendS3Error(res: ServerResponse, error: AwsApiError, resource?: 
 export function sendQueryError(res: ServerResponse, error: AwsApiError): void {
   sendXml(
     res,
-    error.status,
+    error,
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
       `<ErrorResponse><Error><Type>Sender</Type><Code>${xmlEscape(error.code)}</Code>` +
       `<Message>${xmlEscape(error.message)}</Message></Error>` +
