@@ -1,6 +1,6 @@
 /**
  * Concurrency limits, all on p-queue: the code base's one concurrency primitive (the local bus's
- * target queues, the edge's ingest queue and extract's puts use it directly).
+ * target queues, the edge's ingest queue and the stages' puts use it directly).
  */
 import PQueue from 'p-queue';
 
