@@ -39,7 +39,7 @@ const EXPECTED: Record<string, Kind> = {
   PutEventsValidationError: 'aws',
   // The edge closes the connection after answering it.
   UnreadBodyError: 'aws',
-  // Turned into an ExtractError naming the row by extract.
+  // The batcher's guard: its callers check an entry's size first (an oversized row fails alone).
   EntryTooLargeError: 'internal',
   // Failures of a call, reported (and retried) by the runtime that made it.
   PutEventsFailedError: 'internal',
