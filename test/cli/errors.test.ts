@@ -24,6 +24,9 @@ const EXPECTED: Record<string, Kind> = {
   StateDirError: 'user',
   // The ones the CLI caught and rethrew as a UserError.
   MappingError: 'user',
+  // A setting out of range: an option (the CLI names it) or a CDK context value.
+  DefinitionError: 'user',
+  DefinitionContextError: 'user',
   NoArchiveError: 'user',
   EdgePortInUseError: 'user',
   InvalidBucketNameError: 'user',
