@@ -33,6 +33,8 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { RowState, RunCounts, TallyStore } from '../stages/ports.ts';
+import { retryUnfinished } from './backoff.ts';
+import { mapConcurrently } from './concurrency.ts';
 
 /** The runs table's key schema (the CDK stack and tests create the table from it). */
 export const RUNS_TABLE_KEY = { partitionKey: 'run', sortKey: 'sk' } as const;
@@ -41,6 +43,8 @@ export const RUN_ITEM_SK = 'run';
 export const ROWS_PER_CHUNK = 100;
 const CHUNK_PREFIX = 'rows#';
 const MAX_BATCH_GET_KEYS = 100;
+/** BatchGetItem calls per batch of keys, looping on UnprocessedKeys. */
+const MAX_BATCH_GET_ATTEMPTS = 8;
 const CHUNK_WRITES_IN_FLIGHT = 8;
 
 const STATES: readonly RowState[] = ['extracted', 'transformed', 'loaded', 'failed'];
@@ -124,7 +128,7 @@ export class DynamoTallyStore implements TallyStore {
             }),
           ),
     );
-    await inBatches(writes, CHUNK_WRITES_IN_FLIGHT);
+    await mapConcurrently(writes, CHUNK_WRITES_IN_FLIGHT, (write) => write());
   }
 
   async setRun(run: string, fields: { file?: string; expected?: number }): Promise<void> {
@@ -254,22 +258,27 @@ export class DynamoTallyStore implements TallyStore {
   private async readChunks(run: string, chunks: number[]): Promise<Map<number, ChunkSets>> {
     const found = new Map<number, ChunkSets>();
     for (let i = 0; i < chunks.length; i += MAX_BATCH_GET_KEYS) {
-      let keys: Record<string, AttributeValue>[] | undefined = chunks
-        .slice(i, i + MAX_BATCH_GET_KEYS)
-        .map((chunk) => this.chunkKey(run, chunk));
-      for (let attempt = 0; keys && keys.length > 0; attempt++) {
-        if (attempt > 0)
-          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
-        const response: BatchGetItemCommandOutput = await this.client.send(
-          new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: keys } } }),
+      const keys = chunks.slice(i, i + MAX_BATCH_GET_KEYS).map((chunk) => this.chunkKey(run, chunk));
+      const unread = await retryUnfinished(
+        keys,
+        async (pending) => {
+          const response: BatchGetItemCommandOutput = await this.client.send(
+            new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: [...pending] } } }),
+          );
+          for (const item of response.Responses?.[this.tableName] ?? []) {
+            const sk = item[RUNS_TABLE_KEY.sortKey];
+            if (sk && 'S' in sk && sk.S)
+              found.set(Number(sk.S.slice(CHUNK_PREFIX.length)), chunkSetsFromItem(item));
+          }
+          return response.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+        },
+        { maxAttempts: MAX_BATCH_GET_ATTEMPTS },
+      );
+      // A read that throws is retried as a whole by the delivery that asked for it.
+      if (unread.length > 0)
+        throw new Error(
+          `DynamoDB left ${unread.length} keys unread after ${MAX_BATCH_GET_ATTEMPTS} attempts`,
         );
-        for (const item of response.Responses?.[this.tableName] ?? []) {
-          const sk = item[RUNS_TABLE_KEY.sortKey];
-          if (sk && 'S' in sk && sk.S)
-            found.set(Number(sk.S.slice(CHUNK_PREFIX.length)), chunkSetsFromItem(item));
-        }
-        keys = response.UnprocessedKeys?.[this.tableName]?.Keys;
-      }
     }
     return found;
   }
@@ -313,9 +322,4 @@ function chunkSetsFromItem(item: Record<string, AttributeValue>): ChunkSets {
     sets[state] = new Set(value && 'NS' in value && value.NS ? value.NS.map(Number) : []);
   }
   return sets;
-}
-
-async function inBatches(tasks: (() => Promise<unknown>)[], size: number): Promise<void> {
-  for (let i = 0; i < tasks.length; i += size)
-    await Promise.all(tasks.slice(i, i + size).map((task) => task()));
 }

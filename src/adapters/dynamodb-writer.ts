@@ -8,7 +8,8 @@
  */
 import { BatchWriteItemCommand, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import type { Item, ItemWriter, WriteFailure } from '../stages/ports.ts';
-import { backoffDelayMs, sleep } from './backoff.ts';
+import { retryUnfinished } from './backoff.ts';
+import { mapConcurrently } from './concurrency.ts';
 import type { WriteRateLimiter } from './write-rate.ts';
 
 export const MAX_BATCH_WRITE_ITEMS = 25;
@@ -38,12 +39,8 @@ export class DynamoItemWriter implements ItemWriter {
     for (let i = 0; i < unique.length; i += MAX_BATCH_WRITE_ITEMS) {
       chunks.push(unique.slice(i, i + MAX_BATCH_WRITE_ITEMS));
     }
-    const failures: WriteFailure[] = [];
-    const concurrency = this.options.concurrency ?? 4;
-    for (let i = 0; i < chunks.length; i += concurrency) {
-      const results = await Promise.all(chunks.slice(i, i + concurrency).map((c) => this.writeChunk(c)));
-      for (const chunkFailures of results) failures.push(...chunkFailures);
-    }
+    const results = await mapConcurrently(chunks, this.options.concurrency ?? 4, (c) => this.writeChunk(c));
+    const failures = results.flat();
     // A duplicate key shares its fate with the item that was written for it.
     if (failures.length > 0 && unique.length < items.length) {
       const failedByKey = new Map(failures.map((f) => [this.keyOf(f.item), f]));
@@ -88,28 +85,26 @@ export class DynamoItemWriter implements ItemWriter {
   /** BatchWriteItem, looping on UnprocessedItems; resolves with the caller's items never processed. */
   private async putWithRetries(chunk: Item[]): Promise<Item[]> {
     const { client, tableName } = this.options;
-    const maxAttempts = this.options.maxAttempts ?? 8;
-    let requests: WriteRequest[] = chunk.map((item) => ({ PutRequest: { Item: item } }));
-    for (let attempt = 0; ; attempt++) {
-      await this.options.rate?.take(requests.length);
-      const response = await client.send(
-        new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }),
-      );
-      const unprocessed = response.UnprocessedItems?.[tableName] ?? [];
-      if (unprocessed.length === 0) return [];
-      if (attempt + 1 >= maxAttempts) {
-        // The response holds copies: hand back the caller's own items, found by their keys.
-        const byKey = new Map(chunk.map((item) => [this.keyOf(item), item]));
-        const originals: Item[] = [];
-        for (const request of unprocessed) {
-          const original = byKey.get(this.keyOf(request.PutRequest?.Item ?? {}));
-          if (original) originals.push(original);
-        }
-        return originals;
-      }
-      requests = unprocessed;
-      await sleep(backoffDelayMs(attempt));
+    const requests: WriteRequest[] = chunk.map((item) => ({ PutRequest: { Item: item } }));
+    const unprocessed = await retryUnfinished(
+      requests,
+      async (pending) => {
+        await this.options.rate?.take(pending.length);
+        const response = await client.send(
+          new BatchWriteItemCommand({ RequestItems: { [tableName]: [...pending] } }),
+        );
+        return response.UnprocessedItems?.[tableName] ?? [];
+      },
+      { maxAttempts: this.options.maxAttempts ?? 8 },
+    );
+    // The response holds copies: hand back the caller's own items, found by their keys.
+    const byKey = new Map(chunk.map((item) => [this.keyOf(item), item]));
+    const originals: Item[] = [];
+    for (const request of unprocessed) {
+      const original = byKey.get(this.keyOf(request.PutRequest?.Item ?? {}));
+      if (original) originals.push(original);
     }
+    return originals;
   }
 }
 

@@ -3,11 +3,12 @@ import {
   type EventBridgeClient,
   PutEventsCommand,
   type PutEventsRequestEntry,
+  type PutEventsResultEntry,
 } from '@aws-sdk/client-eventbridge';
 import type { PutEventsEntry } from '../pipeline/events.ts';
 import { batchPutEventsEntries } from '../pipeline/put-events.ts';
 import type { EventPublisher } from '../stages/ports.ts';
-import { backoffDelayMs, sleep } from './backoff.ts';
+import { retryUnfinished } from './backoff.ts';
 
 /** PutEvents entry error codes worth another attempt. */
 const RETRYABLE = new Set([
@@ -39,20 +40,23 @@ export class EventBridgePublisher implements EventPublisher {
   }
 
   private async putBatch(batch: PutEventsEntry[]): Promise<void> {
-    let pending: PutEventsRequestEntry[] = batch.map((e) => ({ ...e, EventBusName: this.eventBusName }));
-    for (let attempt = 0; ; attempt++) {
-      const response = await this.client.send(new PutEventsCommand({ Entries: pending }));
-      if (!response.FailedEntryCount) return;
-      // Result entries line up with request entries; the failed ones carry an ErrorCode.
-      const results = response.Entries ?? [];
-      const failed = pending.filter((_, i) => results[i]?.ErrorCode !== undefined);
-      // An entry refused for what it is (MalformedDetail, InvalidArgument, access) fails the same way again.
-      const permanent = results.some((r) => r.ErrorCode !== undefined && !RETRYABLE.has(r.ErrorCode));
-      if (permanent || attempt + 1 >= this.maxAttempts) {
-        throw new PutEventsFailedError(results.filter((r) => r.ErrorCode !== undefined));
-      }
-      pending = failed;
-      await sleep(backoffDelayMs(attempt));
-    }
+    const entries: PutEventsRequestEntry[] = batch.map((e) => ({ ...e, EventBusName: this.eventBusName }));
+    let failures: PutEventsResultEntry[] = [];
+    const unsent = await retryUnfinished(
+      entries,
+      async (pending) => {
+        const response = await this.client.send(new PutEventsCommand({ Entries: [...pending] }));
+        if (!response.FailedEntryCount) return [];
+        // Result entries line up with request entries; the failed ones carry an ErrorCode.
+        const results = response.Entries ?? [];
+        failures = results.filter((r) => r.ErrorCode !== undefined);
+        // An entry refused for what it is (MalformedDetail, InvalidArgument, access) fails the same way again.
+        if (failures.some((r) => !RETRYABLE.has(r.ErrorCode as string)))
+          throw new PutEventsFailedError(failures);
+        return pending.filter((_, i) => results[i]?.ErrorCode !== undefined);
+      },
+      { maxAttempts: this.maxAttempts },
+    );
+    if (unsent.length > 0) throw new PutEventsFailedError(failures);
   }
 }

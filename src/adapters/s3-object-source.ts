@@ -6,6 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { UserError } from '../pipeline/errors.ts';
 
 export interface S3ObjectRef {
   bucket: string;
@@ -24,12 +25,12 @@ export interface OpenedObject {
 }
 
 /** The object changed (or was deleted) after its notification: its newer state has its own notification. */
-export class ObjectChangedError extends Error {
+export class ObjectChangedError extends UserError {
   override readonly name = 'ObjectChangedError';
 }
 
 /** The object does not exist (any more). */
-export class ObjectNotFoundError extends Error {
+export class ObjectNotFoundError extends UserError {
   override readonly name = 'ObjectNotFoundError';
 }
 

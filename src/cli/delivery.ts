@@ -119,7 +119,7 @@ export function registerDelivery(program: Command): void {
       const filter = options.pattern === undefined ? undefined : patternFilter(options.pattern);
       // Said before starting anything: without an archive there is nothing to replay.
       if (!readArchiveSettings(statePaths(options.stateDir).archiveSettings).enabled)
-        throw new UserError(new NoArchiveError().message);
+        throw new NoArchiveError();
       const pipeline = await LocalPipeline.start({ stateDir: options.stateDir });
       try {
         await pipeline.recover();
@@ -132,7 +132,6 @@ export function registerDelivery(program: Command): void {
         });
         console.log(`replayed ${count} event${count === 1 ? '' : 's'} as ${name}`);
       } catch (error) {
-        if (error instanceof NoArchiveError) throw new UserError(error.message);
         if (error instanceof Error && /^no rule /.test(error.message))
           throw new UserError(`--rule: ${error.message}`);
         throw error;

@@ -1,13 +1,6 @@
-/** Errors that are the user's to fix: one line, a non-zero exit, never a stack trace. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 2,
-  ) {
-    super(message);
-    this.name = 'UserError';
-  }
-}
+// The CLI's errors: the code base's two error kinds (one line and an exit code for a UserError), and
+// what an operating-system error a user can cause says.
+export { AwsApiError, UserError } from '../pipeline/errors.ts';
 
 /** What each operating-system error a user can cause means, and what to do about it. */
 const OS_PROBLEMS: Record<string, { what: string; fix: string }> = {

@@ -38,18 +38,15 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** The one top-level error handler: a user's error is one line and exit 2; anything else exit 1. */
-async function reportError(error: unknown): Promise<number> {
+/**
+ * The one top-level error handler: a user's error is one line and its exit code (2); an OS error a
+ * user can cause is one line and exit 2; anything else is a bug, exit 1.
+ */
+function reportError(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-  const { StateDirError } = await import('../runtime/local/state.ts');
-  if (error instanceof StateDirError && error.cause !== undefined) {
-    const why = osErrorMessage(error.cause) ?? String(error.cause);
-    console.error(`etl: ${error.message}: ${why}`);
-    return 2;
-  }
-  if (await isUserError(error)) {
-    console.error(`etl: ${(error as Error).message}`);
-    return error instanceof UserError ? error.exitCode : 2;
+  if (error instanceof UserError) {
+    console.error(`etl: ${userErrorLine(error)}`);
+    return error.exitCode;
   }
   const osError = osErrorMessage(error, currentStateDir);
   if (osError !== undefined) {
@@ -63,32 +60,10 @@ async function reportError(error: unknown): Promise<number> {
   return 1;
 }
 
-/**
- * Errors that are the user's to fix. The classes thrown deep in the runtime are imported only here,
- * when something failed, so that loading them does not slow every start.
- */
-async function isUserError(error: unknown): Promise<boolean> {
-  if (error instanceof UserError) return true;
-  const [
-    { ExtractError },
-    { InputFileError },
-    { TableKeyMismatchError },
-    { StateDirInUseError },
-    { StateDirError },
-  ] = await Promise.all([
-    import('../stages/extract.ts'),
-    import('../runtime/local/pipeline.ts'),
-    import('../runtime/local/dynalite.ts'),
-    import('../runtime/local/lock.ts'),
-    import('../runtime/local/state.ts'),
-  ]);
-  return (
-    error instanceof InputFileError ||
-    error instanceof ExtractError ||
-    error instanceof TableKeyMismatchError ||
-    error instanceof StateDirInUseError ||
-    error instanceof StateDirError
-  );
+/** A user error caused by another (a state directory on a read-only disk) says what that was too. */
+function userErrorLine(error: UserError): string {
+  if (error.cause === undefined) return error.message;
+  return `${error.message}: ${osErrorMessage(error.cause) ?? String(error.cause)}`;
 }
 
 // A reader that stops early (`etl events | head`) closes our stdout: finish quietly, as Unix tools do.
@@ -105,7 +80,7 @@ const crash = (error: unknown): void => {
   // One line for the first failure; others that follow it while it is reported add nothing.
   if (crashed) return;
   crashed = true;
-  void reportError(error).then((code) => process.exit(code));
+  process.exit(reportError(error));
 };
 process.on('uncaughtException', crash);
 process.on('unhandledRejection', crash);

@@ -10,7 +10,6 @@ import {
   type PipelineDefinition,
 } from '../pipeline/definition.ts';
 import { readMappingFile } from '../pipeline/mapping-file.ts';
-import { MappingError } from '../pipeline/mapping.ts';
 import { type ArchiveRequest, DEFAULT_ARCHIVE_RETENTION_DAYS } from '../runtime/local/archive-settings.ts';
 import { DEFAULT_STATE_DIR } from '../runtime/local/state.ts';
 import { UserError } from './errors.ts';
@@ -73,14 +72,8 @@ export function withPipelineOptions(command: Command): Command {
 /** The pipeline definition those options describe. */
 export function definitionFromOptions(options: PipelineOptions): PipelineDefinition {
   let mapping;
-  if (options.mapping !== undefined) {
-    try {
-      mapping = readMappingFile(options.mapping);
-    } catch (error) {
-      if (error instanceof MappingError) throw new UserError(error.message);
-      throw error;
-    }
-  }
+  // A bad mapping file throws a MappingError: a UserError, one line.
+  if (options.mapping !== undefined) mapping = readMappingFile(options.mapping);
   if (options.source !== undefined && options.source.trim() === '')
     throw new UserError('--source: must not be empty');
   try {

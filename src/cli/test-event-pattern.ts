@@ -5,12 +5,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { InvalidEventException, InvalidEventPatternException, testEventPattern } from '../patterns/index.ts';
+import { testEventPattern } from '../patterns/index.ts';
+import { AwsApiError, UserError } from './errors.ts';
 
 const USER_ERROR_EXIT_CODE = 2;
 const FILE_PREFIX = 'file://';
-
-class UnreadableArgumentError extends Error {}
 
 /** Inline JSON, or the contents of file://PATH (relative to the working directory, as in the AWS CLI). */
 async function readArgument(option: string, value: string): Promise<string> {
@@ -20,7 +19,7 @@ async function readArgument(option: string, value: string): Promise<string> {
     return await readFile(path, 'utf8');
   } catch (error) {
     const reason = error instanceof Error && 'code' in error ? String(error.code) : String(error);
-    throw new UnreadableArgumentError(`${option}: cannot read ${value} (${reason})`);
+    throw new UserError(`${option}: cannot read ${value} (${reason})`);
   }
 }
 
@@ -46,10 +45,9 @@ export function registerTestEventPattern(program: Command): void {
         const result = testEventPattern(pattern, event);
         process.stdout.write(`{"Result": ${result}}\n`);
       } catch (error) {
-        if (error instanceof InvalidEventPatternException)
-          failWith(`InvalidEventPatternException: ${error.message}`);
-        else if (error instanceof InvalidEventException) failWith(`${error.awsErrorCode}: ${error.message}`);
-        else if (error instanceof UnreadableArgumentError) failWith(error.message);
+        // An AWS-shaped error prints its code first, as EventBridge names it.
+        if (error instanceof AwsApiError) failWith(`${error.code}: ${error.message}`);
+        else if (error instanceof UserError) failWith(error.message);
         else throw error;
       }
     });

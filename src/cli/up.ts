@@ -8,7 +8,6 @@ import {
   DEFAULT_EDGE_HOST,
   DEFAULT_EDGE_PORT,
   DEFAULT_LANDING_BUCKET,
-  InvalidBucketNameError,
   LocalStack,
 } from '../runtime/local/edge/stack.ts';
 import { UserError } from './errors.ts';
@@ -92,7 +91,6 @@ export function registerUp(program: Command): void {
           `${error.message} (another etl up, or LocalStack?); pass --port with another port, or --port 0 for a free one`,
         );
       }
-      if (error instanceof InvalidBucketNameError) throw new UserError(error.message);
       throw error;
     }
     const endpoint = stack.endpoint;

@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { DefinitionError, definePipeline, type PipelineDefinition } from '../pipeline/definition.ts';
+import { UserError } from '../pipeline/errors.ts';
 import { type Mapping, MappingError } from '../pipeline/mapping.ts';
 import { readMappingFile } from '../pipeline/mapping-file.ts';
 
@@ -65,7 +66,7 @@ function wholeNumberContext(context: (key: string) => unknown, key: string): num
 }
 
 /** A context value the definition cannot take. */
-export class DefinitionContextError extends Error {
+export class DefinitionContextError extends UserError {
   override readonly name = 'DefinitionContextError';
 }
 

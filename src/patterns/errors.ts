@@ -1,16 +1,16 @@
-/** Errors raised by the event-pattern engine, named after the EventBridge errors they mirror. */
+/** Errors raised by the event-pattern engine: the EventBridge errors they mirror, with AWS's codes. */
+import { AwsApiError } from '../pipeline/errors.ts';
 
 /** Prefix AWS puts on every pattern-validation message ("Event pattern is not valid. Reason: ..."). */
 const PATTERN_MESSAGE_PREFIX = 'Event pattern is not valid. Reason: ';
 
 /** A pattern that EventBridge would refuse (PutRule / TestEventPattern answer InvalidEventPatternException). */
-export class InvalidEventPatternException extends Error {
+export class InvalidEventPatternException extends AwsApiError {
   /** The reason alone, without AWS's "Event pattern is not valid." preamble. */
   readonly reason: string;
 
   constructor(reason: string) {
-    super(PATTERN_MESSAGE_PREFIX + reason);
-    this.name = 'InvalidEventPatternException';
+    super('InvalidEventPatternException', PATTERN_MESSAGE_PREFIX + reason);
     this.reason = reason;
   }
 }
@@ -19,13 +19,11 @@ export class InvalidEventPatternException extends Error {
  * An event TestEventPattern would refuse: not JSON, not an object, or missing an envelope field.
  * AWS answers these with a ValidationException reading "Parameter Event is not valid."; we add the reason.
  */
-export class InvalidEventException extends Error {
-  /** The error code AWS returns for this case. */
-  readonly awsErrorCode = 'ValidationException';
+export class InvalidEventException extends AwsApiError {
   readonly reason: string;
 
   constructor(reason: string) {
-    super(`Parameter Event is not valid. Reason: ${reason}`);
+    super('ValidationException', `Parameter Event is not valid. Reason: ${reason}`);
     this.name = 'InvalidEventException';
     this.reason = reason;
   }

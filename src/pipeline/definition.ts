@@ -2,6 +2,7 @@
  * The one pipeline definition. Event source, detail types, rules, stage delivery settings and the
  * column mapping live here and nowhere else; the local runtime and the CDK stack both read them.
  */
+import { UserError } from './errors.ts';
 import { SEED_MAPPING, type Mapping } from './mapping.ts';
 
 export const DEFAULT_EVENT_SOURCE = 'cdkpatterns.the-eventbridge-etl';
@@ -108,7 +109,7 @@ export const MIN_STAGE_CONCURRENCY = 2;
 export const MAX_STAGE_CONCURRENCY = 1000;
 
 /** A setting of the definition that is out of range. */
-export class DefinitionError extends Error {
+export class DefinitionError extends UserError {
   override readonly name = 'DefinitionError';
 
   constructor(

@@ -1,6 +1,7 @@
 /** Which CSV columns become which DynamoDB attributes, with their types. */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { UserError } from './errors.ts';
 export type ColumnType = 'string' | 'number' | 'boolean';
 
 export interface ColumnMapping {
@@ -82,7 +83,7 @@ const mappingSchema = z
     }
   });
 
-export class MappingError extends Error {
+export class MappingError extends UserError {
   override readonly name = 'MappingError';
 }
 

@@ -2,6 +2,7 @@
  * The one PutEvents validator: the local bus applies it to every request, whoever sends it (the
  * stages in process, the edge's PutEvents API, extract), with AWS's limits, codes and messages.
  */
+import { AwsApiError } from './errors.ts';
 import { builtDetail, type PutEventsEntry } from './events.ts';
 import {
   jsonNestsDeeperThan,
@@ -23,8 +24,10 @@ export interface PutEventsResult {
 }
 
 /** The request as a whole breaks a PutEvents limit (AWS answers with a ValidationException). */
-export class PutEventsValidationError extends Error {
-  override readonly name = 'ValidationException';
+export class PutEventsValidationError extends AwsApiError {
+  constructor(message: string) {
+    super('ValidationException', message);
+  }
 }
 
 /** PutEvents' request limits: AWS rejects the whole request (ValidationException). */

@@ -4,10 +4,12 @@
  */
 import type { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
+import PQueue from 'p-queue';
 import { DetailType, Status } from '../pipeline/definition.ts';
 import { entry, type PutEventsEntry, tooLargeReason } from '../pipeline/events.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
 import { PutEventsBatcher } from '../pipeline/put-events.ts';
+import { UserError } from '../pipeline/errors.ts';
 import { decodeCsvLine, encodeCsvLine } from './csv.ts';
 import { RepeatedKeys } from './repeated-keys.ts';
 import type { EventPublisher, FieldCipher } from './ports.ts';
@@ -35,7 +37,7 @@ export interface ExtractResult {
 }
 
 /** A file that cannot be read to its end; `line` is 1-based in the file. */
-export class ExtractError extends Error {
+export class ExtractError extends UserError {
   constructor(
     message: string,
     readonly file: string,
@@ -50,37 +52,36 @@ export class ExtractError extends Error {
  * Thrown by an input that finds its source changed while it was read (the runtime checks; extract
  * reports it as a file error, so the run fails with that reason).
  */
-export class SourceChangedError extends Error {
+export class SourceChangedError extends UserError {
   override readonly name = 'SourceChangedError';
 }
 
 export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   const { source, run, file, publisher } = options;
-  const maxInFlight = options.maxPutsInFlight ?? 4;
-  const inFlight = new Set<Promise<void>>();
+  const puts = new PQueue({ concurrency: options.maxPutsInFlight ?? 4 });
   let failure: unknown;
   let rowsPut = 0;
   let rowsSent = 0;
 
   const send = async (batch: PutEventsEntry[]): Promise<void> => {
-    while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+    // The file is read no faster than its events are put: at most one batch waits for a slot.
+    await puts.onSizeLessThan(1);
     if (failure) throw failure;
     const rowsInBatch = batch.length;
     rowsSent += rowsInBatch;
-    const put = publisher.putEvents(batch).then(
-      () => {
+    void puts.add(async () => {
+      if (failure) return;
+      try {
+        await publisher.putEvents(batch);
         rowsPut += rowsInBatch;
         options.onProgress?.(rowsPut);
-      },
-      (error: unknown) => {
+      } catch (error) {
         failure ??= error;
-      },
-    );
-    const tracked = put.finally(() => inFlight.delete(tracked));
-    inFlight.add(tracked);
+      }
+    });
   };
   const drain = async (): Promise<void> => {
-    await Promise.all(inFlight);
+    await puts.onIdle();
     if (failure) throw failure;
   };
 
@@ -149,7 +150,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   } catch (error) {
     // The file stops here: release it (an early error leaves it half read).
     destroyInput(options.input);
-    await Promise.allSettled(inFlight);
+    await puts.onIdle();
     const fileError = asExtractError(error, file, headers === undefined ? [] : decodeCsvLine(headers));
     if (fileError instanceof ExtractError && !failure) {
       // Rows read before the bad line are carried through, as the observer is told.

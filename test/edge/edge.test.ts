@@ -140,9 +140,24 @@ describe('the edge: DynamoDB proxied to the embedded table, and routing of every
     });
     expect(declared.status).toBe(413);
     expect(JSON.parse(declared.body).__type).toMatch(/ValidationException$/);
+    // The body was never read: the connection cannot carry another request.
+    expect(declared.headers.connection).toBe('close');
 
     const after = await t.dynamodb.send(new DescribeTableCommand({ TableName: 'TransformedData' }));
     expect(after.Table?.TableName).toBe('TransformedData');
+  });
+
+  it("answers a DynamoDB body that is not a JSON object in DynamoDB's shape, keeping the connection (it was read whole)", async () => {
+    const res = await raw(t.stack.edge.port, {
+      headers: { 'x-amz-target': 'DynamoDB_20120810.PutItem', 'content-type': 'application/x-amz-json-1.0' },
+      body: 'null',
+    });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({
+      __type: 'com.amazonaws.dynamodb.v20120810#SerializationException',
+      message: 'Start of structure or map found where not expected',
+    });
+    expect(res.headers.connection).not.toBe('close');
   });
 
   it("tells scripts the stack's names at /_etl/health", async () => {

@@ -47,7 +47,7 @@ describe('testEventPattern', () => {
     const error = thrownBy(() => testEventPattern('{"source": ["aws.ec2"]}', '{"id": '));
     expect(error).toBeInstanceOf(InvalidEventException);
     expect(error).not.toBeInstanceOf(InvalidEventPatternException);
-    expect((error as InvalidEventException).awsErrorCode).toBe('ValidationException');
+    expect((error as InvalidEventException).code).toBe('ValidationException');
     expect((error as Error).message).toMatch(/^Parameter Event is not valid\. Reason: not valid JSON/);
   });
 

@@ -4,6 +4,7 @@
  * deployed code runs exactly the definition the stack was synthesized from.
  */
 import { DefinitionError, definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
+import { UserError } from '../../pipeline/errors.ts';
 import { type Mapping, parseMapping } from '../../pipeline/mapping.ts';
 
 export const Env = {
@@ -40,7 +41,7 @@ export const Env = {
 
 export type EnvSource = Record<string, string | undefined>;
 
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   override readonly name = 'ConfigError';
 }
 

@@ -6,6 +6,7 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
+import { UserError } from '../../pipeline/errors.ts';
 import { parseLine } from './ndjson.ts';
 
 export interface ArchiveSettings {
@@ -25,7 +26,7 @@ export const DEFAULT_ARCHIVE_RETENTION_DAYS = 7;
 const OFF: ArchiveSettings = { enabled: false, retentionDays: DEFAULT_ARCHIVE_RETENTION_DAYS };
 
 /** Replay was asked for, but the bus keeps no archive. */
-export class NoArchiveError extends Error {
+export class NoArchiveError extends UserError {
   override readonly name = 'NoArchiveError';
   constructor() {
     super(

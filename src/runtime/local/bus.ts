@@ -4,6 +4,7 @@
  * never dropped; a failed delivery is retried with backoff and, after its last attempt, dead-lettered.
  */
 import { randomUUID } from 'node:crypto';
+import PQueue from 'p-queue';
 import type { TargetDelivery } from '../../pipeline/definition.ts';
 import { builtDetail, type EventEnvelope, type PutEventsEntry } from '../../pipeline/events.ts';
 import {
@@ -77,7 +78,8 @@ interface Queued {
 class TargetQueue {
   private items: Queued[] = [];
   private head = 0;
-  inFlight = 0;
+  /** Batches being delivered: at most the target's concurrency (SQS event source's maximum concurrency). */
+  readonly deliveries: PQueue;
   /** Events handed to the handler and not yet settled. */
   inFlightEvents = 0;
 
@@ -85,7 +87,9 @@ class TargetQueue {
     readonly name: string,
     readonly handler: TargetHandler,
     readonly delivery: TargetDelivery,
-  ) {}
+  ) {
+    this.deliveries = new PQueue({ concurrency: delivery.concurrency });
+  }
 
   get length(): number {
     return this.items.length - this.head;
@@ -140,7 +144,10 @@ export class LocalEventBus {
 
   addTarget(name: string, handler: TargetHandler, delivery: TargetDelivery): void {
     if (this.targets.has(name)) throw new Error(`target ${name} is already registered`);
-    this.targets.set(name, new TargetQueue(name, handler, delivery));
+    const queue = new TargetQueue(name, handler, delivery);
+    // A delivery's slot is free once its task has settled: then take the next batch.
+    queue.deliveries.on('next', () => this.pump(queue));
+    this.targets.set(name, queue);
   }
 
   putRule(name: string, eventPattern: unknown, target: string, description?: string): void {
@@ -314,11 +321,13 @@ export class LocalEventBus {
   }
 
   private pump(queue: TargetQueue): void {
-    while (queue.inFlight < queue.delivery.concurrency && queue.length > 0) {
+    // A batch is taken only when a slot is free (p-queue starts a task as it is added), so events
+    // arriving while every slot is busy travel together in the next batch.
+    const { deliveries } = queue;
+    while (deliveries.pending < deliveries.concurrency && queue.length > 0) {
       const batch = queue.take(queue.delivery.batchSize);
-      queue.inFlight++;
       queue.inFlightEvents += batch.length;
-      void this.deliver(queue, batch);
+      void deliveries.add(() => this.deliver(queue, batch));
     }
   }
 
@@ -337,7 +346,6 @@ export class LocalEventBus {
       failedIds = new Set(batch.map((q) => q.event.id));
       reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     }
-    queue.inFlight--;
     queue.inFlightEvents -= batch.length;
     const done: number[] = [];
     for (const item of batch) {
@@ -349,7 +357,6 @@ export class LocalEventBus {
       if (item.seq) done.push(item.seq);
     }
     this.journal?.ack(queue.name, done);
-    this.pump(queue);
     this.settle();
   }
 

@@ -11,6 +11,7 @@ import {
   ResourceInUseException,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
+import { UserError } from '../../pipeline/errors.ts';
 
 // The worker is plain CommonJS so it runs the same under tsx, vitest and compiled code.
 const WORKER_SOURCE = `
@@ -84,7 +85,7 @@ export function localClient(endpoint: string): DynamoDBClient {
 }
 
 /** The table exists with another partition key than the mapping's. */
-export class TableKeyMismatchError extends Error {
+export class TableKeyMismatchError extends UserError {
   override readonly name = 'TableKeyMismatchError';
   constructor(tableName: string, tableKey: string, mappingKey: string) {
     super(

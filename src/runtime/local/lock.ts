@@ -7,6 +7,7 @@
  * fails if a lock exists) or renamed over it, so a reader never sees it empty or half written.
  */
 import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { UserError } from '../../pipeline/errors.ts';
 
 export interface LockInfo {
   pid: number;
@@ -15,7 +16,7 @@ export interface LockInfo {
   endpoint?: string;
 }
 
-export class StateDirInUseError extends Error {
+export class StateDirInUseError extends UserError {
   override readonly name = 'StateDirInUseError';
   constructor(
     readonly stateDir: string,

@@ -6,6 +6,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { open, stat } from 'node:fs/promises';
 import { isSafeRunId } from '../../pipeline/run-id.ts';
+import { UserError } from '../../pipeline/errors.ts';
 import { resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
@@ -115,7 +116,7 @@ export interface RunReport {
 }
 
 /** The file cannot be run at all (missing, a directory, unreadable). */
-export class InputFileError extends Error {
+export class InputFileError extends UserError {
   override readonly name = 'InputFileError';
 }
 

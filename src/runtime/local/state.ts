@@ -4,6 +4,7 @@ import { constants, createReadStream, existsSync } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { mappingHash, SEED_MAPPING, type Mapping } from '../../pipeline/mapping.ts';
+import { UserError } from '../../pipeline/errors.ts';
 import { isSafeRunId, runIdFromDigest } from '../../pipeline/run-id.ts';
 import { SourceChangedError } from '../../stages/extract.ts';
 import { QUARANTINE_FILE } from './journal.ts';
@@ -67,7 +68,7 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
 }
 
 /** The state directory cannot be used (a file is in the way, no permission, a read-only disk). */
-export class StateDirError extends Error {
+export class StateDirError extends UserError {
   override readonly name = 'StateDirError';
 }
 

@@ -9,7 +9,7 @@ import { Agent, type IncomingMessage, request, type ServerResponse } from 'node:
 import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { Transform, type TransformCallback } from 'node:stream';
 import { JsonDepthGauge, MAX_JSON_DEPTH } from '../../../pipeline/put-events.ts';
-import { AwsApiError, JSON_1_0, sendJsonError } from './errors.ts';
+import { AwsApiError, bodyTooLarge, JSON_1_0, sendJsonError, UnreadBodyError } from './errors.ts';
 
 /** DynamoDB's largest request is a 16 MB BatchWriteItem; leave room for JSON around it. */
 export const DEFAULT_DYNAMODB_MAX_BODY_BYTES = 17 * 1024 * 1024;
@@ -36,9 +36,11 @@ function endToEnd(headers: IncomingMessage['headers']): Record<string, string | 
   return kept;
 }
 
-class BodyTooLargeError extends Error {}
-class BodyTooDeepError extends Error {}
-class BodyNotObjectError extends Error {}
+const bodyTooDeep = (): UnreadBodyError =>
+  new UnreadBodyError('ValidationException', 'Nesting Levels have exceeded supported limits');
+// Found once the whole body was read: the connection can be kept.
+const bodyNotObject = (): AwsApiError =>
+  new AwsApiError('SerializationException', 'Start of structure or map found where not expected');
 
 /**
  * Holds the body back until it has all passed the depth gauge: dynalite starts parsing only a body
@@ -52,7 +54,7 @@ class DepthLimit extends Transform {
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (this.gauge.feed(chunk) > this.max) {
-      callback(new BodyTooDeepError(`the request body is nested deeper than ${this.max} levels`));
+      callback(bodyTooDeep());
       return;
     }
     this.held.push(chunk);
@@ -63,7 +65,7 @@ class DepthLimit extends Transform {
     // Every DynamoDB request is a JSON object; dynalite hangs up on `null` and other bare values.
     const first = body.toString('latin1', 0, Math.min(body.length, 64)).trimStart()[0];
     if (first !== undefined && first !== '{') {
-      callback(new BodyNotObjectError('the request body is not a JSON object'));
+      callback(bodyNotObject());
       return;
     }
     callback(null, body);
@@ -78,7 +80,7 @@ class ByteLimit extends Transform {
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.seen += chunk.length;
-    if (this.seen > this.max) callback(new BodyTooLargeError(`the request body is over ${this.max} bytes`));
+    if (this.seen > this.max) callback(bodyTooLarge(this.max));
     else callback(null, chunk);
   }
 }
@@ -98,15 +100,13 @@ export class DynamoDbProxy {
 
   handle(req: IncomingMessage, res: ServerResponse): void {
     let answered = false;
-    const fail = (error: AwsApiError, closeConnection = false): void => {
+    const fail = (error: AwsApiError): void => {
       if (answered) return;
       answered = true;
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      // An unread request body cannot be skipped on a kept-alive connection.
-      if (closeConnection) res.setHeader('connection', 'close');
       sendJsonError(res, error, { contentType: JSON_1_0, typePrefix: DYNAMODB_ERROR_PREFIX });
     };
     const operation = String(req.headers['x-amz-target'] ?? '').replace(/^DynamoDB_20120810\./, '');
@@ -122,7 +122,7 @@ export class DynamoDbProxy {
       return;
     }
     if (Number(req.headers['content-length'] ?? 0) > this.maxBodyBytes) {
-      fail(tooLarge(this.maxBodyBytes), true);
+      fail(bodyTooLarge(this.maxBodyBytes));
       return;
     }
     const upstream = request({
@@ -156,12 +156,7 @@ export class DynamoDbProxy {
     const limit = new ByteLimit(this.maxBodyBytes);
     const depth = new DepthLimit(MAX_JSON_DEPTH);
     const refuse = (error: Error): void => {
-      if (error instanceof BodyTooLargeError) fail(tooLarge(this.maxBodyBytes), true);
-      else if (error instanceof BodyTooDeepError) {
-        fail(new AwsApiError('ValidationException', 'Nesting Levels have exceeded supported limits'), true);
-      } else if (error instanceof BodyNotObjectError) {
-        fail(new AwsApiError('SerializationException', 'Start of structure or map found where not expected'));
-      }
+      if (error instanceof AwsApiError) fail(error);
       upstream.destroy();
     };
     limit.on('error', refuse);
@@ -248,11 +243,3 @@ const EMBEDDED_OPERATIONS = new Set([
 
 /** How long a counted table size is reused. */
 const TABLE_SIZE_TTL_MS = 5_000;
-
-function tooLarge(max: number): AwsApiError {
-  return new AwsApiError(
-    'ValidationException',
-    `Request body is over the local endpoint's ${max}-byte limit`,
-    413,
-  );
-}

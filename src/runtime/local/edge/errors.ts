@@ -5,20 +5,28 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import { AwsApiError } from '../../../pipeline/errors.ts';
 
-/** An error an API answers with: AWS's error code, its message and HTTP status. */
-export class AwsApiError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-    this.name = code;
-  }
-}
+// Every layer may throw an AwsApiError (the pattern engine, the bus); the edge answers it.
+export { AwsApiError };
 
 export const validation = (message: string): AwsApiError => new AwsApiError('ValidationException', message);
+
+/**
+ * A request refused before its body was all read. The answer closes the connection: the rest of the
+ * body cannot be skipped on a kept-alive one.
+ */
+export class UnreadBodyError extends AwsApiError {}
+
+export const bodyTooLarge = (max: number): UnreadBodyError =>
+  new UnreadBodyError(
+    'ValidationException',
+    `Request body is over the local endpoint's ${max}-byte limit`,
+    413,
+  );
+
+const closing = (error: AwsApiError): { connection?: string } =>
+  error instanceof UnreadBodyError ? { connection: 'close' } : {};
 
 export const JSON_1_0 = 'application/x-amz-json-1.0';
 export const JSON_1_1 = 'application/x-amz-json-1.1';
@@ -62,6 +70,7 @@ export function sendJsonError(
     'content-length': Buffer.byteLength(text),
     'x-amzn-requestid': requestId(),
     'x-amzn-errortype': error.code,
+    ...closing(error),
   });
   res.end(text);
 }
@@ -70,15 +79,16 @@ function xmlEscape(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function sendXml(res: ServerResponse, status: number, xml: string): void {
+function sendXml(res: ServerResponse, error: AwsApiError, xml: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.writeHead(status, {
+  res.writeHead(error.status, {
     'content-type': 'application/xml',
     'content-length': Buffer.byteLength(xml),
     'x-amz-request-id': requestId(),
+    ...closing(error),
   });
   res.end(xml);
 }
@@ -87,7 +97,7 @@ function sendXml(res: ServerResponse, status: number, xml: string): void {
 export function sendS3Error(res: ServerResponse, error: AwsApiError, resource?: string): void {
   sendXml(
     res,
-    error.status,
+    error,
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
       `<Error><Code>${xmlEscape(error.code)}</Code><Message>${xmlEscape(error.message)}</Message>` +
       (resource ? `<Resource>${xmlEscape(resource)}</Resource>` : '') +
@@ -99,7 +109,7 @@ export function sendS3Error(res: ServerResponse, error: AwsApiError, resource?: 
 export function sendQueryError(res: ServerResponse, error: AwsApiError): void {
   sendXml(
     res,
-    error.status,
+    error,
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
       `<ErrorResponse><Error><Type>Sender</Type><Code>${xmlEscape(error.code)}</Code>` +
       `<Message>${xmlEscape(error.message)}</Message></Error>` +

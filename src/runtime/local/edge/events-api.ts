@@ -9,7 +9,6 @@
  * listed here, not changed (PutRule and friends are not offered).
  */
 import type { LocalEventBus, PutEventsResultEntry } from '../bus.ts';
-import { PutEventsValidationError } from '../bus.ts';
 import type { PutEventsEntry } from '../../../pipeline/events.ts';
 import {
   jsonNestsDeeperThan,
@@ -18,11 +17,7 @@ import {
   MAX_PUT_EVENTS_BYTES,
   putEventsEntrySize,
 } from '../../../pipeline/put-events.ts';
-import {
-  InvalidEventException,
-  InvalidEventPatternException,
-  testEventPattern,
-} from '../../../patterns/index.ts';
+import { testEventPattern } from '../../../patterns/index.ts';
 import { AwsApiError, validation } from './errors.ts';
 
 export const DEFAULT_BUS = 'default';
@@ -284,13 +279,8 @@ export class EventsApi {
       accepted.push({ index, entry });
     }
     if (accepted.length > 0) {
-      let put;
-      try {
-        put = await this.bus.putEvents(accepted.map((a) => a.entry));
-      } catch (error) {
-        if (error instanceof PutEventsValidationError) throw validation(error.message);
-        throw error;
-      }
+      // A request limit broken throws the bus's ValidationException, answered as it is.
+      const put = await this.bus.putEvents(accepted.map((a) => a.entry));
       put.Entries.forEach((result, i) => {
         results[(accepted[i] as { index: number }).index] = result;
       });
@@ -420,15 +410,8 @@ export class EventsApi {
     }
     if (jsonNestsDeeperThan(event))
       throw validation(`The event is nested deeper than ${MAX_JSON_DEPTH} levels.`);
-    try {
-      return { Result: testEventPattern(pattern, event) };
-    } catch (error) {
-      if (error instanceof InvalidEventPatternException) {
-        throw new AwsApiError('InvalidEventPatternException', error.message);
-      }
-      if (error instanceof InvalidEventException) throw validation(error.message);
-      throw error;
-    }
+    // A bad pattern or event throws the engine's AWS-shaped error, answered as it is.
+    return { Result: testEventPattern(pattern, event) };
   }
 
   /** The bus a request names (EventBusName, by name or ARN; absent: default), or ResourceNotFound. */

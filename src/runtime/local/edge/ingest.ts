@@ -6,6 +6,7 @@
  * crash caught queued is found again by `restore()`.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import PQueue from 'p-queue';
 import { z } from 'zod';
 import { appendRecordsSync, parseRecords, toLines } from '../ndjson.ts';
 
@@ -53,11 +54,10 @@ const journalLineSchema = z.union([
 const identity = (o: IngestObject): string => JSON.stringify([o.bucket, o.key, o.etag ?? null]);
 
 export class ObjectIngest implements IngestQueue {
-  private readonly queue: IngestObject[] = [];
-  private readonly concurrency: number;
-  private active = 0;
+  private readonly work: PQueue;
+  /** Objects queued and not yet started, to name them if the stack stops first. */
+  private readonly waiting = new Set<{ object: IngestObject }>();
   private closed = false;
-  private idleWaiters: (() => void)[] = [];
 
   /** What a previous process journaled and never finished, read before anything new is written. */
   readonly unfinished: IngestObject[];
@@ -66,13 +66,13 @@ export class ObjectIngest implements IngestQueue {
     private readonly process: (object: IngestObject) => Promise<void>,
     private readonly options: ObjectIngestOptions = {},
   ) {
-    this.concurrency = Math.max(1, options.concurrency ?? 1);
+    this.work = new PQueue({ concurrency: Math.max(1, options.concurrency ?? 1) });
     this.unfinished = this.readJournal();
   }
 
   /** Objects queued and not yet started. */
   get pending(): number {
-    return this.queue.length;
+    return this.waiting.size;
   }
 
   /**
@@ -83,8 +83,12 @@ export class ObjectIngest implements IngestQueue {
   submit(object: IngestObject): void {
     if (this.closed) return;
     this.record({ submitted: object }, true);
-    this.queue.push(object);
-    this.pump();
+    const queued = { object };
+    this.waiting.add(queued);
+    void this.work.add(() => {
+      this.waiting.delete(queued);
+      return this.run(object);
+    });
   }
 
   /**
@@ -113,23 +117,16 @@ export class ObjectIngest implements IngestQueue {
   }
 
   onIdle(): Promise<void> {
-    if (this.isIdle()) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.work.onIdle();
   }
 
   async close(): Promise<IngestObject[]> {
     this.closed = true;
-    const dropped = this.queue.splice(0);
-    await this.onIdle();
+    this.work.clear();
+    const dropped = [...this.waiting].map((queued) => queued.object);
+    this.waiting.clear();
+    await this.work.onIdle();
     return dropped;
-  }
-
-  private pump(): void {
-    while (this.active < this.concurrency && this.queue.length > 0 && !this.closed) {
-      const object = this.queue.shift() as IngestObject;
-      this.active++;
-      void this.run(object);
-    }
   }
 
   private async run(object: IngestObject): Promise<void> {
@@ -139,9 +136,6 @@ export class ObjectIngest implements IngestQueue {
       this.options.onError?.(object, error);
     } finally {
       this.record({ done: object });
-      this.active--;
-      this.pump();
-      this.settle();
     }
   }
 
@@ -159,16 +153,5 @@ export class ObjectIngest implements IngestQueue {
     } finally {
       closeSync(fd);
     }
-  }
-
-  private isIdle(): boolean {
-    return this.active === 0 && (this.queue.length === 0 || this.closed);
-  }
-
-  private settle(): void {
-    if (!this.isIdle()) return;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of waiters) resolve();
   }
 }

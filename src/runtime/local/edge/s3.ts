@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import { AwsChunkedDecoder, isAwsChunked, withoutAwsChunked } from './aws-chunked.ts';
-import { AwsApiError, sendS3Error } from './errors.ts';
+import { AwsApiError, sendS3Error, UnreadBodyError } from './errors.ts';
 import {
   isPartNumber,
   isSafeBucketDir,
@@ -125,10 +125,9 @@ export class LocalS3 {
       req.headers['x-amz-decoded-content-length'] ?? req.headers['content-length'] ?? 0,
     );
     if (declared > this.maxBodyBytes) {
-      res.setHeader('connection', 'close');
       sendS3Error(
         res,
-        new AwsApiError(
+        new UnreadBodyError(
           'EntityTooLarge',
           `Your proposed upload exceeds the maximum allowed size (${this.maxBodyBytes} bytes)`,
         ),

@@ -19,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import type { DynamoDbProxy } from './dynamodb-proxy.ts';
 import {
   AwsApiError,
+  bodyTooLarge,
   JSON_1_0,
   JSON_1_1,
   sendJson,
@@ -30,6 +31,7 @@ import type { EventsApi } from './events-api.ts';
 import { RequestGuard } from './guard.ts';
 import type { LocalS3 } from './s3.ts';
 import { jsonNestsDeeperThan, MAX_JSON_DEPTH } from '../../../pipeline/put-events.ts';
+import { UserError } from '../../../pipeline/errors.ts';
 
 /** JSON API requests are small (PutEvents: 256 KB of entries, escaped); cap them. */
 export const DEFAULT_JSON_MAX_BODY_BYTES = 1024 * 1024;
@@ -44,7 +46,7 @@ export interface EdgeHandlers {
   onError?: (error: unknown) => void;
 }
 
-export class EdgePortInUseError extends Error {
+export class EdgePortInUseError extends UserError {
   override readonly name = 'EdgePortInUseError';
 }
 
@@ -53,19 +55,11 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-class BodyTooLargeError extends AwsApiError {}
-
 /** Reads a request body into memory, refusing it past `max` bytes. */
 function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const tooLarge = () =>
-      new BodyTooLargeError(
-        'ValidationException',
-        `Request body is over the local endpoint's ${max}-byte limit`,
-        413,
-      );
     if (Number(header(req, 'content-length') ?? 0) > max) {
-      reject(tooLarge());
+      reject(bodyTooLarge(max));
       return;
     }
     const chunks: Buffer[] = [];
@@ -75,7 +69,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
       if (size > max) {
         req.removeAllListeners('data');
         req.resume();
-        reject(tooLarge());
+        reject(bodyTooLarge(max));
         return;
       }
       chunks.push(chunk);
@@ -301,7 +295,6 @@ export class EdgeServer {
       }
       sendJson(res, 200, await handlers.events.handle(operation, body as Record<string, unknown>));
     } catch (error) {
-      if (error instanceof BodyTooLargeError) res.setHeader('connection', 'close');
       if (error instanceof AwsApiError) {
         sendJsonError(res, error);
         return;

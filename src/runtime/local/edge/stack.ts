@@ -15,11 +15,11 @@ import {
   s3Url,
 } from '../../../adapters/s3-object-source.ts';
 import type { PipelineDefinition } from '../../../pipeline/definition.ts';
+import { UserError } from '../../../pipeline/errors.ts';
 import { runIdForObject } from '../../../pipeline/run-id.ts';
 import { ExtractError } from '../../../stages/extract.ts';
 import {
   type CsvInput,
-  InputFileError,
   LocalPipeline,
   type LocalPipelineOptions,
   type RunReport,
@@ -68,7 +68,7 @@ export interface LocalStackOptions {
   recordEvents?: boolean;
 }
 
-export class InvalidBucketNameError extends Error {
+export class InvalidBucketNameError extends UserError {
   override readonly name = 'InvalidBucketNameError';
 }
 
@@ -321,14 +321,8 @@ async function runObject(
 }
 
 function describe(error: unknown): string {
-  if (
-    error instanceof ExtractError ||
-    error instanceof InputFileError ||
-    error instanceof ObjectChangedError ||
-    error instanceof ObjectNotFoundError
-  ) {
-    return error.message;
-  }
+  // A bad file, a vanished object: its message says it all. Anything else is named.
+  if (error instanceof UserError) return error.message;
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }
