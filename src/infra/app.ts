@@ -10,13 +10,8 @@
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { MappingError } from '../pipeline/mapping.ts';
-import {
-  ALARM_EMAIL_CONTEXT,
-  DefinitionContextError,
-  definitionFromContext,
-  FEATURE_FLAGS,
-} from './context.ts';
+import { UserError } from '../pipeline/errors.ts';
+import { ALARM_EMAIL_CONTEXT, definitionFromContext, FEATURE_FLAGS } from './context.ts';
 import { EventBridgeEtlStack } from './stack.ts';
 
 const app = new App({ context: FEATURE_FLAGS });
@@ -27,7 +22,7 @@ try {
   definition = definitionFromContext((key) => app.node.tryGetContext(key));
 } catch (error) {
   // A bad mapping file, column name or setting is the user's to fix: one line, no stack trace.
-  if (!(error instanceof MappingError || error instanceof DefinitionContextError)) throw error;
+  if (!(error instanceof UserError)) throw error;
   console.error(`eventbridge-etl: ${error.message}`);
   process.exit(2);
 }
