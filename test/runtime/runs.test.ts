@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MappingError, SEED_MAPPING } from '../../src/pipeline/mapping.ts';
@@ -145,5 +145,47 @@ describe('the run store', () => {
     expect((await store.list()).map((r) => r.run)).toEqual(['run-early', 'run-late']);
     expect(store.hasSummary('../run-late')).toBe(false);
     expect(existsSync(paths.run('run-late').summary)).toBe(true);
+  });
+
+  it('logs a failed row once per (row, stage), and again after a write that failed', async () => {
+    const paths = statePaths(join(tempDir(), 'state'));
+    const store = new RunStore(paths);
+    const failure = (row: number, stage: string) => ({
+      run: 'run-f',
+      row,
+      stage,
+      reason: 'r',
+      id: `e${row}`,
+      time: 't',
+    });
+    // The run's directory is a file: the write fails, and the row is not counted as logged.
+    mkdirSync(paths.runs, { recursive: true });
+    writeFileSync(paths.run('run-f').dir, 'in the way');
+    await expect(store.appendFailedRows('run-f', [failure(1, 'transform')], false)).rejects.toThrow();
+    rmSync(paths.run('run-f').dir);
+    await store.appendFailedRows('run-f', [failure(1, 'transform'), failure(2, 'load')], false);
+    await store.appendFailedRows('run-f', [failure(1, 'transform'), failure(1, 'load')], false);
+    expect((await collect(store.readErrors('run-f'))).map((r) => [r.row, r.stage])).toEqual([
+      [1, 'transform'],
+      [2, 'load'],
+      [1, 'load'],
+    ]);
+  });
+
+  it('reads each (row, stage) once, though another process logged it again', async () => {
+    const paths = statePaths(join(tempDir(), 'state'));
+    mkdirSync(paths.run('run-d').dir, { recursive: true });
+    const line = (row: number, stage: string) =>
+      `${JSON.stringify({ run: 'run-d', row, stage, reason: 'r', id: 'e', time: 't' })}\n`;
+    writeFileSync(
+      paths.run('run-d').errors,
+      line(3, 'transform') + line(3, 'transform') + line(3, 'load') + line(4, 'transform'),
+    );
+    const rows = await collect(new RunStore(paths).readErrors('run-d'));
+    expect(rows.map((r) => [r.row, r.stage])).toEqual([
+      [3, 'transform'],
+      [3, 'load'],
+      [4, 'transform'],
+    ]);
   });
 });

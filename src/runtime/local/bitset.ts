@@ -26,6 +26,15 @@ export class Bitset {
     return true;
   }
 
+  /** Clears bit i. */
+  delete(i: number): void {
+    const pageIndex = Math.floor(i / PAGE_BITS);
+    const page = this.pages.get(pageIndex);
+    if (!page) return;
+    const offset = i - pageIndex * PAGE_BITS;
+    page[offset >>> 5] = (page[offset >>> 5] as number) & ~(1 << (offset & 31));
+  }
+
   has(i: number): boolean {
     const pageIndex = Math.floor(i / PAGE_BITS);
     const page = this.pages.get(pageIndex);

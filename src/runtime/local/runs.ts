@@ -190,13 +190,21 @@ export class RunStore {
     rows: readonly { row: number; stage: string }[],
     keepOpen: boolean,
   ): Promise<void> {
-    const fresh = rows.filter((r) => {
-      const key = `${run}\u0000${r.stage}`;
+    const loggedFor = (stage: string): Bitset => {
+      const key = `${run}\u0000${stage}`;
       let logged = this.loggedFailures.get(key);
       if (!logged) this.loggedFailures.set(key, (logged = new Bitset()));
-      return logged.add(r.row);
-    });
-    if (fresh.length > 0) await this.append('errors', run, fresh, keepOpen);
+      return logged;
+    };
+    const fresh = rows.filter((r) => loggedFor(r.stage).add(r.row));
+    if (fresh.length === 0) return;
+    try {
+      await this.append('errors', run, fresh, keepOpen);
+    } catch (error) {
+      // Not logged after all: the retry of this delivery must log them.
+      for (const r of fresh) loggedFor(r.stage).delete(r.row);
+      throw error;
+    }
   }
 
   /** Closes a run's logs (raising a write that failed). */
@@ -216,8 +224,20 @@ export class RunStore {
   }
 
   /** A run's failed rows, streamed. */
-  readErrors(run: string): AsyncGenerator<FailedRowRecord> {
-    return readRecords(this.paths.run(run).errors, failedRowSchema);
+  async *readErrors(run: string): AsyncGenerator<FailedRowRecord> {
+    // Each (row, stage) once, as the runs table keys them on AWS: a row-failed delivered again by
+    // another process (recovery after a crash) may have been logged twice.
+    const seen = new Map<string, Bitset>();
+    for await (const record of readRecords(this.paths.run(run).errors, failedRowSchema)) {
+      const { row, stage } = record as { row?: unknown; stage?: unknown };
+      if (typeof row === 'number' && Number.isSafeInteger(row) && row > 0) {
+        const key = String(stage);
+        let rows = seen.get(key);
+        if (!rows) seen.set(key, (rows = new Bitset()));
+        if (!rows.add(row)) continue;
+      }
+      yield record;
+    }
   }
 
   /**
