@@ -32,16 +32,25 @@ export class PutEventsValidationError extends AwsApiError {
 
 /** PutEvents' request limits: AWS rejects the whole request (ValidationException). */
 export function validatePutEventsRequest(entries: readonly PutEventsEntry[]): void {
-  if (entries.length === 0 || entries.length > MAX_ENTRIES_PER_PUT_EVENTS) {
-    throw new PutEventsValidationError(
-      `PutEvents takes 1 to ${MAX_ENTRIES_PER_PUT_EVENTS} entries; got ${entries.length}`,
-    );
-  }
+  const countError = entryCountError(entries.length);
+  if (countError) throw countError;
   let total = 0;
   for (const e of entries) total += putEventsEntrySize(e);
   if (total > MAX_PUT_EVENTS_BYTES) {
     throw new PutEventsValidationError('Total size of the entries in the request is over the limit.');
   }
+}
+
+/** AWS's error for a request of this many entries, or undefined when the count is allowed. */
+export function entryCountError(count: number): PutEventsValidationError | undefined {
+  if (count >= 1 && count <= MAX_ENTRIES_PER_PUT_EVENTS) return undefined;
+  const rule =
+    count < 1
+      ? 'Member must have length greater than or equal to 1'
+      : `Member must have length less than or equal to ${MAX_ENTRIES_PER_PUT_EVENTS}`;
+  return new PutEventsValidationError(
+    `1 validation error detected: Value at 'entries' with ${count} entries failed to satisfy constraint: ${rule}`,
+  );
 }
 
 /** The entry's detail, or the per-entry error PutEvents reports for it. */

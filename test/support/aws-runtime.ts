@@ -8,6 +8,7 @@ import type { SQSRecord } from 'aws-lambda';
 import type { PipelineDefinition, TargetName } from '../../src/pipeline/definition.ts';
 import type { EventEnvelope, PutEventsEntry } from '../../src/pipeline/events.ts';
 import { RuleIndex } from '../../src/patterns/index.ts';
+import { parsePutEventsEntry, validatePutEventsRequest } from '../../src/pipeline/put-events-request.ts';
 import type { SqsBatchHandler } from '../../src/runtime/aws/sqs-batch.ts';
 import type { EventPublisher } from '../../src/stages/ports.ts';
 import { envelopeOf, sqsRecord } from '../aws/fixtures.ts';
@@ -33,6 +34,14 @@ export class RuledQueues implements EventPublisher {
   }
 
   async putEvents(entries: PutEventsEntry[]): Promise<void> {
+    // EventBridge's own limits, as the local bus applies them: a request over them is refused whole,
+    // an entry over them fails (a publisher here fails the call for it).
+    validatePutEventsRequest(entries);
+    for (const e of entries) {
+      const parsed = parsePutEventsEntry(e);
+      if ('ErrorCode' in parsed)
+        throw new Error(`PutEvents refused an entry: ${parsed.ErrorCode}: ${parsed.ErrorMessage}`);
+    }
     for (const e of entries) {
       this.all.push(e);
       const envelope: EventEnvelope<unknown> = envelopeOf(e);

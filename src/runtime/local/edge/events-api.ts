@@ -10,13 +10,8 @@
  */
 import type { LocalEventBus, PutEventsResultEntry } from '../bus.ts';
 import type { PutEventsEntry } from '../../../pipeline/events.ts';
-import {
-  jsonNestsDeeperThan,
-  MAX_ENTRIES_PER_PUT_EVENTS,
-  MAX_JSON_DEPTH,
-  MAX_PUT_EVENTS_BYTES,
-  putEventsEntrySize,
-} from '../../../pipeline/put-events.ts';
+import { jsonNestsDeeperThan, MAX_JSON_DEPTH } from '../../../pipeline/put-events.ts';
+import { entryCountError, validatePutEventsRequest } from '../../../pipeline/put-events-request.ts';
 import { testEventPattern } from '../../../patterns/index.ts';
 import { AwsApiError, validation } from './errors.ts';
 
@@ -128,15 +123,9 @@ function parseEntries(body: Body): ParsedEntry[] {
   if (entries === undefined || entries === null)
     throw constraint('entries', undefined, 'Member must not be null');
   if (!Array.isArray(entries)) throw wrongType('Entries', 'a list');
-  if (entries.length < 1 || entries.length > MAX_ENTRIES_PER_PUT_EVENTS) {
-    const rule =
-      entries.length < 1
-        ? 'Member must have length greater than or equal to 1'
-        : `Member must have length less than or equal to ${MAX_ENTRIES_PER_PUT_EVENTS}`;
-    throw validation(
-      `1 validation error detected: Value at 'entries' with ${entries.length} entries failed to satisfy constraint: ${rule}`,
-    );
-  }
+  // Checked before the entries are read: a request of thousands is refused at once.
+  const countError = entryCountError(entries.length);
+  if (countError) throw countError;
   return entries.map((raw, i): ParsedEntry => {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
       throw wrongType(`Entries[${i}]`, 'a structure');
@@ -261,11 +250,8 @@ export class EventsApi {
 
   private async putEvents(body: Body): Promise<unknown> {
     const parsed = parseEntries(body);
-    let total = 0;
-    for (const { entry } of parsed) total += putEventsEntrySize(entry);
-    if (total > MAX_PUT_EVENTS_BYTES) {
-      throw validation('Total size of the entries in the request is over the limit.');
-    }
+    // The whole request, before entries for other buses are set aside: the one PutEvents validator.
+    validatePutEventsRequest(parsed.map((p) => p.entry));
     const results: PutEventsResultEntry[] = new Array(parsed.length);
     const accepted: { index: number; entry: PutEventsEntry }[] = [];
     for (const [index, { entry, busName }] of parsed.entries()) {
