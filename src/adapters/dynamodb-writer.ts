@@ -67,6 +67,15 @@ export class DynamoItemWriter implements ItemWriter {
       const unprocessed = await this.putWithRetries(chunk);
       return unprocessed.map((item) => ({ item, reason: UNPROCESSED_REASON }));
     } catch (error) {
+      // Throttled past the SDK's own retries: these rows wait for their redelivery, the rest of the
+      // batch is written (the table is there; it is only busy).
+      if (isThrottlingError(error)) {
+        return chunk.map((item) => ({
+          item,
+          reason: `DynamoDB throttled the write: ${error.name}`,
+          throttled: true,
+        }));
+      }
       if (!isValidationError(error)) throw error;
       if (chunk.length === 1) {
         return [
@@ -109,6 +118,17 @@ export class DynamoItemWriter implements ItemWriter {
 }
 
 /** DynamoDB refused the request for what it holds (retrying the same request cannot succeed). */
+/** DynamoDB's answers to a table or account over its throughput, after the SDK's own retries. */
+const THROTTLING_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+]);
+
+function isThrottlingError(error: unknown): error is Error {
+  return error instanceof Error && THROTTLING_ERRORS.has(error.name);
+}
+
 function isValidationError(error: unknown): error is Error {
   return error instanceof Error && error.name === 'ValidationException';
 }

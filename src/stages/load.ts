@@ -123,7 +123,7 @@ async function loadGroup(
       continue;
     }
     if (failure) {
-      outcomes.set(id, retry('unprocessed', failure.reason));
+      outcomes.set(id, retry(failure.throttled ? 'throttled' : 'unprocessed', failure.reason));
       continue;
     }
     const keyValue = item[mapping.key];

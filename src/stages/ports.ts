@@ -33,6 +33,8 @@ export interface WriteFailure {
    * the item was left unwritten for now (throttling) and its row is to be retried later.
    */
   refused?: boolean;
+  /** The table throttled the write (over its throughput): retried as `throttled`, not `unprocessed`. */
+  throttled?: boolean;
 }
 
 /** Writes items keyed by the mapping's key; writing the same item twice leaves one item. */
