@@ -4,7 +4,12 @@
  * Value format: `enc:v1:<wrapped key b64>:<iv b64>:<ciphertext+tag b64>`.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { DataKey, DataKeyProvider, FieldCipher } from '../stages/ports.ts';
+import {
+  type DataKey,
+  type DataKeyProvider,
+  type FieldCipher,
+  KeyServiceUnavailableError,
+} from '../stages/ports.ts';
 
 const PREFIX = 'enc:v1:';
 
@@ -32,7 +37,21 @@ export class EnvelopeCipher implements FieldCipher {
     if (!isEncryptedValue(value)) throw new Error('value is not encrypted');
     const [wrappedText, ivText, bodyText] = value.slice(PREFIX.length).split(':');
     if (!wrappedText || !ivText || !bodyText) throw new Error('malformed encrypted value');
-    const key = await this.unwrap(run, wrappedText);
+    let key: Uint8Array;
+    try {
+      key = await this.unwrap(run, wrappedText);
+    } catch (error) {
+      // The key service is down or busy: the value is fine, try again later (not a failed row).
+      if (isKeyServiceUnavailable(error)) {
+        throw new KeyServiceUnavailableError(
+          `the key service could not unwrap the data key: ${String(error)}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    }
     const body = Buffer.from(bodyText, 'base64');
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivText, 'base64'));
     decipher.setAAD(Buffer.from(run));
@@ -63,4 +82,31 @@ export class EnvelopeCipher implements FieldCipher {
     }
     return key;
   }
+}
+
+/** KMS's answers that say "not now" rather than "never", and network failures on the way to it. */
+const TRANSIENT_KEY_SERVICE_ERRORS = new Set([
+  'ThrottlingException',
+  'KMSInternalException',
+  'DependencyTimeoutException',
+  'ServiceUnavailableException',
+  'TimeoutError',
+]);
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
+
+function isKeyServiceUnavailable(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as { name?: unknown; code?: unknown; $fault?: unknown };
+  return (
+    e.$fault === 'server' ||
+    (typeof e.name === 'string' && TRANSIENT_KEY_SERVICE_ERRORS.has(e.name)) ||
+    (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code))
+  );
 }

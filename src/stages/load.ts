@@ -16,7 +16,13 @@ import { done, type InputOutcome, retry, type Stage, type StageInput } from './c
 import { byRunMapping, rowFailure } from './inputs.ts';
 import type { Mapping } from '../pipeline/mapping.ts';
 import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from '../pipeline/put-events.ts';
-import type { FieldCipher, Item, ItemWriter, MappingSource } from './ports.ts';
+import {
+  type FieldCipher,
+  type Item,
+  type ItemWriter,
+  KeyServiceUnavailableError,
+  type MappingSource,
+} from './ports.ts';
 import {
   checkType,
   fromItemValue,
@@ -41,7 +47,9 @@ export async function mapRow(
       if (!cipher) return { ok: false, reason: 'sensitive value but no key to decrypt it', column };
       try {
         value = await cipher.decrypt(detail.run, value);
-      } catch {
+      } catch (error) {
+        // The key service out of reach fails the batch, to be retried; anything else fails the row.
+        if (error instanceof KeyServiceUnavailableError) throw error;
         return { ok: false, reason: 'sensitive value could not be decrypted', column };
       }
       const problem = checkType(value, spec);

@@ -46,6 +46,14 @@ export interface ItemWriter {
   writeItems(items: Item[]): Promise<WriteFailure[]>;
 }
 
+/**
+ * The key service could not be reached or was busy (KMS throttling, a network error): the value may
+ * well decrypt later, so its row is retried, not failed.
+ */
+export class KeyServiceUnavailableError extends Error {
+  override readonly name = 'KeyServiceUnavailableError';
+}
+
 /** Envelope encryption of sensitive values, a data key per run. */
 export interface FieldCipher {
   encrypt(run: string, plaintext: string): Promise<string>;

@@ -48,6 +48,8 @@ const EXPECTED: Record<string, Kind> = {
   PutEventsFailedError: 'internal',
   IncompleteObjectError: 'internal',
   AwsChunkedError: 'internal',
+  // The key service out of reach: the load batch is retried.
+  KeyServiceUnavailableError: 'internal',
 };
 
 function sourceFiles(dir: string): string[] {
