@@ -5,7 +5,7 @@
  */
 import { Duration } from 'aws-cdk-lib';
 import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import type { TargetName } from '../pipeline/definition.ts';
+import { LOAD_TIMEOUT_SECONDS, type TargetName } from '../pipeline/definition.ts';
 import { Env } from '../runtime/aws/config.ts';
 import { EXTRACT_CONTAINER_NAME } from './extract.ts';
 import { fieldKeyEnvironment, type StageSpec } from './stage-function.ts';
@@ -31,7 +31,7 @@ export const STAGES: Record<TargetName, StageSpec> = {
       entry: 'load',
       description:
         'Load stage: transformed rows -> DynamoDB items (BatchWriteItem) -> data-loaded (or row-failed)',
-      timeout: Duration.seconds(60),
+      timeout: Duration.seconds(LOAD_TIMEOUT_SECONDS),
       memorySize: 512,
     },
     environment: (r) => ({

@@ -104,6 +104,20 @@ export interface TableWrites {
   maxWritesPerSecond?: number;
 }
 
+/** Rows per load invocation: a multiple of BatchWriteItem's 25. */
+const LOAD_BATCH_SIZE = 100;
+
+/** The load Lambda's timeout: a load batch's writes, paced to the write rate, must fit well inside it. */
+export const LOAD_TIMEOUT_SECONDS = 60;
+
+/**
+ * The least write rate these settings can run at: each of `concurrency` load instances must write a
+ * whole batch within half the load timeout, or every attempt would time out on AWS.
+ */
+export function minWritesPerSecond(concurrency: number, loadBatchSize: number): number {
+  return Math.ceil((concurrency * loadBatchSize) / (LOAD_TIMEOUT_SECONDS / 2));
+}
+
 /** AWS's range for an SQS event source's maximum concurrency, which the stage concurrency becomes. */
 export const MIN_STAGE_CONCURRENCY = 2;
 export const MAX_STAGE_CONCURRENCY = 1000;
@@ -187,13 +201,14 @@ export function definePipeline(
     );
   }
   const { maxWritesPerSecond } = options;
+  const least = minWritesPerSecond(concurrency, LOAD_BATCH_SIZE);
   if (
     maxWritesPerSecond !== undefined &&
-    !(Number.isInteger(maxWritesPerSecond) && maxWritesPerSecond >= 1)
+    !(Number.isInteger(maxWritesPerSecond) && maxWritesPerSecond >= least)
   ) {
     throw new DefinitionError(
       'maxWritesPerSecond',
-      `max writes per second must be a whole number of at least 1, not ${maxWritesPerSecond}`,
+      `max writes per second must be a whole number of at least ${least} at concurrency ${concurrency} (each load batch of ${LOAD_BATCH_SIZE} rows must be written within ${LOAD_TIMEOUT_SECONDS / 2} s), not ${maxWritesPerSecond}; a lower concurrency allows a lower rate`,
     );
   }
   const delivery = (batchSize: number): TargetDelivery => ({
@@ -214,8 +229,7 @@ export function definePipeline(
     rules: pipelineRules(source),
     delivery: {
       transform: delivery(100),
-      // A multiple of BatchWriteItem's 25 so each invocation writes full batches.
-      load: delivery(100),
+      load: delivery(LOAD_BATCH_SIZE),
       observe: delivery(500),
       quarantine: delivery(100),
     },

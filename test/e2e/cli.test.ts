@@ -77,9 +77,9 @@ describe('etl CLI', () => {
       'run',
       'data/test_data.csv',
       '--concurrency',
-      '4',
-      '--max-writes-per-second',
       '2',
+      '--max-writes-per-second',
+      '7',
       '--state-dir',
       state,
     ]);
@@ -104,6 +104,11 @@ describe('etl CLI', () => {
       'a concurrency an SQS event source cannot have',
       ['run', 'data/test_data.csv', '--concurrency', '1'],
       /^etl: --concurrency: concurrency must be a whole number from 2 to 1000 \(an SQS event source's maximum concurrency\), not 1\n$/,
+    ],
+    [
+      'a write rate too low for a load batch to fit the load timeout',
+      ['run', 'data/test_data.csv', '--concurrency', '4', '--max-writes-per-second', '10'],
+      /^etl: --max-writes-per-second: max writes per second must be a whole number of at least 14 at concurrency 4 \(each load batch of 100 rows must be written within 30 s\), not 10; a lower concurrency allows a lower rate\n$/,
     ],
     [
       'a write rate that is not a number',
