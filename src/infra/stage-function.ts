@@ -18,7 +18,12 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import type { RuleDefinition, TargetDelivery } from '../pipeline/definition.ts';
+import {
+  MAX_STAGE_CONCURRENCY,
+  MIN_STAGE_CONCURRENCY,
+  type RuleDefinition,
+  type TargetDelivery,
+} from '../pipeline/definition.ts';
 import { Env } from '../runtime/aws/config.ts';
 import type { EtlAlarms } from './alarms.ts';
 import { EtlFunction, type EtlHandlerProps } from './etl-function.ts';
@@ -123,9 +128,9 @@ export function consumeQueue(
   delivery: Pick<TargetDelivery, 'batchSize' | 'concurrency'> & { maxBatchingWindowSeconds?: number },
   name: string,
 ): void {
-  if (delivery.concurrency < 2 || delivery.concurrency > 1000) {
+  if (delivery.concurrency < MIN_STAGE_CONCURRENCY || delivery.concurrency > MAX_STAGE_CONCURRENCY) {
     throw new Error(
-      `${name}: SQS event sources take a maximum concurrency of 2 to 1000, not ${delivery.concurrency}`,
+      `${name}: SQS event sources take a maximum concurrency of ${MIN_STAGE_CONCURRENCY} to ${MAX_STAGE_CONCURRENCY}, not ${delivery.concurrency}`,
     );
   }
   const window = delivery.maxBatchingWindowSeconds ?? 0;

@@ -6,7 +6,7 @@
  */
 import PQueue from 'p-queue';
 import type { PutEventsEntry } from '../pipeline/events.ts';
-import { batchPutEventsEntries, MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from '../pipeline/put-events.ts';
+import { EntryTooLargeError, PutEventsBatcher } from '../pipeline/put-events.ts';
 import {
   type InputOutcome,
   type RetryReason,
@@ -67,8 +67,6 @@ export async function runStage<D>(
   return { outcomes, retry: again };
 }
 
-type Tagged = PutEventsEntry & { readonly tag: { input: string; output: StageOutput } };
-
 /**
  * Puts the outputs of settled inputs. An input any of whose outputs could not be put becomes a retry
  * (its redelivery produces them again: downstream stages are idempotent), and whatever producing
@@ -79,33 +77,37 @@ async function publishOutputs(
   publisher: EventPublisher,
   log: StageLog,
 ): Promise<void> {
-  const sendable: Tagged[] = [];
   const unpublished = new Map<string, { output: StageOutput; message: string }[]>();
   const notPut = (input: string, output: StageOutput, message: string): void => {
     const list = unpublished.get(input);
     if (list) list.push({ output, message });
     else unpublished.set(input, [{ output, message }]);
   };
+  // Each entry is sized once, by the batcher; its input is found by the entry itself.
+  const tags = new Map<PutEventsEntry, { input: string; output: StageOutput }>();
+  const batcher = new PutEventsBatcher<PutEventsEntry>();
+  const requests: PutEventsEntry[][] = [];
   for (const [input, outcome] of outcomes) {
     if (outcome.status === 'retry') continue;
     for (const output of outcome.outputs) {
-      const size = putEventsEntrySize(output.entry);
-      if (size > MAX_PUT_EVENTS_BYTES) {
-        log.error('output event too large for PutEvents', { input, size });
-        notPut(input, output, `its ${output.entry.DetailType} event is ${size} bytes`);
-      } else {
-        sendable.push({ ...output.entry, tag: { input, output } });
+      try {
+        const full = batcher.push(output.entry);
+        tags.set(output.entry, { input, output });
+        if (full) requests.push(full);
+      } catch (error) {
+        if (!(error instanceof EntryTooLargeError)) throw error;
+        log.error('output event too large for PutEvents', { input, size: error.size });
+        notPut(input, output, `its ${output.entry.DetailType} event is ${error.size} bytes`);
       }
     }
   }
-  const requests = batchPutEventsEntries(sendable);
-  const errors = await putRequests(
-    publisher,
-    requests.map((request) => request.map(({ tag: _tag, ...entry }) => entry)),
-  );
+  const rest = batcher.flush();
+  if (rest) requests.push(rest);
+  const errors = await putRequests(publisher, requests);
   for (const [i, request] of requests.entries()) {
     const error = errors[i];
-    for (const { tag } of request) {
+    for (const entry of request) {
+      const tag = tags.get(entry) as { input: string; output: StageOutput };
       if (!error) tag.output.onPublished?.();
       else notPut(tag.input, tag.output, `PutEvents failed: ${error.message}`);
     }

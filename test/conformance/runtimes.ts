@@ -90,12 +90,8 @@ export type RuntimeFactory = (options?: RuntimeOptions) => Promise<Runtime>;
 const TABLE = 'TransformedData';
 const RUNS = 'Runs';
 
-/** Fails the first put whose entries hold one of this detail type; records what was accepted. */
-function faultyPublisher(
-  inner: EventPublisher,
-  accepted: PutEventsEntry[],
-  failFirstPutOf: string | undefined,
-): EventPublisher {
+/** Fails the first put whose entries hold one of this detail type. */
+function faultyPublisher(inner: EventPublisher, failFirstPutOf: string | undefined): EventPublisher {
   let armed = failFirstPutOf !== undefined;
   const refuse = (entries: readonly PutEventsEntry[]): boolean => {
     if (!armed || !entries.some((e) => e.DetailType === failFirstPutOf)) return false;
@@ -106,7 +102,6 @@ function faultyPublisher(
     putEvents: async (entries) => {
       if (refuse(entries)) throw new Error('PutEvents failed (injected)');
       await inner.putEvents(entries);
-      accepted.push(...entries);
     },
   };
   if (inner.putRequests) {
@@ -115,12 +110,7 @@ function faultyPublisher(
       const refused = requests.map(refuse);
       const errors = await putRequests(requests.filter((_, i) => !refused[i]));
       let next = 0;
-      return requests.map((request, i) => {
-        if (refused[i]) return new Error('PutEvents failed (injected)');
-        const error = errors[next++];
-        if (!error) accepted.push(...request);
-        return error;
-      });
+      return requests.map((_, i) => (refused[i] ? new Error('PutEvents failed (injected)') : errors[next++]));
     };
   }
   return wrapped;
@@ -148,7 +138,6 @@ export const localRuntime: RuntimeFactory = async (options = {}) => {
   const definition = definePipeline(options.mapping ? { mapping: options.mapping } : {});
   const dir = mkdtempSync(join(tmpdir(), 'etl-conformance-local-'));
   const table = await startTable(options.throttle, definition.mapping.key);
-  const accepted: PutEventsEntry[] = [];
   // Every (event, targets) the rules routed, to deliver them again.
   const routed: { event: EventEnvelope<unknown>; targets: string[] }[] = [];
   const rules = new RuleIndex<string>();
@@ -166,7 +155,7 @@ export const localRuntime: RuntimeFactory = async (options = {}) => {
     definition,
     dynamoEndpoint: table.endpoint,
     router,
-    wrapStagePublisher: (inner) => faultyPublisher(inner, accepted, options.failFirstPutOf),
+    wrapStagePublisher: (inner) => faultyPublisher(inner, options.failFirstPutOf),
   });
   return {
     name: 'local',
@@ -234,8 +223,7 @@ export const awsRuntime: RuntimeFactory = async (options = {}) => {
   });
   const cipher = new EnvelopeCipher(new KmsDataKeys(kmsClient, kms.keyId));
   const bus = new RuledQueues(definition);
-  const accepted: PutEventsEntry[] = [];
-  const stagePublisher = faultyPublisher(bus, accepted, options.failFirstPutOf);
+  const stagePublisher = faultyPublisher(bus, options.failFirstPutOf);
   const logger = silentLogger();
   const tally = new DynamoTallyStore({ client, tableName: RUNS });
   const handlers = {

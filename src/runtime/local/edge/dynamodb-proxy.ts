@@ -6,7 +6,8 @@
  * nested too deep is refused before dynalite, which validates recursively, sees any of it).
  */
 import { Agent, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
+import { localClient } from '../dynalite.ts';
 import { Transform, type TransformCallback } from 'node:stream';
 import { JsonDepthGauge, MAX_JSON_DEPTH } from '../../../pipeline/put-events.ts';
 import { AwsApiError, bodyTooLarge, JSON_1_0, sendJsonError, UnreadBodyError } from './errors.ts';
@@ -213,11 +214,7 @@ export class DynamoDbProxy {
   }
 
   private client(): DynamoDBClient {
-    this.scanClient ??= new DynamoDBClient({
-      endpoint: this.upstream.origin,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    this.scanClient ??= localClient(this.upstream.origin);
     return this.scanClient;
   }
 
