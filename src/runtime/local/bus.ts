@@ -231,6 +231,19 @@ export class LocalEventBus {
     return depth;
   }
 
+  /** The current time as EventBridge stamps it, formatted once a second rather than once an event. */
+  private now(): string {
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.stampedSecond) {
+      this.stampedSecond = second;
+      this.stamp = wholeSeconds(new Date(second * 1000));
+    }
+    return this.stamp;
+  }
+
+  private stampedSecond = -1;
+  private stamp = '';
+
   private envelope(e: PutEventsEntry, detail: object): AnyEvent {
     return {
       version: '0',
@@ -238,8 +251,7 @@ export class LocalEventBus {
       'detail-type': e.DetailType,
       source: e.Source,
       account: this.account,
-      // EventBridge stamps whole seconds.
-      time: `${(e.Time ?? new Date()).toISOString().slice(0, 19)}Z`,
+      time: e.Time ? wholeSeconds(e.Time) : this.now(),
       region: this.region,
       resources: e.Resources ?? [],
       detail,
@@ -406,3 +418,8 @@ export class LocalEventBus {
 }
 
 const LINE_BREAK = /[\r\n]/;
+
+/** EventBridge stamps whole seconds. */
+function wholeSeconds(date: Date): string {
+  return `${date.toISOString().slice(0, 19)}Z`;
+}

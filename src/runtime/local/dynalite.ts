@@ -12,6 +12,7 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import { UserError } from '../../pipeline/errors.ts';
+import { DYNAMO_WORKER_LIMITS } from './heap.ts';
 
 // The worker is plain CommonJS so it runs the same under tsx, vitest and compiled code.
 const WORKER_SOURCE = `
@@ -39,6 +40,7 @@ export async function startDynalite(
   const require = createRequire(import.meta.url);
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
+    resourceLimits: DYNAMO_WORKER_LIMITS,
     workerData: {
       dynalitePath: require.resolve('dynalite'),
       path: options.path,

@@ -45,6 +45,7 @@ import {
   NoArchiveError,
 } from './archive-settings.ts';
 import { StateLock } from './lock.ts';
+import { boundHeapGrowth } from './heap.ts';
 import { type RecordedRun, type RunLog, RunStore, type SourceDescriptor } from './runs.ts';
 import {
   DEFAULT_TABLE_NAME,
@@ -170,6 +171,7 @@ export class LocalPipeline {
 
   static async start(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
     const definition = options.definition ?? definePipeline();
+    boundHeapGrowth();
     const paths = statePaths(options.stateDir);
     await ensureStateDir(paths);
     const lock = StateLock.acquire(paths.lock, paths.root);
