@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', 'dist/', 'dist.*/', 'coverage/', '.etl/'] },
+  { ignores: ['node_modules/', 'cdk.out/', 'dist/', 'dist.*/', 'coverage/', '.etl/', 'bench/.data/'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

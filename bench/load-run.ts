@@ -1,6 +1,6 @@
 /**
- * One measured load, in its own process so its peak RSS is its own:
- *   node --import tsx bench/load-run.ts pipeline|baseline FILE
+ * One measured load, in its own process so its peak RSS is its own; bench/main.ts runs it bundled:
+ *   node bench/.data/load-run.mjs pipeline|baseline FILE [STATE_DIR]
  * Prints one JSON line: { mode, rows, seconds, rowsPerSec, peakRssMb }.
  */
 import { createReadStream } from 'node:fs';
