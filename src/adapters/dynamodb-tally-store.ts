@@ -32,6 +32,7 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { OBSERVE_TIMEOUT_SECONDS } from '../pipeline/definition.ts';
 import type { RowState, RunCounts, TallyStore } from '../stages/ports.ts';
 import { retryUnfinished } from './backoff.ts';
 import { mapConcurrently } from './concurrency.ts';
@@ -54,6 +55,8 @@ export interface DynamoTallyStoreOptions {
   client: Pick<DynamoDBClient, 'send'>;
   tableName: string;
   rowsPerChunk?: number;
+  /** How long a completion claim lasts unconfirmed (default: the observer Lambda's timeout). */
+  completionLeaseSeconds?: number;
 }
 
 type ChunkSets = Record<RowState, Set<number>>;
@@ -62,11 +65,13 @@ export class DynamoTallyStore implements TallyStore {
   private readonly client: Pick<DynamoDBClient, 'send'>;
   private readonly tableName: string;
   private readonly rowsPerChunk: number;
+  private readonly completionLeaseMs: number;
 
   constructor(options: DynamoTallyStoreOptions) {
     this.client = options.client;
     this.tableName = options.tableName;
     this.rowsPerChunk = options.rowsPerChunk ?? ROWS_PER_CHUNK;
+    this.completionLeaseMs = (options.completionLeaseSeconds ?? OBSERVE_TIMEOUT_SECONDS) * 1000;
   }
 
   async markRows(run: string, state: RowState, rows: readonly number[]): Promise<void> {
@@ -189,19 +194,26 @@ export class DynamoTallyStore implements TallyStore {
     return exact;
   }
 
+  /**
+   * A lease: `claimedAt` is set while no confirmed completion and no live claim exists. The holder
+   * confirms once run-completed is put; one that died leaves a claim that lapses after the lease.
+   */
   async claimCompletion(run: string): Promise<boolean> {
+    const now = Date.now();
     try {
       await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: this.runKey(run),
-          UpdateExpression: 'SET #completed = :true, #completedAt = :now',
-          ConditionExpression: 'attribute_not_exists(#completed) OR #completed = :false',
-          ExpressionAttributeNames: { '#completed': 'completed', '#completedAt': 'completedAt' },
+          UpdateExpression: 'SET #claimedAt = :now',
+          ConditionExpression:
+            '(attribute_not_exists(#completed) OR #completed = :false) AND ' +
+            '(attribute_not_exists(#claimedAt) OR #claimedAt < :lapsed)',
+          ExpressionAttributeNames: { '#completed': 'completed', '#claimedAt': 'claimedAt' },
           ExpressionAttributeValues: {
-            ':true': { BOOL: true },
             ':false': { BOOL: false },
-            ':now': { S: new Date().toISOString() },
+            ':now': { N: String(now) },
+            ':lapsed': { N: String(now - this.completionLeaseMs) },
           },
         }),
       );
@@ -212,14 +224,29 @@ export class DynamoTallyStore implements TallyStore {
     }
   }
 
+  async confirmCompletion(run: string): Promise<void> {
+    await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: this.runKey(run),
+        UpdateExpression: 'SET #completed = :true, #completedAt = :now REMOVE #claimedAt',
+        ExpressionAttributeNames: {
+          '#completed': 'completed',
+          '#completedAt': 'completedAt',
+          '#claimedAt': 'claimedAt',
+        },
+        ExpressionAttributeValues: { ':true': { BOOL: true }, ':now': { S: new Date().toISOString() } },
+      }),
+    );
+  }
+
   async releaseCompletion(run: string): Promise<void> {
     await this.client.send(
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: this.runKey(run),
-        UpdateExpression: 'SET #completed = :false REMOVE #completedAt',
-        ExpressionAttributeNames: { '#completed': 'completed', '#completedAt': 'completedAt' },
-        ExpressionAttributeValues: { ':false': { BOOL: false } },
+        UpdateExpression: 'REMOVE #claimedAt',
+        ExpressionAttributeNames: { '#claimedAt': 'claimedAt' },
       }),
     );
   }

@@ -5,7 +5,7 @@
  */
 import { Duration } from 'aws-cdk-lib';
 import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { LOAD_TIMEOUT_SECONDS, type TargetName } from '../pipeline/definition.ts';
+import { LOAD_TIMEOUT_SECONDS, OBSERVE_TIMEOUT_SECONDS, type TargetName } from '../pipeline/definition.ts';
 import { Env } from '../runtime/aws/config.ts';
 import { EXTRACT_CONTAINER_NAME } from './extract.ts';
 import { fieldKeyEnvironment, type StageSpec } from './stage-function.ts';
@@ -50,7 +50,7 @@ export const STAGES: Record<TargetName, StageSpec> = {
     handler: {
       entry: 'observe',
       description: 'Observer: logs every event, keeps each run tally, puts run-completed',
-      timeout: Duration.seconds(60),
+      timeout: Duration.seconds(OBSERVE_TIMEOUT_SECONDS),
       memorySize: 512,
     },
     environment: (r) => ({ ...r.busEnvironment, [Env.runsTableName]: r.runsTable.tableName }),

@@ -111,6 +111,13 @@ const LOAD_BATCH_SIZE = 100;
 export const LOAD_TIMEOUT_SECONDS = 60;
 
 /**
+ * The observer Lambda's timeout; also how long its claim on a run's completion lasts unconfirmed: an
+ * observer that claimed and then died is past its timeout by then, and its batch (redelivered a
+ * visibility timeout later, six times this) claims again.
+ */
+export const OBSERVE_TIMEOUT_SECONDS = 60;
+
+/**
  * The least write rate these settings can run at: each of `concurrency` load instances must write a
  * whole batch within half the load timeout, or every attempt would time out on AWS.
  */

@@ -20,8 +20,11 @@ export interface StageInput<D = unknown> {
 /** An event to put, and what to do once it is (or cannot be) put. */
 export interface StageOutput {
   entry: PutEventsEntry;
-  /** Called once the entry was accepted by the bus. */
-  onPublished?: () => void;
+  /**
+   * Called once the entry was accepted by the bus (the observer confirms its completion claim). Should
+   * it fail, the input is retried, and its redelivery produces the entry again.
+   */
+  onPublished?: () => void | Promise<void>;
   /**
    * Undoes what producing the entry claimed, when it cannot be put, so that the input's redelivery
    * produces it again (the observer's completion claim).

@@ -58,8 +58,10 @@ export interface ObserveStageOptions {
 /**
  * Observe as a stage: takes every event of the source, marks each row's state in the tally (marking
  * twice counts once) and, once a run's rows are all loaded or failed, claims its completion and emits
- * `run-completed` (tagged to one input of the run). Should that put fail, the claim is released and
- * that input retried, so its redelivery claims and puts it again: put once, never lost.
+ * `run-completed` (tagged to one input of the run), confirming the claim once it is put. Should that
+ * put fail, the claim is released and that input retried, so its redelivery claims and puts it again;
+ * should the observer die between claim and confirmation, the claim lapses and the batch's
+ * redelivery claims it again: never lost, and put twice only if death came between put and confirm.
  */
 export function observeStage(options: ObserveStageOptions): Stage<unknown> {
   const { source, tally } = options;
@@ -91,7 +93,10 @@ export function observeStage(options: ObserveStageOptions): Stage<unknown> {
             outputs: [
               {
                 entry: runCompleted(source, final),
-                onPublished: () => options.onCompleted?.(final),
+                onPublished: async () => {
+                  await tally.confirmCompletion(run);
+                  options.onCompleted?.(final);
+                },
                 release: () => tally.releaseCompletion(run),
               },
             ],

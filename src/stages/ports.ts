@@ -83,8 +83,14 @@ export interface TallyStore {
   markRows(run: string, state: RowState, rows: readonly number[]): Promise<void>;
   setRun(run: string, fields: { file?: string; expected?: number }): Promise<void>;
   counts(run: string): Promise<RunCounts | undefined>;
-  /** Marks the run completed; resolves true for exactly one caller. */
+  /**
+   * Takes the right to put the run's run-completed: true for one caller at a time, until that caller
+   * confirms (then never again) or releases; a claim neither confirmed nor released (its holder died)
+   * lapses, so that a redelivery claims it again.
+   */
   claimCompletion(run: string): Promise<boolean>;
+  /** After run-completed was put: the run is completed. */
+  confirmCompletion(run: string): Promise<void>;
   /** Undoes a claim whose run-completed event could not be put, so a redelivery claims it again. */
   releaseCompletion(run: string): Promise<void>;
 }

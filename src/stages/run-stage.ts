@@ -104,24 +104,39 @@ async function publishOutputs(
   const rest = batcher.flush();
   if (rest) requests.push(rest);
   const errors = await putRequests(publisher, requests);
+  const unconfirmed = new Map<string, string>();
   for (const [i, request] of requests.entries()) {
     const error = errors[i];
     for (const entry of request) {
       const tag = tags.get(entry) as { input: string; output: StageOutput };
-      if (!error) tag.output.onPublished?.();
-      else notPut(tag.input, tag.output, `PutEvents failed: ${error.message}`);
+      if (error) {
+        notPut(tag.input, tag.output, `PutEvents failed: ${error.message}`);
+        continue;
+      }
+      try {
+        await tag.output.onPublished?.();
+      } catch (failure) {
+        // Retried, the input puts its output again: at least once beats never.
+        log.error('could not record a put event', { input: tag.input, error: String(failure) });
+        unconfirmed.set(tag.input, `${entry.DetailType} was put but not recorded: ${String(failure)}`);
+        await releaseClaim(tag.output, tag.input, log);
+      }
     }
     if (error) log.error('PutEvents failed', { error: error.message, entries: request.length });
   }
+  for (const [input, message] of unconfirmed) outcomes.set(input, retry('transient', message));
   for (const [input, failures] of unpublished) {
-    for (const { output } of failures) {
-      try {
-        await output.release?.();
-      } catch (error) {
-        log.error('could not release a claim', { input, error: String(error) });
-      }
-    }
+    for (const { output } of failures) await releaseClaim(output, input, log);
     outcomes.set(input, retry('unpublished', failures[0]?.message));
+  }
+}
+
+/** Releases what producing an output claimed; a claim that cannot be released lapses (see TallyStore). */
+async function releaseClaim(output: StageOutput, input: string, log: StageLog): Promise<void> {
+  try {
+    await output.release?.();
+  } catch (error) {
+    log.error('could not release a claim', { input, error: String(error) });
   }
 }
 

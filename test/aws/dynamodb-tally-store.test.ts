@@ -113,7 +113,31 @@ describe('DynamoTallyStore (on dynalite)', () => {
     const claims = await Promise.all(stores.map((s) => s.claimCompletion(run)));
     expect(claims.filter(Boolean)).toHaveLength(1);
     expect(await store.claimCompletion(run)).toBe(false);
+    // A claim is not a completion until its holder confirms it (after putting run-completed).
+    expect((await store.counts(run))?.completed).toBe(false);
+    await store.confirmCompletion(run);
     expect((await store.counts(run))?.completed).toBe(true);
+    expect(await store.claimCompletion(run)).toBe(false);
+  });
+
+  it('lets a released claim be claimed again, and an unconfirmed one only once it lapses', async () => {
+    const run = 'run-lease';
+    await store.setRun(run, { expected: 0 });
+    expect(await store.claimCompletion(run)).toBe(true);
+    await store.releaseCompletion(run);
+    expect(await store.claimCompletion(run)).toBe(true);
+    // Its holder died: within the lease nobody else may claim, after it anyone may.
+    expect(await store.claimCompletion(run)).toBe(false);
+    const lapsing = new DynamoTallyStore({
+      client: dynamo.client,
+      tableName: TABLE,
+      completionLeaseSeconds: 0,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await lapsing.claimCompletion(run)).toBe(true);
+    await lapsing.confirmCompletion(run);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await lapsing.claimCompletion(run)).toBe(false);
   });
 
   it('rejects a row number that is not one', async () => {
@@ -123,34 +147,7 @@ describe('DynamoTallyStore (on dynalite)', () => {
   it('lets observeBatch complete a run once under a redelivered batch', async () => {
     const { source } = definePipeline();
     const run = 'run-observed';
-    const events = [
-      entry(source, DetailType.extractionStarted, { status: Status.started, run, file: 's3://b/k.csv' }),
-      ...rows(1, 3).map((row) =>
-        entry(source, DetailType.rowExtracted, {
-          status: Status.extracted,
-          headers: 'ID',
-          data: String(row),
-          run,
-          row,
-        }),
-      ),
-      entry(source, DetailType.extractionCompleted, {
-        status: Status.completed,
-        run,
-        file: 's3://b/k.csv',
-        rows: 3,
-      }),
-      ...rows(1, 2).map((row) =>
-        entry(source, DetailType.rowLoaded, { status: Status.loaded, key: String(row), data: {}, run, row }),
-      ),
-      entry(source, DetailType.rowFailed, {
-        status: Status.failed,
-        stage: 'transform',
-        reason: 'bad',
-        run,
-        row: 3,
-      }),
-    ].map(envelopeOf);
+    const events = settledRun(source, run);
     const first = await observeBatch(events, { source, tally: store });
     const again = await observeBatch(events, { source, tally: store });
     expect(first.completed).toEqual([
@@ -168,4 +165,58 @@ describe('DynamoTallyStore (on dynalite)', () => {
     expect(again.completed).toEqual([]);
     expect(again.events).toEqual([]);
   });
+
+  it('completes a run whose observer died between its claim and its put, once the claim lapses', async () => {
+    const { source } = definePipeline();
+    const run = 'run-observer-died';
+    const events = settledRun(source, run);
+    expect((await observeBatch(events.slice(0, -1), { source, tally: store })).events).toEqual([]);
+    // The observer that saw the last row claimed the completion, then its Lambda died: no put.
+    expect(await store.claimCompletion(run)).toBe(true);
+    // Another batch of the run, within the lease: the claim is still someone's.
+    const during = await observeBatch(events, { source, tally: store });
+    expect(during.events).toEqual([]);
+    // The dead observer's batch, redelivered after its visibility timeout: the claim has lapsed.
+    const lapsing = new DynamoTallyStore({
+      client: dynamo.client,
+      tableName: TABLE,
+      completionLeaseSeconds: 0,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const redelivered = await observeBatch(events, { source, tally: lapsing });
+    expect(redelivered.events.map((e) => e.DetailType)).toEqual([DetailType.runCompleted]);
+    expect((await store.counts(run))?.completed).toBe(true);
+    expect((await observeBatch(events, { source, tally: lapsing })).events).toEqual([]);
+  });
 });
+
+function settledRun(source: string, run: string) {
+  return [
+    entry(source, DetailType.extractionStarted, { status: Status.started, run, file: 's3://b/k.csv' }),
+    ...rows(1, 3).map((row) =>
+      entry(source, DetailType.rowExtracted, {
+        status: Status.extracted,
+        headers: 'ID',
+        data: String(row),
+        run,
+        row,
+      }),
+    ),
+    entry(source, DetailType.extractionCompleted, {
+      status: Status.completed,
+      run,
+      file: 's3://b/k.csv',
+      rows: 3,
+    }),
+    ...rows(1, 2).map((row) =>
+      entry(source, DetailType.rowLoaded, { status: Status.loaded, key: String(row), data: {}, run, row }),
+    ),
+    entry(source, DetailType.rowFailed, {
+      status: Status.failed,
+      stage: 'transform',
+      reason: 'bad',
+      run,
+      row: 3,
+    }),
+  ].map(envelopeOf);
+}

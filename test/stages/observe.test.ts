@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { DetailType } from '../../src/pipeline/definition.ts';
 import type { EventEnvelope } from '../../src/pipeline/events.ts';
 import { MemoryTallyStore } from '../../src/runtime/local/tally-store.ts';
+import { observeStage } from '../../src/stages/observe.ts';
+import { runStage } from '../../src/stages/run-stage.ts';
 import { observeBatch } from '../support/stages.ts';
 
 let id = 0;
@@ -133,5 +135,41 @@ describe('observe', () => {
       },
     ]);
     expect(JSON.stringify(result.observed)).not.toContain('secret');
+  });
+
+  it('retries a run-completed it put but could not confirm, and puts it again on the redelivery', async () => {
+    class ConfirmFailsOnce extends MemoryTallyStore {
+      failed = false;
+      override async confirmCompletion(run: string): Promise<void> {
+        if (!this.failed) {
+          this.failed = true;
+          throw new Error('runs table unreachable');
+        }
+        await super.confirmCompletion(run);
+      }
+    }
+    const tally = new ConfirmFailsOnce();
+    const stage = observeStage({ source: 's', tally });
+    const inputs = [
+      event(DetailType.extractionCompleted, { status: 'completed', run: 'r', file: 'f.csv', rows: 1 }),
+      ...rowEvents(DetailType.rowLoaded, 'success', [1]),
+    ].map((e) => ({ id: e.id, event: e }));
+    const published: string[] = [];
+    const publisher = {
+      putEvents: async (entries: readonly { DetailType: string }[]) =>
+        void published.push(...entries.map((e) => e.DetailType)),
+    };
+    const first = await runStage(stage, inputs, publisher);
+    expect(published).toEqual([DetailType.runCompleted]);
+    expect([...first.retry.values()]).toEqual([
+      { reason: 'transient', message: expect.stringMatching(/put but not recorded.*unreachable/) },
+    ]);
+    expect((await tally.counts('r'))?.completed).toBe(false);
+    const again = await runStage(stage, inputs, publisher);
+    expect(published).toEqual([DetailType.runCompleted, DetailType.runCompleted]);
+    expect(again.retry.size).toBe(0);
+    expect((await tally.counts('r'))?.completed).toBe(true);
+    await runStage(stage, inputs, publisher);
+    expect(published).toHaveLength(2);
   });
 });

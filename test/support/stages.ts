@@ -90,6 +90,6 @@ export async function observeBatch(
     onCompleted: (counts) => void completed.push(counts),
   });
   const outcomes = await handle(stage, events);
-  for (const o of outcomes) if (o.status !== 'retry') for (const out of o.outputs) out.onPublished?.();
+  for (const o of outcomes) if (o.status !== 'retry') for (const out of o.outputs) await out.onPublished?.();
   return { observed, events: emitted(outcomes), completed };
 }

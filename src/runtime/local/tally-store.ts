@@ -9,6 +9,8 @@ interface RunTally {
   counts: RunCounts;
   rows: Record<RowState, Bitset>;
   deadLettered: Bitset;
+  /** Someone is putting the run's run-completed. */
+  claimed: boolean;
 }
 
 export class MemoryTallyStore implements TallyStore {
@@ -39,15 +41,22 @@ export class MemoryTallyStore implements TallyStore {
     return tally && { ...tally.counts };
   }
 
+  // In one process a claim's holder cannot die without the tally: claims never need to lapse.
   async claimCompletion(run: string): Promise<boolean> {
     const tally = this.tally(run);
-    if (tally.counts.completed) return false;
-    tally.counts.completed = true;
+    if (tally.counts.completed || tally.claimed) return false;
+    tally.claimed = true;
     return true;
   }
 
+  async confirmCompletion(run: string): Promise<void> {
+    const tally = this.tally(run);
+    tally.counts.completed = true;
+    tally.claimed = false;
+  }
+
   async releaseCompletion(run: string): Promise<void> {
-    this.tally(run).counts.completed = false;
+    this.tally(run).claimed = false;
   }
 
   /**
@@ -85,6 +94,7 @@ export class MemoryTallyStore implements TallyStore {
           failed: new Bitset(),
         },
         deadLettered: new Bitset(),
+        claimed: false,
       };
       this.runs.set(run, tally);
     }
