@@ -3,11 +3,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { definePipeline, DetailType } from '../../src/pipeline/definition.ts';
-import { ensureTable } from '../../src/runtime/local/dynalite.ts';
+import { ensureTable, startDynalite } from '../../src/runtime/local/dynalite.ts';
 import { LocalPipeline } from '../../src/runtime/local/pipeline.ts';
 import { etl, tempDir } from '../support/cli.ts';
 import { fiveAttempts } from '../support/definitions.ts';
 import { scanAll } from '../support/dynamo.ts';
+import { startThrottlingDynamo } from '../support/throttling-dynamodb.ts';
 
 const source = definePipeline().source;
 
@@ -81,6 +82,61 @@ describe('retries, dead-letter queues, redrive and replay', () => {
     }
   });
 
+  it('a redrive in a later process counts on from the run where it stopped, and completes it', async () => {
+    const state = join(tempDir(), 'state');
+    const table = await startDynalite();
+    // The table leaves rows 4 and 5 unwritten every time: they are dead-lettered, 1 to 3 load.
+    const proxy = await startThrottlingDynamo(table.endpoint, {
+      key: 'id',
+      unprocessedSightings: 1_000,
+      onlyKeys: ['4', '5'],
+    });
+    let run: string;
+    try {
+      const first = await LocalPipeline.start({
+        stateDir: state,
+        definition: fiveAttempts(),
+        dynamoEndpoint: proxy.endpoint,
+      });
+      try {
+        const report = await first.runFile('data/test_data.csv');
+        run = report.run;
+        expect(report.counts).toMatchObject({ loaded: 3, deadLettered: 2, completed: false });
+      } finally {
+        await first.close();
+      }
+      // `etl dlq redrive`, once the table takes every item: another process, the table whole.
+      const completions: string[] = [];
+      const second = await LocalPipeline.start({
+        stateDir: state,
+        dynamoEndpoint: table.endpoint,
+        wrapStagePublisher: (inner) => ({
+          putEvents: async (entries) => {
+            for (const e of entries) if (e.DetailType === DetailType.runCompleted) completions.push(e.Detail);
+            await inner.putEvents(entries);
+          },
+        }),
+      });
+      try {
+        expect(await second.redriveDeadLetters()).toEqual({ load: { redriven: 2, deadAgain: 0 } });
+        expect(completions.map((d) => JSON.parse(d) as unknown)).toEqual([
+          expect.objectContaining({ run, extracted: 5, transformed: 5, loaded: 5, failed: 0 }),
+        ]);
+        // A second redrive finds nothing; replaying the same rows would not count them twice.
+        expect(await second.redriveDeadLetters()).toEqual({});
+      } finally {
+        await second.close();
+      }
+      const runs = await etl(['runs', '--json', '--state-dir', state]);
+      expect(JSON.parse(runs.stdout)).toEqual([
+        expect.objectContaining({ run, loaded: 5, deadLettered: 0, settled: 5, completed: true }),
+      ]);
+    } finally {
+      await proxy.close();
+      await table.close();
+    }
+  });
+
   it('replays archived events matching a pattern through the rules', async () => {
     const state = join(tempDir(), 'state');
     const from = new Date(Date.now() - 1000).toISOString();
@@ -111,6 +167,11 @@ describe('retries, dead-letter queues, redrive and replay', () => {
       town: string;
     }[];
     expect(items.map((i) => i.town).sort()).toEqual(['Ballymena', 'Swords']);
+    // The replayed rows were loaded before: the run's counts stay exact, not doubled.
+    const runs = JSON.parse((await etl(['runs', '--json', '--state-dir', state])).stdout) as unknown[];
+    expect(runs).toEqual([
+      expect.objectContaining({ extracted: 5, transformed: 5, loaded: 5, settled: 5, completed: true }),
+    ]);
   });
 
   it('rejects a bad replay pattern or time with one line and exit 2', async () => {

@@ -15,6 +15,8 @@ export interface ThrottleSchedule {
   unprocessedSightings?: number;
   /** The key attribute that names an item. */
   key: string;
+  /** Only items with these key values (strings) are left unprocessed; the rest are written. */
+  onlyKeys?: readonly string[];
 }
 
 export interface ThrottlingDynamo {
@@ -91,7 +93,12 @@ export async function startThrottlingDynamo(
           const kept: Record<string, WriteRequest[]> = {};
           for (const [table, requests] of Object.entries(parsed.RequestItems)) {
             for (const request of requests) {
-              const id = JSON.stringify(request.PutRequest?.Item?.[schedule.key]);
+              const keyValue = request.PutRequest?.Item?.[schedule.key] as { S?: string } | undefined;
+              if (schedule.onlyKeys && !schedule.onlyKeys.includes(keyValue?.S ?? '')) {
+                (kept[table] ??= []).push(request);
+                continue;
+              }
+              const id = JSON.stringify(keyValue);
               const seen = (sightings.get(id) ?? 0) + 1;
               sightings.set(id, seen);
               const into = seen <= schedule.unprocessedSightings ? held : kept;

@@ -42,4 +42,27 @@ export class Bitset {
     const offset = i - pageIndex * PAGE_BITS;
     return ((page[offset >>> 5] as number) & (1 << (offset & 31))) !== 0;
   }
+
+  /** The set as page index -> base64 of the page's bits: what a run's saved tally holds. */
+  toPages(): Record<string, string> {
+    const pages: Record<string, string> = {};
+    for (const [index, page] of this.pages)
+      pages[index] = Buffer.from(page.buffer, page.byteOffset, page.byteLength).toString('base64');
+    return pages;
+  }
+
+  /** The set `toPages` gave; a page that is not one (wrong size, not base64) throws. */
+  static fromPages(pages: Readonly<Record<string, string>>): Bitset {
+    const set = new Bitset();
+    for (const [index, text] of Object.entries(pages)) {
+      const bytes = Buffer.from(text, 'base64');
+      const pageIndex = Number(index);
+      if (bytes.length !== PAGE_WORDS * 4 || !Number.isSafeInteger(pageIndex) || pageIndex < 0)
+        throw new RangeError(`page ${index} is not a page of a row set`);
+      const page = new Uint32Array(PAGE_WORDS);
+      new Uint8Array(page.buffer).set(bytes);
+      set.pages.set(pageIndex, page);
+    }
+    return set;
+  }
 }

@@ -57,6 +57,9 @@ import {
 } from './state.ts';
 import { MemoryTallyStore } from './tally-store.ts';
 
+/** How a redrive or replay counts a finished run's events: on from its saved tally, or added (legacy). */
+type TakenUp = 'tallied' | 'legacy';
+
 export interface LocalPipelineOptions {
   stateDir?: string;
   definition?: PipelineDefinition;
@@ -289,6 +292,7 @@ export class LocalPipeline {
       finishedAt: new Date().toISOString(),
       error: error?.message,
     });
+    await this.saveTally(run);
     return {
       run,
       file,
@@ -412,48 +416,88 @@ export class LocalPipeline {
   /**
    * Moves every dead-lettered event back to its target (all targets, or one), like an SQS DLQ
    * redrive; events that fail again are dead-lettered again. Resolves with the count per target.
+   * The runs the events belong to count on from their saved tallies, and complete (run-completed)
+   * once every row is settled.
    */
   async redriveDeadLetters(
     target?: string,
   ): Promise<Record<string, { redriven: number; deadAgain: number }>> {
     const result: Record<string, { redriven: number; deadAgain: number }> = {};
-    const touched = new Set<string>();
+    const touched = new Map<string, TakenUp>();
     for await (const queue of this.deadLetters.takeForRedrive(target)) {
       const counts = (result[queue.target] ??= { redriven: 0, deadAgain: 0 });
       for await (const letter of queue.letters) {
+        const row = deadLetteredRow({ target: queue.target, event: letter.event });
+        if (row) await this.takeUp(row.run, touched);
         await this.bus.waitForCapacity();
         this.bus.redrive(queue.target, letter.event);
         counts.redriven++;
-        const row = deadLetteredRow({ target: queue.target, event: letter.event });
-        if (row) touched.add(row.run);
       }
     }
     await this.bus.whenIdle();
     for (const [queue, counts] of Object.entries(result))
       counts.deadAgain = await this.deadLetters.count(queue);
-    await this.updateSummariesAfterRedrive(touched);
+    await this.updateTakenUpRuns(touched);
     return result;
   }
 
   /**
-   * A redrive finishes rows of runs that already have a summary: their rows loaded or failed now are
-   * added to it, and its dead-lettered count becomes the rows of the run still in a dead-letter queue.
+   * Before an event of a finished run is delivered again (redrive, replay), its tally is taken up
+   * where the run left it, unless this process tallies the run already. `legacy`: the run was saved
+   * before tallies were, so its counts can only be added to.
    */
-  private async updateSummariesAfterRedrive(runs: ReadonlySet<string>): Promise<void> {
+  private async takeUp(run: string, touched: Map<string, TakenUp>): Promise<void> {
+    if (touched.has(run) || this.activeRuns.has(run) || !this.runs.hasSummary(run)) return;
+    if (this.tally.has(run)) {
+      touched.set(run, 'tallied');
+      return;
+    }
+    const saved = await this.runs.readTally(run).catch(() => undefined);
+    try {
+      if (saved) {
+        this.tally.restore(saved);
+        touched.set(run, 'tallied');
+        return;
+      }
+    } catch {
+      // A saved tally that does not parse is as good as none.
+    }
+    touched.set(run, 'legacy');
+  }
+
+  /**
+   * After a redrive or replay: the summaries of the runs it touched say their counts now, their
+   * dead-lettered rows are those still in a dead-letter queue, and their tallies are saved again.
+   */
+  private async updateTakenUpRuns(runs: ReadonlyMap<string, TakenUp>): Promise<void> {
     if (runs.size === 0) return;
-    const stillDead = await this.deadLetters.rowsStillDead(runs);
-    for (const run of runs) {
+    const stillDead = await this.deadLetters.rowsStillDead(new Set(runs.keys()));
+    for (const [run, how] of runs) {
       const summary = await this.runs.readSummary(run);
-      if (!summary) continue; // a run still to be finished keeps its counts in the tally
+      if (!summary) continue;
+      const dead = stillDead.get(run) ?? new Set<number>();
+      if (how === 'tallied') {
+        this.tally.setDeadLettered(run, dead);
+        const counts = this.tally.snapshot(run);
+        if (!counts) continue;
+        await this.runs.writeSummary(run, { ...summary, ...counts });
+        await this.saveTally(run);
+        continue;
+      }
       const now = this.tally.snapshot(run);
       await this.runs.writeSummary(run, {
         ...summary,
         transformed: summary.transformed + (now?.transformed ?? 0),
         loaded: summary.loaded + (now?.loaded ?? 0),
         failed: summary.failed + (now?.failed ?? 0),
-        deadLettered: stillDead.get(run)?.size ?? 0,
+        deadLettered: dead.size,
       });
     }
+  }
+
+  private async saveTally(run: string): Promise<void> {
+    const saved = this.tally.save(run);
+    if (saved) await this.runs.writeTally(run, saved);
   }
 
   /**
@@ -468,15 +512,19 @@ export class LocalPipeline {
     if (unknown.length > 0) throw new Error(`no rule ${unknown.join(', ')} on the bus`);
     const rules = options.rules ? new Set(options.rules) : undefined;
     let replayed = 0;
+    const touched = new Map<string, TakenUp>();
     for await (const record of this.journal.archived(options.from, options.to)) {
       // Replays are journaled too (for durability); they are not archived events to replay again.
       if ('replay-name' in record.event) continue;
       if (options.filter && !options.filter(record.event)) continue;
+      const run = (record.event.detail as { run?: unknown } | null)?.run;
+      if (typeof run === 'string' && isSafeRunId(run)) await this.takeUp(run, touched);
       await this.bus.waitForCapacity();
       this.bus.replay(record.event, options.name, rules);
       replayed++;
     }
     await this.bus.whenIdle();
+    await this.updateTakenUpRuns(touched);
     return replayed;
   }
 

@@ -1,8 +1,9 @@
 /**
  * The runs' records under the state directory, `runs/<run>/`: `source.json` (what the run reads and
  * by which mapping, written at its start), `summary.json` (its tally, written when it ends: a run
- * with a source and no summary was cut short), `errors.ndjson` (its failed rows) and, opt-in,
- * `events.ndjson` (every event the observer saw).
+ * with a source and no summary was cut short), `tally.json` (which rows reached which state, so a
+ * redrive or replay in a later process counts on exactly and completes the run), `errors.ndjson`
+ * (its failed rows) and, opt-in, `events.ndjson` (every event the observer saw).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import type { RunCounts } from '../../stages/ports.ts';
 import { Bitset } from './bitset.ts';
 import { LineLogs, parseLine, readRecords } from './ndjson.ts';
 import type { StatePaths } from './state.ts';
+import type { SavedTally } from './tally-store.ts';
 
 /** Where a run's CSV comes from, recorded so that a run cut short by a crash can be run again. */
 export type SourceDescriptor =
@@ -75,6 +77,29 @@ const summarySchema = z.looseObject({
   repeatedKeys: z.number().optional(),
 }) satisfies z.ZodType<RunSummary>;
 
+const rowPagesSchema = z.record(z.string(), z.string());
+const savedTallySchema = z.object({
+  counts: z.object({
+    run: z.string(),
+    file: z.string().optional(),
+    expected: z.number().optional(),
+    extracted: z.number(),
+    transformed: z.number(),
+    loaded: z.number(),
+    failed: z.number(),
+    deadLettered: z.number().optional(),
+    settled: z.number(),
+    completed: z.boolean(),
+  }),
+  rows: z.object({
+    extracted: rowPagesSchema,
+    transformed: rowPagesSchema,
+    loaded: rowPagesSchema,
+    failed: rowPagesSchema,
+  }),
+  deadLettered: rowPagesSchema,
+}) satisfies z.ZodType<SavedTally>;
+
 const observedEventSchema = z.looseObject({
   id: z.string(),
   time: z.string(),
@@ -108,6 +133,7 @@ export class RunStore {
     const files = this.paths.run(recorded.run);
     await mkdir(files.dir, { recursive: true });
     await rm(files.summary, { force: true });
+    await rm(files.tally, { force: true });
     await writeFile(files.source, JSON.stringify(recorded));
     if (options.recordEvents) await this.logs.open(files.events, { truncate: true });
     else await rm(files.events, { force: true });
@@ -164,6 +190,18 @@ export class RunStore {
     if (!isSafeRunId(run)) return undefined;
     const text = await readFile(this.paths.run(run).summary, 'utf8').catch(() => undefined);
     return text === undefined ? undefined : parseLine(text, summarySchema);
+  }
+
+  /** Saves a run's tally with it (see `MemoryTallyStore.save`). */
+  async writeTally(run: string, tally: SavedTally): Promise<void> {
+    await writeFile(this.paths.run(run).tally, JSON.stringify(tally));
+  }
+
+  /** A run's saved tally; undefined when there is none (state from before tallies were saved). */
+  async readTally(run: string): Promise<SavedTally | undefined> {
+    if (!isSafeRunId(run)) return undefined;
+    const text = await readFile(this.paths.run(run).tally, 'utf8').catch(() => undefined);
+    return text === undefined ? undefined : parseLine(text, savedTallySchema);
   }
 
   /** Every run's summary, oldest first; a run cut short shows zero counts. */

@@ -34,7 +34,14 @@ export interface StatePaths {
   s3: string;
   /** `etl up`'s landing folder, unless another is given. */
   landing: string;
-  run(run: string): { dir: string; events: string; errors: string; summary: string; source: string };
+  run(run: string): {
+    dir: string;
+    events: string;
+    errors: string;
+    summary: string;
+    source: string;
+    tally: string;
+  };
 }
 
 export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
@@ -62,6 +69,7 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
         errors: join(dir, 'errors.ndjson'),
         summary: join(dir, 'summary.json'),
         source: join(dir, 'source.json'),
+        tally: join(dir, 'tally.json'),
       };
     },
   };

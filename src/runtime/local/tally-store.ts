@@ -13,8 +13,56 @@ interface RunTally {
   claimed: boolean;
 }
 
+/** A run's tally as it is saved with the run (`RunStore.writeTally`), to be taken up again later. */
+export interface SavedTally {
+  counts: RunCounts;
+  rows: Record<RowState, Record<string, string>>;
+  deadLettered: Record<string, string>;
+}
+
+const ROW_STATES: readonly RowState[] = ['extracted', 'transformed', 'loaded', 'failed'];
+
 export class MemoryTallyStore implements TallyStore {
   private readonly runs = new Map<string, RunTally>();
+
+  /** Whether the run is tallied in this process (begun here, or taken up with `restore`). */
+  has(run: string): boolean {
+    return this.runs.has(run);
+  }
+
+  /** The run's tally, to save with the run: its rows' states, so a later process counts on exactly. */
+  save(run: string): SavedTally | undefined {
+    const tally = this.runs.get(run);
+    if (!tally) return undefined;
+    const rows = Object.fromEntries(ROW_STATES.map((state) => [state, tally.rows[state].toPages()]));
+    return {
+      counts: { ...tally.counts },
+      rows: rows as SavedTally['rows'],
+      deadLettered: tally.deadLettered.toPages(),
+    };
+  }
+
+  /**
+   * Takes up a saved tally (a redrive or replay in another process than the run's): its events are
+   * counted on from where the run left off, and complete it once every row is settled.
+   */
+  restore(saved: SavedTally): void {
+    const rows = Object.fromEntries(ROW_STATES.map((state) => [state, Bitset.fromPages(saved.rows[state])]));
+    this.runs.set(saved.counts.run, {
+      counts: { ...saved.counts },
+      rows: rows as RunTally['rows'],
+      deadLettered: Bitset.fromPages(saved.deadLettered),
+      claimed: false,
+    });
+  }
+
+  /** Sets which of the run's rows are in a dead-letter queue now (after a redrive took some out). */
+  setDeadLettered(run: string, rows: Iterable<number>): void {
+    const tally = this.tally(run);
+    tally.deadLettered = new Bitset();
+    tally.counts.deadLettered = 0;
+    for (const row of rows) this.markDeadLettered(run, row);
+  }
 
   async markRows(run: string, state: RowState, rows: readonly number[]): Promise<void> {
     const tally = this.tally(run);
