@@ -3,6 +3,7 @@
  * its logs record by record, so a ten-million-row run lists in constant memory.
  */
 import type { Command } from 'commander';
+import { readLock } from '../runtime/local/lock.ts';
 import { RunStore } from '../runtime/local/runs.ts';
 import { statePaths } from '../runtime/local/state.ts';
 import { parseLimit, writeListing } from './listing.ts';
@@ -89,11 +90,28 @@ export function registerRuns(program: Command): void {
       .option('--json', 'a JSON array of the runs, one per line')
       .option('--limit <n>', 'at most this many runs', parseLimit),
   ).action(async (options: Omit<ListingOptions, 'run'>) => {
-    await writeListing(await new RunStore(statePaths(options.stateDir)).list(), {
+    const paths = statePaths(options.stateDir);
+    // A run without a summary is running while a process holds the state directory, else cut short
+    // (the next `etl run` or `etl up` on this directory finishes it).
+    const running = readLock(paths.lock) !== undefined;
+    const runs = (await new RunStore(paths).list()).map(({ unfinished, ...summary }) => ({
+      ...summary,
+      state: unfinished
+        ? running
+          ? 'running'
+          : 'interrupted'
+        : summary.error
+          ? 'failed'
+          : summary.completed
+            ? 'completed'
+            : 'incomplete',
+    }));
+    await writeListing(runs, {
       ...options,
       row: (r) => ({
         run: r.run,
         file: r.file,
+        state: r.state,
         extracted: r.extracted,
         loaded: r.loaded,
         failed: r.failed,

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { assertReadableFile, LocalPipeline, type RunReport } from '../runtime/local/pipeline.ts';
-import { progressLine, ProgressTracker } from './progress.ts';
+import { progressLine, ProgressTracker } from '../runtime/local/progress.ts';
 import {
   archiveRequestFromOptions,
   definitionFromOptions,

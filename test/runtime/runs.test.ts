@@ -32,11 +32,17 @@ describe('the run store', () => {
     });
     expect(await store.unfinished()).toEqual(['run-a']);
     expect(await store.list()).toEqual([
-      { run: 'run-a', extracted: 0, transformed: 0, loaded: 0, failed: 0 },
+      { run: 'run-a', file: 'a.csv', extracted: 0, transformed: 0, loaded: 0, failed: 0, unfinished: true },
+    ]);
+    // While it runs, its counts so far.
+    await store.writeProgress('run-a', { run: 'run-a', ...counts, settled: 2, completed: false });
+    expect(await store.list()).toEqual([
+      expect.objectContaining({ run: 'run-a', file: 'a.csv', ...counts, unfinished: true }),
     ]);
 
     await store.writeSummary('run-a', { run: 'run-a', ...counts, startedAt: '2026-01-01T00:00:00.000Z' });
     expect(await store.unfinished()).toEqual([]);
+    expect(existsSync(paths.run('run-a').progress)).toBe(false);
     expect(await store.readSummary('run-a')).toEqual({
       run: 'run-a',
       ...counts,

@@ -57,6 +57,9 @@ import {
 } from './state.ts';
 import { MemoryTallyStore } from './tally-store.ts';
 
+/** How often a run in progress records its counts for other processes to read. */
+const PROGRESS_RECORD_MS = 1_000;
+
 /** How a redrive or replay counts a finished run's events: on from its saved tally, or added (legacy). */
 type TakenUp = 'tallied' | 'legacy';
 
@@ -214,11 +217,19 @@ export class LocalPipeline {
 
   /** The tally of the newest run in progress, and how much of its file is read, for progress displays. */
   progress(): RunProgress | undefined {
-    const run = [...this.activeRuns].at(-1);
-    const counts = run === undefined ? undefined : this.tally.snapshot(run);
-    if (run === undefined || !counts) return undefined;
-    const reading = this.reading.get(run);
-    return reading ? { ...counts, bytesRead: reading.read, bytesTotal: reading.size } : counts;
+    return this.activeProgress().at(-1);
+  }
+
+  /** Every run in progress, oldest first: its tally, and how much of its file is read when known. */
+  activeProgress(): RunProgress[] {
+    const all: RunProgress[] = [];
+    for (const run of this.activeRuns) {
+      const counts = this.tally.snapshot(run);
+      if (!counts) continue;
+      const reading = this.reading.get(run);
+      all.push(reading ? { ...counts, bytesRead: reading.read, bytesTotal: reading.size } : counts);
+    }
+    return all;
   }
 
   /** Runs one file to completion: every row loaded or reported failed. */
@@ -256,6 +267,12 @@ export class LocalPipeline {
     );
     this.runMappings.set(run, mapping);
     const completed = new Promise<RunCounts>((resolve) => this.completions.set(run, resolve));
+    // Its counts so far, where other processes can read them (`etl runs` while this one runs).
+    const recordProgress = setInterval(() => {
+      const counts = this.tally.snapshot(run);
+      if (counts) void this.runs.writeProgress(run, counts).catch(() => undefined);
+    }, PROGRESS_RECORD_MS);
+    recordProgress.unref();
     const startedAt = new Date().toISOString();
     let error: ExtractError | undefined;
     let repeatedKeys = 0;
@@ -271,6 +288,7 @@ export class LocalPipeline {
       }));
     } catch (e) {
       if (!(e instanceof ExtractError)) {
+        clearInterval(recordProgress);
         this.activeRuns.delete(run);
         this.completions.delete(run);
         await this.runs.closeLogs(run);
@@ -280,6 +298,7 @@ export class LocalPipeline {
     }
     // Completion comes from the observer; if the bus drains first, a row went missing: say so.
     const counts = await Promise.race([completed, this.bus.whenIdle().then(() => this.tally.counts(run))]);
+    clearInterval(recordProgress);
     this.completions.delete(run);
     this.activeRuns.delete(run);
     await this.runs.closeLogs(run);

@@ -1,12 +1,13 @@
 /**
  * The runs' records under the state directory, `runs/<run>/`: `source.json` (what the run reads and
  * by which mapping, written at its start), `summary.json` (its tally, written when it ends: a run
- * with a source and no summary was cut short), `tally.json` (which rows reached which state, so a
+ * with a source and no summary is in progress or was cut short; `progress.json` holds its counts so
+ * far while it runs), `tally.json` (which rows reached which state, so a
  * redrive or replay in a later process counts on exactly and completes the run), `errors.ndjson`
  * (its failed rows) and, opt-in, `events.ndjson` (every event the observer saw).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { type Mapping, parseMapping } from '../../pipeline/mapping.ts';
 import { isSafeRunId } from '../../pipeline/run-id.ts';
@@ -182,7 +183,17 @@ export class RunStore {
   }
 
   async writeSummary(run: string, summary: RunSummary): Promise<void> {
-    await writeFile(this.paths.run(run).summary, `${JSON.stringify(summary, null, 2)}\n`);
+    const files = this.paths.run(run);
+    await writeFile(files.summary, `${JSON.stringify(summary, null, 2)}\n`);
+    await rm(files.progress, { force: true });
+  }
+
+  /** A run's counts so far, while it runs; written whole (renamed into place) for readers elsewhere. */
+  async writeProgress(run: string, counts: RunCounts): Promise<void> {
+    const path = this.paths.run(run).progress;
+    const temp = `${path}.${process.pid}.tmp`;
+    await writeFile(temp, JSON.stringify(counts));
+    await rename(temp, path);
   }
 
   /** A run's summary; undefined while it is still to be finished (or unreadable). */
@@ -204,15 +215,31 @@ export class RunStore {
     return text === undefined ? undefined : parseLine(text, savedTallySchema);
   }
 
-  /** Every run's summary, oldest first; a run cut short shows zero counts. */
-  async list(): Promise<RunSummary[]> {
-    const summaries: RunSummary[] = [];
+  /**
+   * Every run's summary, oldest first. A run without one is `unfinished`: in progress (its counts so
+   * far) or cut short by a crash (zero counts when it recorded none).
+   */
+  async list(): Promise<(RunSummary & { unfinished?: true })[]> {
+    const summaries: (RunSummary & { unfinished?: true })[] = [];
     for (const run of await this.names({ raise: true })) {
-      summaries.push(
-        (await this.readSummary(run)) ?? { run, extracted: 0, transformed: 0, loaded: 0, failed: 0 },
-      );
+      const summary = await this.readSummary(run);
+      if (summary) {
+        summaries.push(summary);
+        continue;
+      }
+      const recorded = await this.readRecorded(run).catch(() => undefined);
+      const progress = await readFile(this.paths.run(run).progress, 'utf8').catch(() => undefined);
+      const counts = progress === undefined ? undefined : parseLine(progress, summarySchema);
+      summaries.push({
+        ...(counts ?? { run, extracted: 0, transformed: 0, loaded: 0, failed: 0 }),
+        ...(recorded ? { file: recorded.file } : {}),
+        unfinished: true,
+      });
     }
-    return summaries.sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? ''));
+    // A run without a start time in its record is in progress, or was cut short: the newest.
+    const startOf = (s: RunSummary & { unfinished?: true }): string =>
+      s.startedAt ?? (s.unfinished ? '\uffff' : '');
+    return summaries.sort((a, b) => startOf(a).localeCompare(startOf(b)));
   }
 
   /** Appends to a run's log; `keepOpen` for a run in progress, whose logs stay open until it ends. */

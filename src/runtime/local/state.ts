@@ -41,6 +41,7 @@ export interface StatePaths {
     summary: string;
     source: string;
     tally: string;
+    progress: string;
   };
 }
 
@@ -70,6 +71,7 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
         summary: join(dir, 'summary.json'),
         source: join(dir, 'source.json'),
         tally: join(dir, 'tally.json'),
+        progress: join(dir, 'progress.json'),
       };
     },
   };

@@ -32,6 +32,7 @@ import { type IngestObject, ObjectIngest } from './ingest.ts';
 import { LandingFolder, type LandingOutcome } from './landing-folder.ts';
 import { isValidBucketName, LocalS3, type ObjectCreated } from './s3.ts';
 import { EdgeServer } from './server.ts';
+import { progressLine, ProgressTracker } from '../progress.ts';
 
 export const DEFAULT_EDGE_PORT = 4566;
 export const DEFAULT_EDGE_HOST = '127.0.0.1';
@@ -63,10 +64,15 @@ export interface LocalStackOptions {
   warn?: (line: string) => void;
   /** Called with every finished run. */
   onRun?: (report: RunReport) => void;
+  /** How often a progress line is logged per run in progress (default 5 s; 0: never). */
+  progressIntervalMs?: number;
   /** What the pipeline keeps on disk (see LocalPipelineOptions). */
   archive?: LocalPipelineOptions['archive'];
   recordEvents?: boolean;
 }
+
+/** How often `etl up` says how far each run in progress is. */
+export const DEFAULT_PROGRESS_INTERVAL_MS = 5_000;
 
 export class InvalidBucketNameError extends UserError {
   override readonly name = 'InvalidBucketNameError';
@@ -196,6 +202,7 @@ export class LocalStack {
       });
       started.advertise(edge.endpoint);
       stack.recovered = stack.recoverThenWatch();
+      stack.reportProgressEvery(options.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS);
       return stack;
     } catch (error) {
       await edge.close(0);
@@ -206,6 +213,26 @@ export class LocalStack {
 
   get endpoint(): string {
     return this.edge.endpoint;
+  }
+
+  private progressTimer: NodeJS.Timeout | undefined;
+
+  /** A line per run in progress every interval: how far along it is and how fast it goes. */
+  private reportProgressEvery(intervalMs: number): void {
+    if (intervalMs <= 0) return;
+    const trackers = new Map<string, ProgressTracker>();
+    this.progressTimer = setInterval(() => {
+      const active = this.pipeline.activeProgress();
+      for (const run of trackers.keys()) if (!active.some((p) => p.run === run)) trackers.delete(run);
+      for (const progress of active) {
+        let tracker = trackers.get(progress.run);
+        if (!tracker) trackers.set(progress.run, (tracker = new ProgressTracker()));
+        this.log(
+          `${progress.file ?? progress.run} (${progress.run}): ${progressLine(tracker.view(progress))}`,
+        );
+      }
+    }, intervalMs);
+    this.progressTimer.unref();
   }
 
   get tableName(): string {
@@ -279,6 +306,7 @@ export class LocalStack {
    * then the pipeline drains and the table closes. Objects queued and not started are named.
    */
   close(): Promise<void> {
+    clearInterval(this.progressTimer);
     this.closing ??= (async () => {
       await this.recovered;
       await this.landing?.close();

@@ -1,6 +1,6 @@
 /** The run progress `etl run` shows: known from the start, never backwards, exact at the end. */
 import { describe, expect, it } from 'vitest';
-import { progressLine, ProgressTracker } from '../../src/cli/progress.ts';
+import { progressLine, ProgressTracker } from '../../src/runtime/local/progress.ts';
 import type { RunProgress } from '../../src/runtime/local/pipeline.ts';
 
 const progress = (fields: Partial<RunProgress>): RunProgress => ({

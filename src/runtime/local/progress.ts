@@ -3,7 +3,7 @@
  * Until extraction ends, the row total is estimated from how much of the file has been read (rows
  * extracted so far, scaled by the file's size over the bytes read); then it is the exact count.
  */
-import type { RunProgress } from '../runtime/local/pipeline.ts';
+import type { RunProgress } from './pipeline.ts';
 
 export interface ProgressView {
   /** 0 to 1; 1 only once every row is settled. */
