@@ -64,18 +64,23 @@ export function registerDelivery(program: Command): void {
     dlq
       .command('redrive')
       .description('deliver dead-lettered events to their targets again')
-      .option('--target <name>', 'only this target'),
-  ).action(async (options: { stateDir: string; target?: string }, command: Command) => {
-    const stateDir = (command.parent?.opts() as { stateDir?: string }).stateDir ?? options.stateDir;
+      .option('--target <name>', 'only this target')
+      .option('--json', 'the counts per target as one JSON object'),
+  ).action(async (options: { stateDir: string; target?: string; json?: boolean }, command: Command) => {
+    // `dlq`'s own options come first: commander gives `--state-dir` and `--json` to the parent.
+    const parent = command.parent?.opts() as { stateDir?: string; json?: boolean };
+    const stateDir = parent.stateDir ?? options.stateDir;
+    const json = options.json ?? parent.json;
     const pipeline = await LocalPipeline.start({ stateDir });
     try {
       await pipeline.recover();
       const result = await pipeline.redriveDeadLetters(options.target);
       const targets = Object.entries(result);
-      if (targets.length === 0) console.log('no dead-lettered events');
-      for (const [target, counts] of targets) {
-        console.log(`${target}: ${counts.redriven} redriven, ${counts.deadAgain} dead-lettered again`);
-      }
+      if (json) console.log(JSON.stringify({ targets: result }));
+      else if (targets.length === 0) console.log('no dead-lettered events');
+      else
+        for (const [target, counts] of targets)
+          console.log(`${target}: ${counts.redriven} redriven, ${counts.deadAgain} dead-lettered again`);
       if (targets.some(([, c]) => c.deadAgain > 0)) process.exitCode = 1;
     } finally {
       await pipeline.close();
@@ -90,7 +95,8 @@ export function registerDelivery(program: Command): void {
       .option('--to <time>', 'ISO 8601 end time, exclusive (default: now)')
       .option('--rule <name...>', 'deliver only through these rules (StartReplay FilterArns)')
       .option('--pattern <json>', 'replay only the events this event pattern matches (stack stopped)')
-      .option('--name <name>', 'the replay name stamped on replayed events'),
+      .option('--name <name>', 'the replay name stamped on replayed events')
+      .option('--json', 'the outcome as one JSON object'),
   ).action(
     async (options: {
       stateDir: string;
@@ -99,6 +105,7 @@ export function registerDelivery(program: Command): void {
       rule?: string[];
       pattern?: string;
       name?: string;
+      json?: boolean;
     }) => {
       const from = parseTime(options.from, '--from');
       const to = options.to === undefined ? new Date() : parseTime(options.to, '--to');
@@ -113,7 +120,7 @@ export function registerDelivery(program: Command): void {
           );
         }
         await replayThroughEndpoint(owner.endpoint, { from, to, name, rules: options.rule ?? [] });
-        console.log(`replay ${name} completed`);
+        console.log(options.json ? JSON.stringify({ name, state: 'COMPLETED' }) : `replay ${name} completed`);
         return;
       }
       const filter = options.pattern === undefined ? undefined : patternFilter(options.pattern);
@@ -130,7 +137,11 @@ export function registerDelivery(program: Command): void {
           ...(filter ? { filter } : {}),
           ...(options.rule ? { rules: options.rule } : {}),
         });
-        console.log(`replayed ${count} event${count === 1 ? '' : 's'} as ${name}`);
+        console.log(
+          options.json
+            ? JSON.stringify({ name, state: 'COMPLETED', replayed: count })
+            : `replayed ${count} event${count === 1 ? '' : 's'} as ${name}`,
+        );
       } catch (error) {
         if (error instanceof Error && /^no rule /.test(error.message))
           throw new UserError(`--rule: ${error.message}`);

@@ -54,6 +54,7 @@ describe('retries, dead-letter queues, redrive and replay', () => {
 
   it('redrives dead-lettered events once their cause is fixed', async () => {
     const state = join(tempDir(), 'state');
+    let run = '';
     const pipeline = await LocalPipeline.start({ stateDir: state, definition: fiveAttempts() });
     try {
       // The table goes away under the load stage: every load attempt fails and is dead-lettered.
@@ -73,13 +74,19 @@ describe('retries, dead-letter queues, redrive and replay', () => {
       expect(dead[0]).toMatch(/ResourceNotFoundException/);
 
       await ensureTable(pipeline.client, pipeline.tableName, 'id');
-      expect(await pipeline.redriveDeadLetters()).toEqual({ load: { redriven: 5, deadAgain: 0 } });
-      expect(await scanAll(pipeline.client, pipeline.tableName)).toHaveLength(5);
-      expect(await pipeline.tally.counts(report.run)).toMatchObject({ loaded: 5, completed: true });
-      expect(existsSync(join(state, 'dlq', 'load.ndjson'))).toBe(false);
+      run = report.run;
     } finally {
       await pipeline.close();
     }
+    // `etl dlq redrive` in a process of its own, as a user runs it.
+    const redrive = await etl(['dlq', 'redrive', '--json', '--state-dir', state]);
+    expect(redrive.code).toBe(0);
+    expect(JSON.parse(redrive.stdout)).toEqual({ targets: { load: { redriven: 5, deadAgain: 0 } } });
+    expect(JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout)).toHaveLength(5);
+    expect(JSON.parse((await etl(['runs', '--json', '--state-dir', state])).stdout)).toEqual([
+      expect.objectContaining({ run, loaded: 5, deadLettered: 0, completed: true, state: 'completed' }),
+    ]);
+    expect(existsSync(join(state, 'dlq', 'load.ndjson'))).toBe(false);
   });
 
   it('a redrive in a later process counts on from the run where it stopped, and completes it', async () => {
@@ -163,6 +170,23 @@ describe('retries, dead-letter queues, redrive and replay', () => {
     ]);
     expect(replay.stderr).toBe('');
     expect(replay.stdout).toBe('replayed 2 events as restore-b-towns\n');
+    const asJson = await etl([
+      'replay',
+      '--from',
+      from,
+      '--rule',
+      'observeRule',
+      '--name',
+      'again',
+      '--json',
+      '--state-dir',
+      state,
+    ]);
+    expect(JSON.parse(asJson.stdout)).toEqual({
+      name: 'again',
+      state: 'COMPLETED',
+      replayed: expect.any(Number),
+    });
     const items = JSON.parse((await etl(['scan', '--json', '--state-dir', state])).stdout) as {
       town: string;
     }[];
