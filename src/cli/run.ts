@@ -17,9 +17,11 @@ export function registerRun(program: Command): void {
       program
         .command('run')
         .description('run CSV files through the pipeline; exit 0 only when every row loaded')
-        .argument('<file...>', 'CSV files, first row the header'),
+        .argument('<file...>', 'CSV files, first row the header')
+        .option('--json', 'one JSON object per line on stdout: progress every 2 s, then each run'),
     ),
-  ).action(async (files: string[], options: { stateDir: string } & PipelineOptions) => {
+  ).action(async (files: string[], options: { stateDir: string; json?: boolean } & PipelineOptions) => {
+    const json = options.json === true;
     const definition = definitionFromOptions(options);
     // A missing file is the user's mistake: say so before starting anything.
     for (const file of files) await assertReadableFile(file);
@@ -32,17 +34,17 @@ export function registerRun(program: Command): void {
     const reports: RunReport[] = [];
     try {
       for (const report of await pipeline.recover()) {
-        console.log(`recovered a run cut short earlier:`);
-        printTally(report);
+        if (!json) console.log(`recovered a run cut short earlier:`);
+        printTally(report, { json, recovered: true });
       }
       const quarantined = pipeline.quarantineNotice();
       if (quarantined) console.error(`etl run: ${quarantined}`);
       for (const file of files) {
-        const stopProgress = showProgress(file, pipeline);
+        const stopProgress = showProgress(file, pipeline, json);
         try {
           const report = await pipeline.runFile(file);
           stopProgress();
-          printTally(report);
+          printTally(report, { json });
           reports.push(report);
         } finally {
           stopProgress();
@@ -87,8 +89,22 @@ function rows(n: number): string {
   return `${n} row${n === 1 ? '' : 's'}`;
 }
 
-function printTally(report: RunReport): void {
+function printTally(report: RunReport, options: { json: boolean; recovered?: boolean }): void {
   const { counts } = report;
+  if (options.json) {
+    console.log(
+      JSON.stringify({
+        type: 'run',
+        run: report.run,
+        file: report.file,
+        ...(options.recovered ? { recovered: true } : {}),
+        counts,
+        ...(report.repeatedKeys ? { repeatedKeys: report.repeatedKeys } : {}),
+        ...(report.error ? { error: report.error.message } : {}),
+      }),
+    );
+    return;
+  }
   const counted: [string, number][] = [
     ['extracted', counts.extracted],
     ['transformed', counts.transformed],
@@ -108,11 +124,12 @@ function printTally(report: RunReport): void {
 }
 
 /**
- * A progress bar on a terminal, a line every few seconds otherwise; both from a fraction known from
- * the start that never moves backwards. Returns the function that stops it.
+ * A progress bar on a terminal, a line every few seconds otherwise (a JSON object on stdout with
+ * --json); all from a fraction known from the start that never moves backwards. Returns the
+ * function that stops it.
  */
-function showProgress(file: string, pipeline: LocalPipeline): () => void {
-  const tty = process.stderr.isTTY;
+function showProgress(file: string, pipeline: LocalPipeline, json: boolean): () => void {
+  const tty = process.stderr.isTTY && !json;
   const bar = tty
     ? new SingleBar({
         format: `${file} [{bar}] {line}`,
@@ -129,6 +146,10 @@ function showProgress(file: string, pipeline: LocalPipeline): () => void {
       const progress = pipeline.progress();
       if (!progress) return;
       const view = tracker.view(progress);
+      if (json) {
+        console.log(JSON.stringify({ type: 'progress', run: progress.run, file, ...view }));
+        return;
+      }
       const line = progressLine(view);
       if (bar) {
         // Permille: the bar's total stays fixed while the row total is an estimate.

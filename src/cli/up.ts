@@ -27,6 +27,7 @@ interface UpOptions extends PipelineOptions {
   landing?: string | false;
   bucket: string;
   allowHost: string[];
+  json?: boolean;
 }
 
 function parsePort(value: string): number {
@@ -67,9 +68,13 @@ export function registerUp(program: Command): void {
           'also serve requests addressed to this host name (repeatable; loopback names are always served)',
           (value: string, previous: string[]) => [...previous, parseHostName(value)],
           [] as string[],
-        ),
+        )
+        .option('--json', 'one JSON object per line on stdout: the stack, progress, runs, notices'),
     ),
   ).action(async (options: UpOptions) => {
+    const json = options.json === true;
+    const say = (message: string): void =>
+      console.log(json ? JSON.stringify({ type: 'notice', message }) : message);
     const definition = definitionFromOptions(options);
     const archive = archiveRequestFromOptions(options);
     let stack: LocalStack;
@@ -83,6 +88,7 @@ export function registerUp(program: Command): void {
         archive,
         recordEvents: options.recordEvents === true,
         allowHosts: options.allowHost,
+        json,
         ...(options.landing === undefined ? {} : { landingDir: options.landing }),
       });
     } catch (error) {
@@ -104,7 +110,7 @@ export function registerUp(program: Command): void {
       `  state:          ${stack.stateDir}`,
       `  try:            aws s3 cp data/test_data.csv s3://${stack.bucket}/ --endpoint-url ${endpoint}`,
     ];
-    console.log(lines.join('\n'));
+    console.log(json ? JSON.stringify({ type: 'up', ...stack.describe() }) : lines.join('\n'));
     if (!LOOPBACK.has(options.host)) {
       console.error(
         `etl up: listening on ${options.host}: anyone who can reach it can read and write (any credentials are accepted)`,
@@ -126,13 +132,13 @@ export function registerUp(program: Command): void {
     };
     process.once('SIGINT', force);
     process.once('SIGTERM', force);
-    console.log(`etl up: ${signal}: stopping (runs under way finish first; Ctrl-C again to stop at once)`);
+    say(`etl up: ${signal}: stopping (runs under way finish first; Ctrl-C again to stop at once)`);
     try {
       await stack.close();
     } finally {
       process.removeListener('SIGINT', force);
       process.removeListener('SIGTERM', force);
     }
-    console.log('etl up: stopped');
+    say('etl up: stopped');
   });
 }

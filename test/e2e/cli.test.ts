@@ -35,6 +35,29 @@ describe('etl CLI', () => {
     ]).toEqual([5, 5, 5, 1]);
   });
 
+  it('with --json, prints one JSON object per line: progress, then the run', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'rows.csv');
+    const lines = ['ID,HouseNum,Street,Town,Zip'];
+    for (let i = 1; i <= 15_000; i++) lines.push(`${i},1,Main Street,Antrim,${i}`);
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const run = await etl(['run', file, '--json', '--state-dir', join(dir, 'state')]);
+    expect(run.code).toBe(0);
+    const objects = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; fraction?: number });
+    expect(objects.at(-1)).toMatchObject({
+      type: 'run',
+      file,
+      counts: { extracted: 15_000, loaded: 15_000, failed: 0, completed: true },
+    });
+    const progress = objects.slice(0, -1);
+    for (const p of progress) expect(p).toMatchObject({ type: 'progress', file, run: expect.any(String) });
+    const fractions = progress.map((p) => p.fraction as number);
+    expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
+  });
+
   it('persists the table between commands and runs the same file again without duplicates', async () => {
     const state = join(tempDir(), 'state');
     expect((await etl(['run', 'data/test_data.csv', '--state-dir', state])).code).toBe(0);

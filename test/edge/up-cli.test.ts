@@ -11,6 +11,69 @@ import { etl, tempDir } from '../support/cli.ts';
 const credentials = { accessKeyId: 'cli-test', secretAccessKey: 'cli-test' };
 
 describe('etl up', () => {
+  it('with --json, prints the stack, each run and its notices as JSON objects, one per line', async () => {
+    const dir = tempDir('etl-up-json-');
+    const child = spawn(
+      process.execPath,
+      ['bin/etl.js', 'up', '--json', '--port', '0', '--state-dir', join(dir, 'state'), '--no-landing'],
+      { env: { ...process.env, FORCE_COLOR: '0' } },
+    );
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const objects = (): { type: string; [k: string]: unknown }[] =>
+      stdout
+        .split('\n')
+        .filter((line) => line.endsWith('}'))
+        .map((line) => JSON.parse(line) as { type: string });
+    const until = async (type: string): Promise<Record<string, unknown>> => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const found = objects().find((o) => o.type === type);
+        if (found) return found;
+        if (child.exitCode !== null || Date.now() > deadline)
+          throw new Error(`no ${type}; stdout: ${stdout}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    try {
+      const up = await until('up');
+      expect(up).toMatchObject({ bucket: 'landing-bucket', table: 'TransformedData' });
+      const s3 = new S3Client({
+        endpoint: up.endpoint as string,
+        region: 'us-east-1',
+        credentials,
+        forcePathStyle: true,
+      });
+      try {
+        await s3.send(
+          new PutObjectCommand({
+            Bucket: 'landing-bucket',
+            Key: 'test_data.csv',
+            Body: readFileSync('data/test_data.csv'),
+          }),
+        );
+      } finally {
+        s3.destroy();
+      }
+      expect(await until('run')).toMatchObject({
+        file: 's3://landing-bucket/test_data.csv',
+        counts: { extracted: 5, loaded: 5, failed: 0, completed: true },
+      });
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+    // Every line is an object; the last says the stack stopped.
+    expect(
+      stdout
+        .trim()
+        .split('\n')
+        .every((line) => line.startsWith('{')),
+    ).toBe(true);
+    expect(objects().at(-1)).toEqual({ type: 'notice', message: 'etl up: stopped' });
+  });
+
   it('prints its endpoint, runs an object put in the landing bucket, and stops cleanly on SIGINT', async () => {
     const dir = tempDir('etl-up-');
     const state = join(dir, 'state');

@@ -66,6 +66,8 @@ export interface LocalStackOptions {
   onRun?: (report: RunReport) => void;
   /** How often a progress line is logged per run in progress (default 5 s; 0: never). */
   progressIntervalMs?: number;
+  /** Log lines as JSON objects (`type`: `run`, `progress` or `notice`), one per line. */
+  json?: boolean;
   /** What the pipeline keeps on disk (see LocalPipelineOptions). */
   archive?: LocalPipelineOptions['archive'];
   recordEvents?: boolean;
@@ -76,6 +78,26 @@ export const DEFAULT_PROGRESS_INTERVAL_MS = 5_000;
 
 export class InvalidBucketNameError extends UserError {
   override readonly name = 'InvalidBucketNameError';
+}
+
+/** A line of the stack's log that carries data: its text, and the object `json` prints instead. */
+interface StackRecord {
+  text: string;
+  record: { type: string } & Record<string, unknown>;
+}
+
+function runRecord(report: RunReport): StackRecord {
+  return {
+    text: tallyLine(report),
+    record: {
+      type: 'run',
+      run: report.run,
+      file: report.file,
+      counts: report.counts,
+      ...(report.repeatedKeys ? { repeatedKeys: report.repeatedKeys } : {}),
+      ...(report.error ? { error: report.error.message } : {}),
+    },
+  };
 }
 
 /** One line per finished run: where it came from, its run id and its tally. */
@@ -105,7 +127,7 @@ export class LocalStack {
     readonly bucket: string,
     readonly stateDir: string,
     private readonly clients: { s3: S3Client; dynamodb: DynamoDbProxy },
-    private readonly log: (line: string) => void,
+    private readonly log: (line: string | StackRecord) => void,
     private readonly warn: (line: string) => void,
   ) {}
 
@@ -114,7 +136,18 @@ export class LocalStack {
     if (!isValidBucketName(bucket)) {
       throw new InvalidBucketNameError(`"${bucket}" is not a valid S3 bucket name`);
     }
-    const log = options.log ?? ((line: string) => console.log(line));
+    const print = options.log ?? ((line: string) => console.log(line));
+    // With json, every line is an object: the ones that carry data say it (see below), others are notices.
+    const log = (line: string | StackRecord): void =>
+      print(
+        typeof line !== 'string'
+          ? options.json
+            ? JSON.stringify(line.record)
+            : line.text
+          : options.json
+            ? JSON.stringify({ type: 'notice', message: line })
+            : line,
+      );
     const warn = options.warn ?? ((line: string) => console.error(line));
     const paths = statePaths(options.stateDir);
 
@@ -140,7 +173,7 @@ export class LocalStack {
         forcePathStyle: true,
       });
       const finished = (report: RunReport): void => {
-        log(tallyLine(report));
+        log(runRecord(report));
         options.onRun?.(report);
       };
 
@@ -227,9 +260,12 @@ export class LocalStack {
       for (const progress of active) {
         let tracker = trackers.get(progress.run);
         if (!tracker) trackers.set(progress.run, (tracker = new ProgressTracker()));
-        this.log(
-          `${progress.file ?? progress.run} (${progress.run}): ${progressLine(tracker.view(progress))}`,
-        );
+        const view = tracker.view(progress);
+        const file = progress.file ?? progress.run;
+        this.log({
+          text: `${file} (${progress.run}): ${progressLine(view)}`,
+          record: { type: 'progress', run: progress.run, file, ...view },
+        });
       }
     }, intervalMs);
     this.progressTimer.unref();
@@ -272,7 +308,8 @@ export class LocalStack {
       this.ingest.submit(object);
     }
     for (const report of reports) {
-      this.log(`recovered: ${tallyLine(report)}`);
+      const { text, record } = runRecord(report);
+      this.log({ text: `recovered: ${text}`, record: { ...record, recovered: true } });
       // A landing file whose run was cut short is done now: it must not be taken again.
       if (this.landing && dirname(resolve(report.file)) === this.landing.dir && existsSync(report.file)) {
         await this.landing.settle(report.file, report.error ? 'failed' : 'processed');
