@@ -46,6 +46,7 @@ import {
 } from './archive-settings.ts';
 import { StateLock } from './lock.ts';
 import { boundHeapGrowth } from './heap.ts';
+import { LocalMetrics } from './metrics.ts';
 import { type RecordedRun, type RunLog, RunStore, type SourceDescriptor } from './runs.ts';
 import {
   DEFAULT_TABLE_NAME,
@@ -130,6 +131,8 @@ export class InputFileError extends UserError {
 export class LocalPipeline {
   readonly bus: LocalEventBus;
   readonly tally = new MemoryTallyStore();
+  /** What the targets took, gave and retried, in the Prometheus format (`/_etl/metrics`). */
+  readonly metrics: LocalMetrics;
   private readonly journal: Journal | undefined;
   /** The runs' records: source, summary, events and errors. */
   readonly runs: RunStore;
@@ -172,6 +175,15 @@ export class LocalPipeline {
       onDeadLetter: (letter) => this.deadLetter(letter),
       ...(this.journal ? { journal: this.journal } : {}),
     });
+    const targets = Object.keys(definition.delivery);
+    this.metrics = new LocalMetrics(
+      () => this.bus.depth(),
+      async () => {
+        const counts: Record<string, number> = {};
+        for (const target of targets) counts[target] = await this.deadLetters.count(target);
+        return counts;
+      },
+    );
     this.wire();
   }
 
@@ -570,6 +582,7 @@ export class LocalPipeline {
 
   private deadLetter(letter: DeadLetter): void {
     this.deadLetters.append(letter);
+    this.metrics.recordDeadLetter(letter.target);
     // A row's event that never reached load's end: the row is neither loaded nor failed. Count it.
     const row = deadLetteredRow(letter);
     if (row) this.tally.markDeadLettered(row.run, row.row);
@@ -589,20 +602,36 @@ export class LocalPipeline {
     });
     const publisher = this.wrapStagePublisher(this.handlerPublisher());
     // The bus delivers again what the stage driver says to retry, with the bus's backoff.
+    const ruleOf = (name: string): string => rules.find((r) => r.target === name)?.name ?? name;
     const target =
-      <D>(stage: Stage<D>): TargetHandler =>
+      <D>(name: string, stage: Stage<D>): TargetHandler =>
       async (events) => {
         const inputs = events.map((event) => ({ id: event.id, event }));
+        const started = performance.now();
         const report = await runStage(stage, inputs, publisher);
+        this.metrics.recordBatch(
+          {
+            rule: ruleOf(name),
+            target: name,
+            stage: stage.name,
+            size: events.length,
+            seconds: (performance.now() - started) / 1000,
+          },
+          report.outcomes.values(),
+        );
         const reasons = new Map<string, string>();
         for (const [id, why] of report.retry)
           reasons.set(id, why.message ? `${why.reason}: ${why.message}` : why.reason);
         return { failedEventIds: [...reasons.keys()], reasons };
       };
-    this.bus.addTarget('transform', target(transformStage({ source, mappingFor })), delivery.transform);
+    this.bus.addTarget(
+      'transform',
+      target('transform', transformStage({ source, mappingFor })),
+      delivery.transform,
+    );
     this.bus.addTarget(
       'load',
-      target(loadStage({ source, mappingFor, writer, cipher: this.cipher })),
+      target('load', loadStage({ source, mappingFor, writer, cipher: this.cipher })),
       delivery.load,
     );
     const recordEvents = async (observed: readonly ObservedEvent[]): Promise<void> => {
@@ -614,7 +643,7 @@ export class LocalPipeline {
       ...(this.recordEvents ? { onObserved: recordEvents } : {}),
       onCompleted: (counts) => this.completions.get(counts.run)?.(counts),
     });
-    this.bus.addTarget('observe', target(observe), delivery.observe);
+    this.bus.addTarget('observe', target('observe', observe), delivery.observe);
     // Failed rows are kept in their run's errors log, once per (row, stage) as the runs table keys
     // them on AWS: a redelivered row-failed event is not logged again.
     const failedRows: FailedRowStore = {
@@ -624,7 +653,11 @@ export class LocalPipeline {
         return [];
       },
     };
-    this.bus.addTarget('quarantine', target(quarantineStage({ store: failedRows })), delivery.quarantine);
+    this.bus.addTarget(
+      'quarantine',
+      target('quarantine', quarantineStage({ store: failedRows })),
+      delivery.quarantine,
+    );
     for (const rule of rules) this.bus.putRule(rule.name, rule.eventPattern, rule.target, rule.description);
   }
 
