@@ -171,7 +171,7 @@ describe('extract: line endings, parse errors after many rows, sensitive columns
     },
   };
   const sensitiveMapping: Mapping = {
-    key: 'id',
+    key: { partition: 'id' },
     columns: {
       ID: { attribute: 'id', type: 'string', required: true },
       Street: { attribute: 'street', type: 'string', sensitive: true },
