@@ -74,8 +74,8 @@ export async function mapRow(
     if (!key) return { ok: false, reason: 'key value is empty', column };
     const limit = i === 0 ? MAX_PARTITION_KEY_BYTES : MAX_SORT_KEY_BYTES;
     if (valueSize(key) > limit) {
-      const which = i === 0 ? 'partition' : 'sort';
-      return { ok: false, reason: `${which} key value is over DynamoDB's ${limit}-byte limit`, column };
+      const which = i === 0 ? 'key' : 'sort key';
+      return { ok: false, reason: `${which} value is over DynamoDB's ${limit}-byte limit`, column };
     }
   }
   if (itemSizeBytes(item) > MAX_ITEM_BYTES) {

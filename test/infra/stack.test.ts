@@ -407,8 +407,8 @@ describe('storage', () => {
       stack.getLogicalId(stack.table.node.defaultChild as never)
     ];
     expect(table?.Properties).toMatchObject({
-      KeySchema: [{ AttributeName: definition.mapping.key, KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: definition.mapping.key, AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: definition.mapping.key.partition, KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: definition.mapping.key.partition, AttributeType: 'S' }],
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },

@@ -48,8 +48,8 @@ describe('mapping files', () => {
       'm.json: columns.Other.attribute: "id" is also the attribute of column "ID"',
     ],
     [
-      'a number key',
-      { key: 'id', columns: { ID: { attribute: 'id', type: 'number' } } },
+      'a boolean key',
+      { key: 'id', columns: { ID: { attribute: 'id', type: 'boolean' } } },
       'm.json: columns.ID.type: the key column must be',
     ],
     [
