@@ -263,6 +263,10 @@ export class LocalPipeline {
     const { file, run } = source;
     const mapping = source.mapping ?? this.definition.mapping;
     if (this.activeRuns.has(run)) throw new Error(`run ${run} is already in progress`);
+    // Before any row: another table than the stack's is checked (or created) like the stack's was.
+    if (tableNameOf(mapping) !== tableNameOf(this.definition.mapping)) {
+      await ensureTable(this.dynamo.client, tableNameOf(mapping), keySchemaOf(mapping));
+    }
     this.activeRuns.add(run);
     this.tally.reset(run);
     await this.runs.begin(
