@@ -140,6 +140,7 @@ export class LocalStack {
         forcePathStyle: true,
       });
       const finished = (report: RunReport): void => {
+        for (const warning of report.warnings ?? []) warn(warning);
         log(tallyLine(report));
         options.onRun?.(report);
       };
