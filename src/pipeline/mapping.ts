@@ -119,6 +119,20 @@ export function columnsOfAttribute(mapping: Mapping, attribute: string): string[
   return column === undefined ? undefined : [column];
 }
 
+/** A template filled by `cellOf`; undefined when a column it reads has no value (empty or absent). */
+export function fillTemplate(
+  template: string,
+  cellOf: (column: string) => string | undefined,
+): string | undefined {
+  let missing = false;
+  const filled = template.replace(TEMPLATE_PLACEHOLDER, (_, column: string) => {
+    const cell = cellOf(column);
+    if (cell === undefined || cell === '') missing = true;
+    return cell ?? '';
+  });
+  return missing ? undefined : filled;
+}
+
 /** `{Column}` in a template; text outside placeholders is kept as it is. */
 const TEMPLATE_PLACEHOLDER = /\{([^{}]+)\}/g;
 

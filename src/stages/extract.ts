@@ -7,7 +7,13 @@ import { CsvError, parse } from 'csv-parse';
 import PQueue from 'p-queue';
 import { DetailType, Status } from '../pipeline/definition.ts';
 import { entry, type PutEventsEntry, tooLargeReason } from '../pipeline/events.ts';
-import { columnsOfAttribute, keyAttributes, type Mapping, templateColumns } from '../pipeline/mapping.ts';
+import {
+  columnsOfAttribute,
+  fillTemplate,
+  keyAttributes,
+  type Mapping,
+  templateColumns,
+} from '../pipeline/mapping.ts';
 import { PutEventsBatcher } from '../pipeline/put-events.ts';
 import { UserError } from '../pipeline/errors.ts';
 import { decodeCsvLine, encodeCsvLine } from './csv.ts';
@@ -208,15 +214,9 @@ function fullKey(
 ): string | undefined {
   const parts: string[] = [];
   for (const template of templates) {
-    let empty = false;
-    parts.push(
-      template.replace(/\{([^{}]+)\}/g, (_, column: string) => {
-        const value = record[columnIndex.get(column) ?? -1] ?? '';
-        if (value === '') empty = true;
-        return value;
-      }),
-    );
-    if (empty) return undefined;
+    const part = fillTemplate(template, (column) => record[columnIndex.get(column) ?? -1]);
+    if (part === undefined) return undefined;
+    parts.push(part);
   }
   return parts.join('\u0000');
 }

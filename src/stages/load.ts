@@ -14,7 +14,7 @@ import {
 } from '../pipeline/events.ts';
 import { done, type InputOutcome, retry, type Stage, type StageInput } from './contract.ts';
 import { byRunMapping, rowFailure } from './inputs.ts';
-import { columnsOfAttribute, keyAttributes, type Mapping } from '../pipeline/mapping.ts';
+import { columnsOfAttribute, fillTemplate, keyAttributes, type Mapping } from '../pipeline/mapping.ts';
 import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from '../pipeline/put-events.ts';
 import {
   type FieldCipher,
@@ -65,7 +65,12 @@ export async function mapRow(
     if (itemValue) item[spec.attribute] = itemValue;
   }
   for (const [attribute, template] of Object.entries(mapping.templates ?? {})) {
-    const value = fillTemplate(template, detail.data, mapping);
+    // A mapped column's default fills its empty cell here too.
+    const value = fillTemplate(template, (column) => {
+      const cell = Object.hasOwn(detail.data, column) ? detail.data[column] : undefined;
+      const spec = mapping.columns[column];
+      return spec ? effectiveCell(cell, spec) : cell;
+    });
     if (value !== undefined) item[attribute] = { S: value };
   }
   for (const [i, attribute] of keyAttributes(mapping).entries()) {
@@ -82,22 +87,6 @@ export async function mapRow(
     return { ok: false, reason: `item is over DynamoDB's ${MAX_ITEM_BYTES / 1024} KB limit` };
   }
   return { ok: true, item };
-}
-
-/**
- * A template filled with its columns' cells (a mapped column's default when its cell is empty);
- * undefined when one of them has no value, so a key built from it fails its row as empty.
- */
-function fillTemplate(template: string, data: Record<string, string>, mapping: Mapping): string | undefined {
-  let missing = false;
-  const value = template.replace(/\{([^{}]+)\}/g, (_, column: string) => {
-    const cell = Object.hasOwn(data, column) ? data[column] : undefined;
-    const spec = mapping.columns[column];
-    const filled = spec ? effectiveCell(cell, spec) : cell;
-    if (filled === undefined || filled === '') missing = true;
-    return filled ?? '';
-  });
-  return missing ? undefined : value;
 }
 
 export interface LoadStageOptions {
