@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse';
 import { DynamoItemWriter } from '../src/adapters/dynamodb-writer.ts';
 import { definePipeline } from '../src/pipeline/definition.ts';
+import { keyAttributes, keySchemaOf } from '../src/pipeline/mapping.ts';
 import { ensureTable, startDynalite } from '../src/runtime/local/dynalite.ts';
 import { LocalPipeline } from '../src/runtime/local/pipeline.ts';
 import { DEFAULT_TABLE_NAME } from '../src/runtime/local/state.ts';
@@ -36,11 +37,11 @@ async function runPipeline(path: string): Promise<number> {
 async function runBaseline(path: string): Promise<number> {
   const { mapping, delivery } = definePipeline();
   const dynamo = await startDynalite({ path: join(stateDir ?? 'bench/.data/state-baseline', 'dynamodb') });
-  await ensureTable(dynamo.client, DEFAULT_TABLE_NAME, mapping.key);
+  await ensureTable(dynamo.client, DEFAULT_TABLE_NAME, keySchemaOf(mapping));
   const writer = new DynamoItemWriter({
     client: dynamo.client,
     tableName: DEFAULT_TABLE_NAME,
-    key: mapping.key,
+    key: keyAttributes(mapping),
   });
   const columns = Object.entries(mapping.columns);
   const inFlight = new Set<Promise<unknown>>();
@@ -58,7 +59,8 @@ async function runBaseline(path: string): Promise<number> {
       const item: Item = {};
       for (const [column, spec] of columns) {
         const value = record[column];
-        if (value) item[spec.attribute] = toItemValue(value, spec);
+        const itemValue = value ? toItemValue(value, spec) : undefined;
+        if (itemValue) item[spec.attribute] = itemValue;
       }
       batch.push(item);
       rows++;

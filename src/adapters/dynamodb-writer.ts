@@ -1,12 +1,29 @@
 /**
- * ItemWriter on DynamoDB BatchWriteItem: batches of 25, UnprocessedItems retried with backoff.
- * Keys are deduplicated per call because BatchWriteItem rejects a batch that names a key twice.
+ * ItemWriter on DynamoDB, in the mapping's write mode:
+ * - `put`: BatchWriteItem, batches of 25, UnprocessedItems retried with backoff.
+ * - `update`: UpdateItem SET of the item's non-key attributes, a bounded number in flight: the
+ *   table's item keeps every attribute the row does not have.
+ * - `insert`: PutItem on condition that the key does not exist. A key that does is the row's
+ *   failure (`exists`), unless the item there is the very item this row writes: a redelivered row
+ *   that was written before stays loaded.
+ * Keys are deduplicated per call because BatchWriteItem rejects a batch that names a key twice
+ * (and in the other modes the last of a key's rows would win anyway).
  *
  * DynamoDB refuses a whole batch for one invalid item (ValidationException). The load stage checks
  * values before they get here; an item that still gets a batch refused is found by bisection, so
  * it fails alone with DynamoDB's reason and the rest of its batch is written.
  */
-import { BatchWriteItemCommand, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
+import { canonicalNumber } from '../pipeline/cell-types.ts';
+import type { WriteMode } from '../pipeline/mapping.ts';
 import type { Item, ItemWriter, WriteFailure } from '../stages/ports.ts';
 import { retryUnfinished } from './backoff.ts';
 import { mapConcurrently } from './concurrency.ts';
@@ -16,10 +33,19 @@ export const MAX_BATCH_WRITE_ITEMS = 25;
 
 export const UNPROCESSED_REASON = 'DynamoDB left the item unprocessed';
 
+/** The reason of an insert whose key the table already has (with another item). */
+export const EXISTS_REASON = 'exists';
+
+/** UpdateItem / PutItem calls in flight at once per writeItems call (update and insert modes). */
+const SINGLE_WRITES_IN_FLIGHT = 16;
+
 export interface DynamoItemWriterOptions {
   client: DynamoDBClient;
   tableName: string;
-  key: string;
+  /** The key's attribute names: the partition key, then the sort key if any. */
+  key: string | readonly string[];
+  /** `put` when absent. */
+  mode?: WriteMode;
   /** BatchWriteItem calls in flight at once. */
   concurrency?: number;
   /** Attempts per batch before its unprocessed items are reported failed (to be retried later). */
@@ -29,18 +55,28 @@ export interface DynamoItemWriterOptions {
 }
 
 export class DynamoItemWriter implements ItemWriter {
-  constructor(private readonly options: DynamoItemWriterOptions) {}
+  private readonly keys: readonly string[];
+
+  constructor(private readonly options: DynamoItemWriterOptions) {
+    this.keys = typeof options.key === 'string' ? [options.key] : options.key;
+  }
 
   async writeItems(items: Item[]): Promise<WriteFailure[]> {
     const byKey = new Map<string, Item>();
     for (const item of items) byKey.set(this.keyOf(item), item);
     const unique = [...byKey.values()];
-    const chunks: Item[][] = [];
-    for (let i = 0; i < unique.length; i += MAX_BATCH_WRITE_ITEMS) {
-      chunks.push(unique.slice(i, i + MAX_BATCH_WRITE_ITEMS));
+    let failures: WriteFailure[];
+    if ((this.options.mode ?? 'put') === 'put') {
+      const chunks: Item[][] = [];
+      for (let i = 0; i < unique.length; i += MAX_BATCH_WRITE_ITEMS) {
+        chunks.push(unique.slice(i, i + MAX_BATCH_WRITE_ITEMS));
+      }
+      const results = await mapConcurrently(chunks, this.options.concurrency ?? 4, (c) => this.writeChunk(c));
+      failures = results.flat();
+    } else {
+      const results = await mapConcurrently(unique, SINGLE_WRITES_IN_FLIGHT, (item) => this.writeOne(item));
+      failures = results.filter((f): f is WriteFailure => f !== undefined);
     }
-    const results = await mapConcurrently(chunks, this.options.concurrency ?? 4, (c) => this.writeChunk(c));
-    const failures = results.flat();
     // A duplicate key shares its fate with the item that was written for it.
     if (failures.length > 0 && unique.length < items.length) {
       const failedByKey = new Map(failures.map((f) => [this.keyOf(f.item), f]));
@@ -54,8 +90,74 @@ export class DynamoItemWriter implements ItemWriter {
     return failures;
   }
 
-  private keyOf(item: Record<string, unknown>): string {
-    return JSON.stringify(item[this.options.key]);
+  private keyOf(item: Record<string, AttributeValue | undefined>): string {
+    return JSON.stringify(this.keys.map((name) => comparable(item[name])));
+  }
+
+  private keyItem(item: Item): Item {
+    return Object.fromEntries(this.keys.map((name) => [name, item[name] as Item[string]]));
+  }
+
+  /** One UpdateItem or conditional PutItem; resolves with the item's failure, if any. */
+  private async writeOne(item: Item): Promise<WriteFailure | undefined> {
+    const { client, tableName } = this.options;
+    await this.options.rate?.take(1);
+    try {
+      if (this.options.mode === 'update') await client.send(this.updateCommand(item));
+      else {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(#key)',
+            ExpressionAttributeNames: { '#key': this.keys[0] as string },
+          }),
+        );
+      }
+      return undefined;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') {
+        // Strongly consistent: a write acknowledged before (this row's, redelivered) is seen.
+        const { Item: existing } = await client.send(
+          new GetItemCommand({ TableName: tableName, Key: this.keyItem(item), ConsistentRead: true }),
+        );
+        if (existing && sameItem(existing, item)) return undefined;
+        return { item, reason: EXISTS_REASON, refused: true };
+      }
+      if (isThrottlingError(error)) {
+        return { item, reason: `DynamoDB throttled the write: ${error.name}`, throttled: true };
+      }
+      if (isValidationError(error)) {
+        return { item, reason: `DynamoDB refused the item: ${error.message}`, refused: true };
+      }
+      throw error;
+    }
+  }
+
+  /** SET of every non-key attribute; an item of keys alone is created (or left) as it is. */
+  private updateCommand(item: Item): UpdateItemCommand {
+    const keys = new Set(this.keys);
+    const names: Record<string, string> = {};
+    const values: Record<string, AttributeValue> = {};
+    const assignments: string[] = [];
+    for (const [name, value] of Object.entries(item)) {
+      if (keys.has(name)) continue;
+      const i = assignments.length;
+      names[`#a${i}`] = name;
+      values[`:v${i}`] = value;
+      assignments.push(`#a${i} = :v${i}`);
+    }
+    return new UpdateItemCommand({
+      TableName: this.options.tableName,
+      Key: this.keyItem(item),
+      ...(assignments.length === 0
+        ? {}
+        : {
+            UpdateExpression: `SET ${assignments.join(', ')}`,
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          }),
+    });
   }
 
   /**
@@ -117,7 +219,42 @@ export class DynamoItemWriter implements ItemWriter {
   }
 }
 
-/** DynamoDB refused the request for what it holds (retrying the same request cannot succeed). */
+/** Whether the table's item is the item written: values compared as DynamoDB compares them. */
+export function sameItem(stored: Record<string, AttributeValue>, written: Item): boolean {
+  const names = Object.keys(written);
+  if (Object.keys(stored).length !== names.length) return false;
+  return names.every((name) => comparable(stored[name]) === comparable(written[name]));
+}
+
+/**
+ * One text per value as DynamoDB tells values apart: numbers by value (`1.50` is `1.5`), sets
+ * without order, binary by its bytes, maps without order of their names.
+ */
+function comparable(value: AttributeValue | undefined): string {
+  return JSON.stringify(comparableValue(value));
+}
+
+function comparableValue(value: AttributeValue | undefined): unknown {
+  if (value === undefined) return null;
+  if (value.S !== undefined) return { S: value.S };
+  if (value.N !== undefined) return { N: canonicalNumber(value.N) };
+  if (value.B !== undefined) return { B: Buffer.from(value.B).toString('base64') };
+  if (value.BOOL !== undefined) return { BOOL: value.BOOL };
+  if (value.NULL !== undefined) return { NULL: true };
+  if (value.SS !== undefined) return { SS: [...value.SS].sort() };
+  if (value.NS !== undefined) return { NS: value.NS.map(canonicalNumber).sort() };
+  if (value.BS !== undefined) return { BS: value.BS.map((b) => Buffer.from(b).toString('base64')).sort() };
+  if (value.L !== undefined) return { L: value.L.map(comparableValue) };
+  if (value.M !== undefined) {
+    return {
+      M: Object.entries(value.M)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([name, member]) => [name, comparableValue(member)]),
+    };
+  }
+  return { unknown: true };
+}
+
 /** DynamoDB's answers to a table or account over its throughput, after the SDK's own retries. */
 const THROTTLING_ERRORS = new Set([
   'ProvisionedThroughputExceededException',

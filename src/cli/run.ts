@@ -44,6 +44,7 @@ export function registerRun(program: Command): void {
         try {
           const report = await pipeline.runFile(file);
           stopProgress();
+          for (const warning of report.warnings ?? []) console.error(`etl: warning: ${warning}`);
           printTally(report, { json });
           reports.push(report);
         } finally {

@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { DefinitionError, definePipeline, type PipelineDefinition } from '../pipeline/definition.ts';
 import { UserError } from '../pipeline/errors.ts';
-import { type Mapping, MappingError } from '../pipeline/mapping.ts';
+import { type Mapping, MappingError, parseMapping } from '../pipeline/mapping.ts';
 import { readMappingFile } from '../pipeline/mapping-file.ts';
 
 /** The repository root: NodejsFunction's projectRoot and the extract task's Docker build context. */
@@ -42,7 +42,8 @@ export function withSensitiveColumns(mapping: Mapping, columns: readonly string[
       columns.includes(name) ? { ...column, sensitive: true } : column,
     ]),
   );
-  return { ...mapping, columns: marked };
+  // Checked again as a whole: a key column or a column a template reads cannot be sensitive.
+  return parseMapping({ ...mapping, columns: marked }, SENSITIVE_COLUMNS_CONTEXT);
 }
 
 /** Context key: an e-mail address subscribed to the alarm topic. */

@@ -22,6 +22,7 @@ import type { Bucket } from 'aws-cdk-lib/aws-s3';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { PipelineDefinition, TargetName } from '../pipeline/definition.ts';
+import { writeModeOf } from '../pipeline/mapping.ts';
 import { Env, hasSensitiveColumns, pipelineEnvironment } from '../runtime/aws/config.ts';
 import { EtlAlarms } from './alarms.ts';
 import type { EtlFunction } from './etl-function.ts';
@@ -98,6 +99,7 @@ export class EventBridgeEtlStack extends Stack {
       busEnvironment: { ...pipelineEnvironment(definition), [Env.eventBusName]: this.bus.eventBusName },
       table: this.table,
       runsTable: this.runsTable,
+      writeMode: writeModeOf(definition.mapping),
       ...(this.fieldKey ? { fieldKey: this.fieldKey } : {}),
     };
     const common = { pipeline, queueKey: this.queueKey, alarms: this.alarms, logRetention };

@@ -30,6 +30,8 @@ import { EtlFunction, type EtlHandlerProps } from './etl-function.ts';
 import { ResourceGroup, ungroupedUniqueId } from './logical-ids.ts';
 import { QueueTarget, visibilityTimeoutFor } from './queue-target.ts';
 
+import type { WriteMode } from '../pipeline/mapping.ts';
+
 /** The stack's resources that the stages' (and the extract task's) environment and grants refer to. */
 export interface PipelineResources {
   /** The pipeline's bus. */
@@ -40,6 +42,8 @@ export interface PipelineResources {
   readonly table: ITable;
   /** The observer's tally per run and the quarantined rows. */
   readonly runsTable: ITable;
+  /** How the load stage writes items (the mapping's `write`): its grant on the table follows. */
+  readonly writeMode: WriteMode;
   /**
    * Wraps the per-run data keys of sensitive fields.
    * @default none: no column of the mapping is sensitive

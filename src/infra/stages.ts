@@ -6,9 +6,17 @@
 import { Duration } from 'aws-cdk-lib';
 import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LOAD_TIMEOUT_SECONDS, OBSERVE_TIMEOUT_SECONDS, type TargetName } from '../pipeline/definition.ts';
+import type { WriteMode } from '../pipeline/mapping.ts';
 import { Env } from '../runtime/aws/config.ts';
 import { EXTRACT_CONTAINER_NAME } from './extract.ts';
 import { fieldKeyEnvironment, type StageSpec } from './stage-function.ts';
+
+/** What the load stage calls on the items table in each write mode (insert reads an existing item back). */
+const LOAD_TABLE_ACTIONS: Record<WriteMode, string[]> = {
+  put: ['dynamodb:BatchWriteItem'],
+  update: ['dynamodb:UpdateItem'],
+  insert: ['dynamodb:PutItem', 'dynamodb:GetItem'],
+};
 
 function allow(role: IRole, actions: string[], resource: string): void {
   role.addToPrincipalPolicy(new PolicyStatement({ actions, resources: [resource] }));
@@ -30,7 +38,7 @@ export const STAGES: Record<TargetName, StageSpec> = {
     handler: {
       entry: 'load',
       description:
-        'Load stage: transformed rows -> DynamoDB items (BatchWriteItem) -> data-loaded (or row-failed)',
+        'Load stage: transformed rows -> DynamoDB items (put, update or insert) -> data-loaded (or row-failed)',
       timeout: Duration.seconds(LOAD_TIMEOUT_SECONDS),
       memorySize: 512,
     },
@@ -41,7 +49,7 @@ export const STAGES: Record<TargetName, StageSpec> = {
     }),
     grant: (role, r) => {
       r.bus.grantPutEventsTo(role);
-      allow(role, ['dynamodb:BatchWriteItem'], r.table.tableArn);
+      allow(role, LOAD_TABLE_ACTIONS[r.writeMode], r.table.tableArn);
       // Only load unwraps data keys.
       r.fieldKey?.grant(role, 'kms:Decrypt');
     },

@@ -14,6 +14,7 @@ import {
 import type { Construct } from 'constructs';
 import { RUNS_TABLE_KEY } from '../adapters/dynamodb-tally-store.ts';
 import type { PipelineDefinition } from '../pipeline/definition.ts';
+import { type KeyAttributeType, keySchemaOf } from '../pipeline/mapping.ts';
 
 /** The access-log bucket: landing bucket access logs and VPC flow logs, kept 90 days. */
 export function accessLogBucket(scope: Construct, id: string): Bucket {
@@ -56,13 +57,28 @@ const TABLE_SETTINGS = {
   removalPolicy: RemovalPolicy.RETAIN,
 } as const;
 
-/** The seed's TransformedData table: the loaded items, keyed by the mapping's key. */
+/**
+ * The items table, from the mapping: its key schema (partition and sort key, with their types) and,
+ * when the mapping names one, its name (else CloudFormation names it, as the seed's stack did).
+ */
 export function itemsTable(scope: Construct, id: string, definition: PipelineDefinition): Table {
+  const [partition, sort] = keySchemaOf(definition.mapping).map((k) => ({
+    name: k.name,
+    type: ATTRIBUTE_TYPES[k.type],
+  }));
   return new Table(scope, id, {
-    partitionKey: { name: definition.mapping.key, type: keyAttributeType(definition) },
+    ...(definition.mapping.table === undefined ? {} : { tableName: definition.mapping.table }),
+    partitionKey: partition as { name: string; type: AttributeType },
+    ...(sort === undefined ? {} : { sortKey: sort }),
     ...TABLE_SETTINGS,
   });
 }
+
+const ATTRIBUTE_TYPES: Record<KeyAttributeType, AttributeType> = {
+  S: AttributeType.STRING,
+  N: AttributeType.NUMBER,
+  B: AttributeType.BINARY,
+};
 
 /** The observer's tally per run and the quarantined rows (RUNS_TABLE_KEY). */
 export function runsTable(scope: Construct, id: string): Table {
@@ -71,13 +87,4 @@ export function runsTable(scope: Construct, id: string): Table {
     sortKey: { name: RUNS_TABLE_KEY.sortKey, type: AttributeType.STRING },
     ...TABLE_SETTINGS,
   });
-}
-
-function keyAttributeType(definition: PipelineDefinition): AttributeType {
-  const column = Object.values(definition.mapping.columns).find(
-    (c) => c.attribute === definition.mapping.key,
-  );
-  if (!column) throw new Error(`no column of the mapping maps to the key ${definition.mapping.key}`);
-  if (column.type === 'boolean') throw new Error('a DynamoDB partition key cannot be a boolean');
-  return column.type === 'number' ? AttributeType.NUMBER : AttributeType.STRING;
 }

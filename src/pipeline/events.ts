@@ -63,8 +63,10 @@ export type RowTransformedDetail = z.infer<typeof RowTransformedDetailSchema>;
 
 export const RowLoadedDetailSchema = z.object({
   status: z.literal(Status.loaded),
-  /** The item's key attribute. */
+  /** The item's partition key value. */
   key: z.string(),
+  /** The item's sort key value, when the table has a sort key. */
+  sortKey: z.string().optional(),
   /** The item written, with sensitive attributes redacted. */
   data: z.record(z.string(), z.unknown()),
   ...rowRef,

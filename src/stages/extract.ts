@@ -7,7 +7,13 @@ import { CsvError, parse } from 'csv-parse';
 import PQueue from 'p-queue';
 import { DetailType, Status } from '../pipeline/definition.ts';
 import { entry, type PutEventsEntry, tooLargeReason } from '../pipeline/events.ts';
-import type { Mapping } from '../pipeline/mapping.ts';
+import {
+  columnsOfAttribute,
+  fillTemplate,
+  keyAttributes,
+  type Mapping,
+  templateColumns,
+} from '../pipeline/mapping.ts';
 import { PutEventsBatcher } from '../pipeline/put-events.ts';
 import { UserError } from '../pipeline/errors.ts';
 import { decodeCsvLine, encodeCsvLine } from './csv.ts';
@@ -28,6 +34,8 @@ export interface ExtractOptions {
   maxPutsInFlight?: number;
   /** Called after each batch is accepted, with the rows put so far. */
   onProgress?: (rows: number) => void;
+  /** Told what is worth a warning about the file (mapped columns it lacks), once, before any row. */
+  onWarning?: (message: string) => void;
 }
 
 export interface ExtractResult {
@@ -102,27 +110,28 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   ]);
 
   const sensitive = sensitiveColumns(options.mapping);
-  const keyColumn = keyColumnOf(options.mapping);
+  const keyTemplates = keyTemplatesOf(options.mapping);
   const repeated = new RepeatedKeys();
   const batcher = new PutEventsBatcher<PutEventsEntry>();
   let headers: string | undefined;
   let headerLength = 0;
   let sensitiveIndexes: number[] = [];
-  let keyIndex = -1;
+  let columnIndex = new Map<string, number>();
   let row = 0;
   try {
     for await (const { record } of csvRecords(options.input)) {
       if (headers === undefined) {
         headers = validateHeader(record, file);
         checkSensitiveColumns(record, sensitive, file);
+        checkMappedColumns(record, options.mapping, file, options.onWarning);
         headerLength = record.length;
         sensitiveIndexes = record.flatMap((name, i) => (sensitive.has(name) ? [i] : []));
-        keyIndex = keyColumn === undefined ? -1 : record.indexOf(keyColumn);
+        columnIndex = new Map(record.map((name, i) => [name, i]));
         continue;
       }
       row += 1;
-      const key = record.length === headerLength ? record[keyIndex] : undefined;
-      if (key) repeated.add(key);
+      const key = record.length === headerLength ? fullKey(record, keyTemplates, columnIndex) : undefined;
+      if (key !== undefined) repeated.add(key);
       const values = options.cipher
         ? await encryptCells(record, headerLength, sensitiveIndexes, run, options.cipher)
         : record;
@@ -190,8 +199,67 @@ function sensitiveColumns(mapping: Mapping): Set<string> {
   );
 }
 
-function keyColumnOf(mapping: Mapping): string | undefined {
-  return Object.entries(mapping.columns).find(([, column]) => column.attribute === mapping.key)?.[0];
+/** Each key attribute as a template over columns: `{ID}` for a column, its template for a template. */
+function keyTemplatesOf(mapping: Mapping): string[] {
+  return keyAttributes(mapping).map(
+    (attribute) => mapping.templates?.[attribute] ?? `{${columnsOfAttribute(mapping, attribute)?.[0] ?? ''}}`,
+  );
+}
+
+/** A row's whole key (partition and sort), as text; undefined when a part of it is empty. */
+function fullKey(
+  record: readonly string[],
+  templates: readonly string[],
+  columnIndex: ReadonlyMap<string, number>,
+): string | undefined {
+  const parts: string[] = [];
+  for (const template of templates) {
+    const part = fillTemplate(template, (column) => record[columnIndex.get(column) ?? -1]);
+    if (part === undefined) return undefined;
+    parts.push(part);
+  }
+  return parts.join('\u0000');
+}
+
+/**
+ * The file's header against the mapping, before any row: a column every row needs (required, a key
+ * column, a column a template reads) that the header lacks fails the file, not each row; mapped
+ * optional columns it lacks are one warning.
+ */
+function checkMappedColumns(
+  header: readonly string[],
+  mapping: Mapping,
+  file: string,
+  onWarning: ((message: string) => void) | undefined,
+): void {
+  const present = new Set(header);
+  const needed = new Set<string>();
+  for (const [column, spec] of Object.entries(mapping.columns)) {
+    if (spec.required && spec.default === undefined) needed.add(column);
+  }
+  for (const attribute of keyAttributes(mapping)) {
+    const column = Object.entries(mapping.columns).find(([, c]) => c.attribute === attribute);
+    if (column && column[1].default === undefined) needed.add(column[0]);
+  }
+  for (const template of Object.values(mapping.templates ?? {})) {
+    for (const column of templateColumns(template)) needed.add(column);
+  }
+  const missing = [...needed].filter((column) => !present.has(column));
+  if (missing.length > 0) {
+    const names = missing.map((c) => `\`${c}\``).join(', ');
+    throw new ExtractError(
+      `${missing.length === 1 ? 'required column' : 'required columns'} ${names} not in the header`,
+      file,
+      1,
+    );
+  }
+  const absent = Object.keys(mapping.columns).filter((column) => !present.has(column));
+  if (absent.length > 0) {
+    const names = absent.map((c) => `\`${c}\``).join(', ');
+    onWarning?.(
+      `${file}: mapped optional columns not in the header: ${names} (left out of every item, or their defaults used)`,
+    );
+  }
 }
 
 /**

@@ -14,22 +14,26 @@ import {
 } from '../pipeline/events.ts';
 import { done, type InputOutcome, retry, type Stage, type StageInput } from './contract.ts';
 import { byRunMapping, rowFailure } from './inputs.ts';
-import type { Mapping } from '../pipeline/mapping.ts';
+import { columnsOfAttribute, fillTemplate, keyAttributes, type Mapping } from '../pipeline/mapping.ts';
 import { MAX_PUT_EVENTS_BYTES, putEventsEntrySize } from '../pipeline/put-events.ts';
 import {
   type FieldCipher,
   type Item,
+  type ItemValue,
   type ItemWriter,
   KeyServiceUnavailableError,
   type MappingSource,
 } from './ports.ts';
 import {
   checkType,
+  effectiveCell,
   fromItemValue,
   itemSizeBytes,
   MAX_ITEM_BYTES,
   MAX_PARTITION_KEY_BYTES,
+  MAX_SORT_KEY_BYTES,
   toItemValue,
+  valueSize,
 } from './values.ts';
 
 type Mapped = { ok: true; item: Item } | { ok: false; reason: string; column?: string };
@@ -42,8 +46,7 @@ export async function mapRow(
   const item: Item = {};
   for (const [column, spec] of Object.entries(mapping.columns)) {
     let value = Object.hasOwn(detail.data, column) ? detail.data[column] : undefined;
-    if (value === undefined || value === '') continue; // transform already failed empty required values
-    if (spec.sensitive) {
+    if (value !== undefined && value !== '' && spec.sensitive) {
       if (!cipher) return { ok: false, reason: 'sensitive value but no key to decrypt it', column };
       try {
         value = await cipher.decrypt(detail.run, value);
@@ -52,19 +55,33 @@ export async function mapRow(
         if (error instanceof KeyServiceUnavailableError) throw error;
         return { ok: false, reason: 'sensitive value could not be decrypted', column };
       }
-      const problem = checkType(value, spec);
-      if (problem) return { ok: false, reason: problem, column };
     }
-    item[spec.attribute] = toItemValue(value, spec);
+    const cell = effectiveCell(value, spec);
+    if (cell === undefined) continue; // transform already failed empty required values
+    // Transform checked the cells it could read; sensitive ones (and events put from elsewhere) are checked here.
+    const problem = checkType(cell, spec);
+    if (problem) return { ok: false, reason: problem, column };
+    const itemValue = toItemValue(cell, spec);
+    if (itemValue) item[spec.attribute] = itemValue;
   }
-  const key = item[mapping.key];
-  if (!key) return { ok: false, reason: 'key value is empty', column: keyColumn(mapping) };
-  if ('S' in key && Buffer.byteLength(key.S, 'utf8') > MAX_PARTITION_KEY_BYTES) {
-    return {
-      ok: false,
-      reason: `key value is over DynamoDB's ${MAX_PARTITION_KEY_BYTES}-byte limit`,
-      column: keyColumn(mapping),
-    };
+  for (const [attribute, template] of Object.entries(mapping.templates ?? {})) {
+    // A mapped column's default fills its empty cell here too.
+    const value = fillTemplate(template, (column) => {
+      const cell = Object.hasOwn(detail.data, column) ? detail.data[column] : undefined;
+      const spec = mapping.columns[column];
+      return spec ? effectiveCell(cell, spec) : cell;
+    });
+    if (value !== undefined) item[attribute] = { S: value };
+  }
+  for (const [i, attribute] of keyAttributes(mapping).entries()) {
+    const column = columnsOfAttribute(mapping, attribute)?.join(',') ?? attribute;
+    const key = item[attribute];
+    if (!key) return { ok: false, reason: 'key value is empty', column };
+    const limit = i === 0 ? MAX_PARTITION_KEY_BYTES : MAX_SORT_KEY_BYTES;
+    if (valueSize(key) > limit) {
+      const which = i === 0 ? 'key' : 'sort key';
+      return { ok: false, reason: `${which} value is over DynamoDB's ${limit}-byte limit`, column };
+    }
   }
   if (itemSizeBytes(item) > MAX_ITEM_BYTES) {
     return { ok: false, reason: `item is over DynamoDB's ${MAX_ITEM_BYTES / 1024} KB limit` };
@@ -72,15 +89,12 @@ export async function mapRow(
   return { ok: true, item };
 }
 
-function keyColumn(mapping: Mapping): string {
-  return Object.entries(mapping.columns).find(([, c]) => c.attribute === mapping.key)?.[0] ?? mapping.key;
-}
-
 export interface LoadStageOptions {
   source: string;
   /** The mapping each run's rows are loaded by. */
   mappingFor: MappingSource;
-  writer: ItemWriter;
+  /** The writer, or the writer for a run's mapping (its table, key and write mode). */
+  writer: ItemWriter | ((mapping: Mapping) => ItemWriter);
   /** For runs whose mapping marks columns sensitive. */
   cipher?: FieldCipher;
 }
@@ -114,7 +128,8 @@ async function loadGroup(
     if (mapped.ok) written.push({ id, detail, item: mapped.item });
     else outcomes.set(id, rowFailure(source, 'load', detail, mapped.reason, mapped.column));
   }
-  const failures = await options.writer.writeItems(written.map((w) => w.item));
+  const writer = typeof options.writer === 'function' ? options.writer(mapping) : options.writer;
+  const failures = await writer.writeItems(written.map((w) => w.item));
   const failedItems = new Map(failures.map((f) => [f.item, f]));
   const sensitive = new Set(
     Object.values(mapping.columns)
@@ -134,11 +149,14 @@ async function loadGroup(
       outcomes.set(id, retry(failure.throttled ? 'throttled' : 'unprocessed', failure.reason));
       continue;
     }
-    const keyValue = item[mapping.key];
+    const [partition, sort] = keyAttributes(mapping).map((name) => item[name]);
+    const keyText = (value: ItemValue | undefined): string =>
+      value === undefined ? '' : String(fromItemValue(value));
     const loaded = (data: Record<string, unknown>): PutEventsEntry =>
       entry(source, DetailType.rowLoaded, {
         status: Status.loaded,
-        key: keyValue === undefined ? '' : String(fromItemValue(keyValue)),
+        key: keyText(partition),
+        ...(sort === undefined ? {} : { sortKey: keyText(sort) }),
         data,
         run: detail.run,
         row: detail.row,
@@ -154,11 +172,22 @@ function withoutSensitiveValues(reason: string, item: Item, sensitive: ReadonlyS
   let text = reason;
   for (const name of sensitive) {
     const value = item[name];
-    if (value === undefined || 'BOOL' in value) continue;
-    const plain = 'S' in value ? value.S : value.N;
-    if (plain !== '') text = text.split(plain).join('[sensitive]');
+    if (value === undefined) continue;
+    for (const plain of quotableTexts(value)) if (plain !== '') text = text.split(plain).join('[sensitive]');
   }
   return text;
+}
+
+/** The texts a message could quote of a value. */
+function quotableTexts(value: ItemValue): string[] {
+  if ('S' in value) return [value.S];
+  if ('N' in value) return [value.N];
+  if ('SS' in value) return value.SS;
+  if ('NS' in value) return value.NS;
+  if ('B' in value) return [Buffer.from(value.B).toString('base64')];
+  if ('L' in value) return value.L.flatMap(quotableTexts);
+  if ('M' in value) return Object.values(value.M).flatMap(quotableTexts);
+  return [];
 }
 
 function plainItem(item: Item, redact: Set<string>): Record<string, unknown> {

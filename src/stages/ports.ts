@@ -22,7 +22,16 @@ export interface EventPublisher {
 export type MappingSource = (run: string) => Promise<Mapping>;
 
 /** A DynamoDB attribute value, in the API's own shape (numbers stay text: DynamoDB keeps 38 digits). */
-export type ItemValue = { S: string } | { N: string } | { BOOL: boolean };
+export type ItemValue =
+  | { S: string }
+  | { N: string }
+  | { BOOL: boolean }
+  | { B: Uint8Array }
+  | { SS: string[] }
+  | { NS: string[] }
+  | { M: Record<string, ItemValue> }
+  | { L: ItemValue[] }
+  | { NULL: true };
 export type Item = Record<string, ItemValue>;
 
 export interface WriteFailure {
@@ -37,7 +46,10 @@ export interface WriteFailure {
   throttled?: boolean;
 }
 
-/** Writes items keyed by the mapping's key; writing the same item twice leaves one item. */
+/**
+ * Writes items keyed by the mapping's key, in the mapping's write mode; writing the same item twice
+ * leaves one item (and in `insert` mode, the second write is not a failure).
+ */
 export interface ItemWriter {
   /**
    * Returns the items that could not be written (after retries), each with its reason. Throws when

@@ -4,6 +4,7 @@
  * the definition's rules -> one queue per target with redelivery of batchItemFailures -> transform,
  * load, observe and quarantine handlers -> dynalite.
  */
+import { keyAttributes, keySchemaOf } from '../../src/pipeline/mapping.ts';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
@@ -31,7 +32,7 @@ let dynamo: LocalDynamo;
 
 beforeAll(async () => {
   dynamo = await startDynalite();
-  await ensureTable(dynamo.client, TABLE, definition.mapping.key);
+  await ensureTable(dynamo.client, TABLE, keySchemaOf(definition.mapping));
   await createRunsTable(dynamo.client, RUNS);
 });
 afterAll(async () => {
@@ -99,7 +100,11 @@ async function runUpload(csv: Buffer, key: string, eTag: string): Promise<RuledQ
     transform: createTransformHandler({ definition, publisher: bus, logger }),
     load: createLoadHandler({
       definition,
-      writer: new DynamoItemWriter({ client: dynamo.client, tableName: TABLE, key: definition.mapping.key }),
+      writer: new DynamoItemWriter({
+        client: dynamo.client,
+        tableName: TABLE,
+        key: keyAttributes(definition.mapping),
+      }),
       publisher: bus,
       logger,
     }),

@@ -2,6 +2,7 @@
  * The transform, load, observe and quarantine Lambda handlers, invoked in-process with SQS batches
  * whose bodies are EventBridge events, writing through the real DynamoDB client to dynalite.
  */
+import { keySchemaOf } from '../../src/pipeline/mapping.ts';
 import {
   type BatchWriteItemCommand,
   type DynamoDBClient,
@@ -58,7 +59,7 @@ const RUNS = 'Runs';
 
 beforeAll(async () => {
   dynamo = await startDynalite();
-  await ensureTable(dynamo.client, TABLE, definition.mapping.key);
+  await ensureTable(dynamo.client, TABLE, keySchemaOf(definition.mapping));
   await createRunsTable(dynamo.client, RUNS);
 });
 afterAll(async () => {

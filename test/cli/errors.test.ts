@@ -135,8 +135,8 @@ describe('a user error raised deep in the local runtime, at the command line', (
     );
     const result = await etl(['run', 'data/test_data.csv', '--mapping', mapping, '--state-dir', state]);
     expect(result.stderr).toBe(
-      'etl: table TransformedData has partition key "id" but the mapping\'s key is "town"; ' +
-        'use a mapping with the same key, or another --state-dir\n',
+      'etl: table TransformedData has key "id" (S) but the mapping\'s key is "town" (S); ' +
+        'use a mapping with the same key, another "table", or another --state-dir\n',
     );
     expect(result.code).toBe(new UserError('').exitCode);
   });

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DetailType } from '../../src/pipeline/definition.ts';
-import { SEED_MAPPING } from '../../src/pipeline/mapping.ts';
+import { parseMapping, SEED_MAPPING } from '../../src/pipeline/mapping.ts';
 import { RUNTIMES, type Runtime, type RuntimeOptions } from './runtimes.ts';
 
 const HEADER = 'ID,HouseNum,Street,Town,Zip';
@@ -129,5 +129,45 @@ describe.each(RUNTIMES)('conformance: $name runtime', ({ start }) => {
     expect(failure).toMatchObject({ row: 2, stage: 'extract' });
     expect(failure?.reason).toMatch(/PutEvents takes at most 262144/);
     expect((await rt.items()).map((i) => i.id)).toEqual(['1', '3']);
+  });
+
+  const modeMapping = (write: 'update' | 'insert') =>
+    parseMapping({
+      key: 'id',
+      write,
+      columns: { ID: { attribute: 'id' }, Zip: { attribute: 'zip', type: 'number' } },
+    });
+
+  it('update mode: redelivery leaves the same items, and an empty cell removes nothing', async () => {
+    const rt = await open({ mapping: modeMapping('update') });
+    const first = await rt.run('ID,Zip\n1,10\n2,20\n3,30\n');
+    expect(first.counts).toMatchObject({ extracted: 3, loaded: 3, failed: 0, completed: true });
+    await rt.redeliverEverything();
+    expect(await rt.counts(first.run)).toMatchObject({ loaded: 3, failed: 0 });
+    const second = await rt.run('ID,Zip\n1,\n2,21\n4,40\n');
+    expect(second.counts).toMatchObject({ extracted: 3, loaded: 3, failed: 0 });
+    expect(await rt.items()).toEqual([
+      { id: '1', zip: 10 },
+      { id: '2', zip: 21 },
+      { id: '3', zip: 30 },
+      { id: '4', zip: 40 },
+    ]);
+  });
+
+  it('insert mode: a redelivered row stays loaded; a key holding another item fails its row as `exists`', async () => {
+    const rt = await open({ mapping: modeMapping('insert') });
+    const first = await rt.run('ID,Zip\n1,10\n2,20\n');
+    expect(first.counts).toMatchObject({ extracted: 2, loaded: 2, failed: 0, completed: true });
+    await rt.redeliverEverything();
+    expect(await rt.counts(first.run)).toMatchObject({ loaded: 2, failed: 0 });
+    expect(await rt.failedRows(first.run)).toEqual([]);
+    const second = await rt.run('ID,Zip\n2,99\n3,30\n');
+    expect(second.counts).toMatchObject({ extracted: 2, loaded: 1, failed: 1 });
+    expect(await rt.failedRows(second.run)).toEqual([{ row: 1, stage: 'load', reason: 'exists' }]);
+    expect(await rt.items()).toEqual([
+      { id: '1', zip: 10 },
+      { id: '2', zip: 20 },
+      { id: '3', zip: 30 },
+    ]);
   });
 });

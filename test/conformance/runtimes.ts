@@ -8,6 +8,7 @@
  * Faults come from real parts: DynamoDB throttling from an HTTP proxy in front of dynalite speaking
  * DynamoDB's protocol, PutEvents failures from a publisher that refuses the first put of a kind.
  */
+import { keyAttributes, keySchemaOf, writeModeOf } from '../../src/pipeline/mapping.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -137,7 +138,7 @@ async function startTable(
 export const localRuntime: RuntimeFactory = async (options = {}) => {
   const definition = definePipeline(options.mapping ? { mapping: options.mapping } : {});
   const dir = mkdtempSync(join(tmpdir(), 'etl-conformance-local-'));
-  const table = await startTable(options.throttle, definition.mapping.key);
+  const table = await startTable(options.throttle, definition.mapping.key.partition);
   // Every (event, targets) the rules routed, to deliver them again.
   const routed: { event: EventEnvelope<unknown>; targets: string[] }[] = [];
   const rules = new RuleIndex<string>();
@@ -210,9 +211,9 @@ function routedEntries(routed: readonly { event: EventEnvelope<unknown> }[]): Pu
 
 export const awsRuntime: RuntimeFactory = async (options = {}) => {
   const definition: PipelineDefinition = definePipeline(options.mapping ? { mapping: options.mapping } : {});
-  const table = await startTable(options.throttle, definition.mapping.key);
+  const table = await startTable(options.throttle, definition.mapping.key.partition);
   const client = table.dynamo.client;
-  await ensureTable(client, TABLE, definition.mapping.key);
+  await ensureTable(client, TABLE, keySchemaOf(definition.mapping));
   await createRunsTable(client, RUNS);
   const tableClient = localClient(table.endpoint);
   const kms = await startFakeKms();
@@ -230,7 +231,12 @@ export const awsRuntime: RuntimeFactory = async (options = {}) => {
     transform: createTransformHandler({ definition, publisher: stagePublisher, logger }),
     load: createLoadHandler({
       definition,
-      writer: new DynamoItemWriter({ client: tableClient, tableName: TABLE, key: definition.mapping.key }),
+      writer: new DynamoItemWriter({
+        client: tableClient,
+        tableName: TABLE,
+        key: keyAttributes(definition.mapping),
+        mode: writeModeOf(definition.mapping),
+      }),
       publisher: stagePublisher,
       cipher,
       logger,

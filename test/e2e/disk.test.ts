@@ -22,6 +22,7 @@ describe('what a run leaves on disk', { timeout: 300_000 }, () => {
       'errors.ndjson',
       'source.json',
       'summary.json',
+      'tally.json',
     ]);
     // The counts and timings are still there for etl runs.
     const runs = JSON.parse((await etl(['runs', '--json', '--state-dir', state])).stdout) as object[];

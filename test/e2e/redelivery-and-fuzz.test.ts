@@ -54,7 +54,7 @@ describe('redelivered events', () => {
 
 describe('fuzzed CSVs: every row loaded exactly as written or reported failed, and the tally reconciles', () => {
   const mapping: Mapping = {
-    key: 'id',
+    key: { partition: 'id' },
     columns: {
       ID: { attribute: 'id', type: 'string', required: true },
       A: { attribute: 'a', type: 'string' },

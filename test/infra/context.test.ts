@@ -1,6 +1,7 @@
 /** How the app chooses the definition it deploys from CDK context. */
 import { describe, expect, it } from 'vitest';
 import { definePipeline } from '../../src/pipeline/definition.ts';
+import { parseMapping } from '../../src/pipeline/mapping.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +47,20 @@ describe('definitionFromContext', () => {
 
   it('refuses a column the mapping does not have', () => {
     expect(() => withSensitiveColumns(definePipeline().mapping, ['Street', 'Nope'])).toThrow(/Nope/);
+  });
+
+  it('refuses to mark a key column, or a column a template reads, sensitive', () => {
+    expect(() => withSensitiveColumns(definePipeline().mapping, ['ID'])).toThrow(
+      'sensitiveColumns: columns.ID.sensitive: the key column cannot be sensitive',
+    );
+    const templated = parseMapping({
+      key: { partition: 'id', sort: 'sk' },
+      columns: { ID: { attribute: 'id' }, Town: { attribute: 'town' } },
+      templates: { sk: 'T#{Town}' },
+    });
+    expect(() => withSensitiveColumns(templated, ['Town'])).toThrow(
+      'sensitiveColumns: templates.sk: template reads the sensitive column "Town"',
+    );
   });
 
   it('deploys the mapping file and event source that `-c mapping=... -c source=...` name', () => {

@@ -10,7 +10,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { definePipeline, type PipelineDefinition, type TargetName } from '../../src/pipeline/definition.ts';
-import { SEED_MAPPING } from '../../src/pipeline/mapping.ts';
+import { parseMapping, SEED_MAPPING } from '../../src/pipeline/mapping.ts';
 import { FEATURE_FLAGS, REPO_ROOT } from '../../src/infra/context.ts';
 import { EXTRACT_CONTAINER_NAME } from '../../src/infra/extract.ts';
 import { EventBridgeEtlStack } from '../../src/infra/stack.ts';
@@ -407,8 +407,8 @@ describe('storage', () => {
       stack.getLogicalId(stack.table.node.defaultChild as never)
     ];
     expect(table?.Properties).toMatchObject({
-      KeySchema: [{ AttributeName: definition.mapping.key, KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: definition.mapping.key, AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: definition.mapping.key.partition, KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: definition.mapping.key.partition, AttributeType: 'S' }],
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
@@ -515,5 +515,54 @@ describe('cdk-nag AwsSolutions', () => {
       expect(report.violations).toEqual([]);
       expect(report.success).toBe(true);
     }
+  });
+});
+
+describe('the mapping drives the items table and the load stage', () => {
+  const mapping = parseMapping({
+    table: 'Addresses',
+    key: { partition: 'pk', sort: 'house' },
+    write: 'insert',
+    columns: { Town: { attribute: 'town' }, HouseNum: { attribute: 'house', type: 'number' } },
+    templates: { pk: 'TOWN#{Town}' },
+  });
+  const mapped = definePipeline({ mapping });
+  let synthesized: { stack: EventBridgeEtlStack; template: Template };
+  beforeAll(() => {
+    synthesized = synth(mapped);
+  });
+
+  it('names the table and keys it by the mapping: partition and sort key, with their types', () => {
+    const { stack: s, template: t } = synthesized;
+    const table = resources(t, 'AWS::DynamoDB::Table')[s.getLogicalId(s.table.node.defaultChild as never)];
+    expect(table?.Properties).toMatchObject({
+      TableName: 'Addresses',
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'house', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'house', AttributeType: 'N' },
+      ],
+    });
+    // The default mapping leaves the name to CloudFormation, as the seed's stack did.
+    const seedTable = resources(template, 'AWS::DynamoDB::Table')[
+      stack.getLogicalId(stack.table.node.defaultChild as never)
+    ];
+    expect(seedTable?.Properties.TableName).toBeUndefined();
+  });
+
+  it("grants the load stage exactly its write mode's calls on the table, and hands it the mapping", () => {
+    const { stack: s, template: t } = synthesized;
+    const table = getAtt(s.getLogicalId(s.table.node.defaultChild as never));
+    expect(rolesAllowed(t, 'dynamodb:PutItem', table)).toEqual([roleOf(s, 'load')]);
+    expect(rolesAllowed(t, 'dynamodb:GetItem', table)).toEqual([roleOf(s, 'load')]);
+    expect(rolesAllowed(t, 'dynamodb:BatchWriteItem', table)).toEqual([]);
+    const load = resources(t, 'AWS::Lambda::Function')[
+      s.getLogicalId(s.stages.load.fn.function.node.defaultChild as never)
+    ];
+    const variables = (load?.Properties.Environment as { Variables: Record<string, string> }).Variables;
+    expect(parseMapping(JSON.parse(variables.PIPELINE_MAPPING as string))).toEqual(mapping);
   });
 });

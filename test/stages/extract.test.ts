@@ -74,7 +74,7 @@ describe('extract', () => {
   });
 
   it('passes ragged rows on, so transform can report them', async () => {
-    expect((await run('A,B\n1\n1,2,3\n')).values).toEqual([['1'], ['1', '2', '3']]);
+    expect((await run('ID,B\n1\n1,2,3\n')).values).toEqual([['1'], ['1', '2', '3']]);
   });
 
   it('puts rows in PutEvents-sized batches: at most 10 entries and 256 KB', async () => {
@@ -171,7 +171,7 @@ describe('extract: line endings, parse errors after many rows, sensitive columns
     },
   };
   const sensitiveMapping: Mapping = {
-    key: 'id',
+    key: { partition: 'id' },
     columns: {
       ID: { attribute: 'id', type: 'string', required: true },
       Street: { attribute: 'street', type: 'string', sensitive: true },

@@ -173,7 +173,7 @@ describe('load', () => {
 
 describe('load against what DynamoDB refuses', () => {
   const numberMapping = {
-    key: 'id',
+    key: { partition: 'id' },
     columns: {
       ID: { attribute: 'id', type: 'string' as const, required: true },
       Zip: { attribute: 'zip', type: 'number' as const },

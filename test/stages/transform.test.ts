@@ -24,7 +24,7 @@ describe('transform', () => {
 
   it('treats headers named like object internals as plain columns', () => {
     const mapping: Mapping = {
-      key: 'id',
+      key: { partition: 'id' },
       columns: {
         ID: { attribute: 'id', type: 'string', required: true },
         constructor: { attribute: 'ctor', type: 'string' as const },
@@ -53,7 +53,7 @@ describe('transform', () => {
 
   it('fails values that do not fit their type, without quoting them', () => {
     const mapping: Mapping = {
-      key: 'id',
+      key: { partition: 'id' },
       columns: {
         ID: { attribute: 'id', type: 'string', required: true },
         Zip: { attribute: 'zip', type: 'number' },
@@ -82,7 +82,7 @@ describe('transform', () => {
     ],
   ])('fails a number DynamoDB would refuse (%s), so it cannot fail its whole batch', (zip, reason) => {
     const mapping: Mapping = {
-      key: 'id',
+      key: { partition: 'id' },
       columns: {
         ID: { attribute: 'id', type: 'string', required: true },
         Zip: { attribute: 'zip', type: 'number' },
@@ -103,7 +103,7 @@ describe('transform', () => {
     '12345678901234567890123456789012345678',
   ])('accepts a number DynamoDB keeps exactly (%s)', (zip) => {
     const mapping: Mapping = {
-      key: 'id',
+      key: { partition: 'id' },
       columns: {
         ID: { attribute: 'id', type: 'string', required: true },
         Zip: { attribute: 'zip', type: 'number' },
@@ -141,7 +141,7 @@ describe('transform of a row too large for one event as an object', () => {
       data: encodeCsvLine(['1', ...names.map(() => 'x')]),
     };
     const mapping: Mapping = {
-      key: 'id',
+      key: { partition: 'id' },
       columns: { ID: { attribute: 'id', type: 'string', required: true } },
     };
     const entries = await transformBatch(

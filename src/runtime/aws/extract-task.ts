@@ -64,6 +64,7 @@ export async function runExtractTask(target: S3ObjectRef, deps: ExtractTaskDeps)
     input: body,
     publisher: deps.publisher,
     mapping: deps.definition.mapping,
+    onWarning: (message) => deps.logger.warn(message, { run, file }),
     maxPutsInFlight: deps.maxPutsInFlight ?? DEFAULT_MAX_PUTS_IN_FLIGHT,
     ...(deps.cipher ? { cipher: deps.cipher } : {}),
   });

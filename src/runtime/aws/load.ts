@@ -7,11 +7,13 @@
  * `row-failed`: the stage answers them `retry`, their messages are reported failed, so SQS redelivers them and the
  * rows are retried rather than quarantined. An item DynamoDB refuses (a validation error) fails its
  * own row with DynamoDB's reason, found by bisecting its batch; the rest of the batch is written.
- * Writes are keyed puts, so a redelivered row leaves one item.
+ * Writes are in the mapping's write mode (keyed puts, updates or conditional inserts), so a
+ * redelivered row leaves one item and stays loaded.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import { type PipelineDefinition, writeRateShare } from '../../pipeline/definition.ts';
+import { keyAttributes, writeModeOf } from '../../pipeline/mapping.ts';
 import { WriteRateLimiter } from '../../adapters/write-rate.ts';
 import { loadStage } from '../../stages/load.ts';
 import type { EventPublisher, FieldCipher, ItemWriter } from '../../stages/ports.ts';
@@ -47,7 +49,8 @@ export function loadDepsFromEnv(env: EnvSource): LoadDeps {
     writer: new DynamoItemWriter({
       client: dynamoClient(),
       tableName: requireEnv(env, Env.tableName),
-      key: definition.mapping.key,
+      key: keyAttributes(definition.mapping),
+      mode: writeModeOf(definition.mapping),
       concurrency: 4,
       // Each concurrent instance of this function paces itself to its share of the table's rate.
       ...(share === undefined ? {} : { rate: new WriteRateLimiter({ perSecond: share }) }),

@@ -10,6 +10,7 @@ import {
   DynamoDBClient,
   ResourceInUseException,
   ResourceNotFoundException,
+  type ScalarAttributeType,
 } from '@aws-sdk/client-dynamodb';
 import { UserError } from '../../pipeline/errors.ts';
 import { DYNAMO_WORKER_LIMITS } from './heap.ts';
@@ -86,23 +87,48 @@ export function localClient(endpoint: string): DynamoDBClient {
   });
 }
 
-/** The table exists with another partition key than the mapping's. */
+/** A key attribute: its name and DynamoDB type (S, N or B). */
+export interface KeyAttribute {
+  name: string;
+  type: string;
+}
+
+/** The table exists with another key schema than the mapping's (names or types, partition or sort). */
 export class TableKeyMismatchError extends UserError {
   override readonly name = 'TableKeyMismatchError';
-  constructor(tableName: string, tableKey: string, mappingKey: string) {
+  constructor(tableName: string, tableKey: readonly KeyAttribute[], mappingKey: readonly KeyAttribute[]) {
     super(
-      `table ${tableName} has partition key "${tableKey}" but the mapping's key is "${mappingKey}"; ` +
-        'use a mapping with the same key, or another --state-dir',
+      `table ${tableName} has key ${describeKey(tableKey)} but the mapping's key is ${describeKey(mappingKey)}; ` +
+        'use a mapping with the same key, another "table", or another --state-dir',
     );
   }
 }
 
-/** Creates the table (partition key only, on-demand) unless it exists. */
-export async function ensureTable(client: DynamoDBClient, tableName: string, key: string): Promise<void> {
+/** `pk (S) + sk (N)`: partition key, then sort key. */
+export function describeKey(key: readonly KeyAttribute[]): string {
+  return key.map((k) => `"${k.name}" (${k.type})`).join(' + ');
+}
+
+/**
+ * Checks the table's key schema against the key, or creates the table (on-demand) when there is
+ * none. A key given as a name alone is a string partition key.
+ */
+export async function ensureTable(
+  client: DynamoDBClient,
+  tableName: string,
+  key: string | readonly KeyAttribute[],
+): Promise<void> {
+  const wanted = typeof key === 'string' ? [{ name: key, type: 'S' }] : key;
   try {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    const hashKey = Table?.KeySchema?.find((k) => k.KeyType === 'HASH')?.AttributeName;
-    if (hashKey !== key) throw new TableKeyMismatchError(tableName, hashKey ?? '', key);
+    const types = new Map(Table?.AttributeDefinitions?.map((d) => [d.AttributeName, d.AttributeType]));
+    const existing = ['HASH', 'RANGE'].flatMap((role) => {
+      const name = Table?.KeySchema?.find((k) => k.KeyType === role)?.AttributeName;
+      return name === undefined ? [] : [{ name, type: types.get(name) ?? '?' }];
+    });
+    if (describeKey(existing) !== describeKey(wanted)) {
+      throw new TableKeyMismatchError(tableName, existing, wanted);
+    }
     if (Table?.TableStatus === 'ACTIVE') return;
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
@@ -111,8 +137,11 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, key
     await client.send(
       new CreateTableCommand({
         TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
+        AttributeDefinitions: wanted.map((k) => ({
+          AttributeName: k.name,
+          AttributeType: k.type as ScalarAttributeType,
+        })),
+        KeySchema: wanted.map((k, i) => ({ AttributeName: k.name, KeyType: i === 0 ? 'HASH' : 'RANGE' })),
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );

@@ -12,7 +12,15 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import { WriteRateLimiter } from '../../adapters/write-rate.ts';
 import { definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
-import { type Mapping, mappingHash, SEED_MAPPING } from '../../pipeline/mapping.ts';
+import {
+  keyAttributes,
+  keySchemaOf,
+  type Mapping,
+  mappingHash,
+  SEED_MAPPING,
+  tableNameOf,
+  writeModeOf,
+} from '../../pipeline/mapping.ts';
 import type { PutEventsEntry } from '../../pipeline/events.ts';
 import { batchPutEventsEntries } from '../../pipeline/put-events.ts';
 import { extract, ExtractError } from '../../stages/extract.ts';
@@ -48,14 +56,7 @@ import { StateLock } from './lock.ts';
 import { boundHeapGrowth } from './heap.ts';
 import { LocalMetrics } from './metrics.ts';
 import { type RecordedRun, type RunLog, RunStore, type SourceDescriptor } from './runs.ts';
-import {
-  DEFAULT_TABLE_NAME,
-  ensureStateDir,
-  readFileAsRun,
-  runIdForFile,
-  type StatePaths,
-  statePaths,
-} from './state.ts';
+import { ensureStateDir, readFileAsRun, runIdForFile, type StatePaths, statePaths } from './state.ts';
 import { MemoryTallyStore } from './tally-store.ts';
 
 /** How often a run in progress records its counts for other processes to read. */
@@ -121,6 +122,8 @@ export interface RunReport {
   error?: ExtractError;
   /** Rows whose key an earlier row of the file had: each overwrote that item. */
   repeatedKeys?: number;
+  /** What the file lacks that is worth a warning (mapped optional columns), one line each. */
+  warnings?: string[];
 }
 
 /** The file cannot be run at all (missing, a directory, unreadable). */
@@ -198,8 +201,9 @@ export class LocalPipeline {
       dynamo = options.dynamoEndpoint
         ? externalDynamo(options.dynamoEndpoint)
         : await startDynalite(options.inMemory ? {} : { path: paths.dynamodb });
-      const tableName = options.tableName ?? DEFAULT_TABLE_NAME;
-      await ensureTable(dynamo.client, tableName, definition.mapping.key);
+      const tableName = options.tableName ?? tableNameOf(definition.mapping);
+      // Before any row: a table keyed otherwise stops the run here, nothing written.
+      await ensureTable(dynamo.client, tableName, keySchemaOf(definition.mapping));
       const router = options.router ?? new RuleIndex<string>();
       const archive = options.inMemory
         ? undefined
@@ -271,6 +275,10 @@ export class LocalPipeline {
     const { file, run } = source;
     const mapping = source.mapping ?? this.definition.mapping;
     if (this.activeRuns.has(run)) throw new Error(`run ${run} is already in progress`);
+    // Before any row: another table than the stack's is checked (or created) like the stack's was.
+    if (tableNameOf(mapping) !== tableNameOf(this.definition.mapping)) {
+      await ensureTable(this.dynamo.client, tableNameOf(mapping), keySchemaOf(mapping));
+    }
     this.activeRuns.add(run);
     this.tally.reset(run);
     await this.runs.begin(
@@ -288,8 +296,10 @@ export class LocalPipeline {
     const startedAt = new Date().toISOString();
     let error: ExtractError | undefined;
     let repeatedKeys = 0;
+    const warnings: string[] = [];
     try {
       ({ repeatedKeys } = await extract({
+        onWarning: (message) => warnings.push(message),
         source: this.definition.source,
         run,
         file,
@@ -330,6 +340,7 @@ export class LocalPipeline {
       counts: final,
       ...(error ? { error } : {}),
       ...(repeatedKeys ? { repeatedKeys } : {}),
+      ...(warnings.length > 0 ? { warnings } : {}),
     };
   }
 
@@ -591,15 +602,28 @@ export class LocalPipeline {
   private wire(): void {
     const { source, delivery, rules } = this.definition;
     const mappingFor = (run: string): Promise<Mapping> => this.mappingFor(run);
-    // The table's key is the stack's: a run's mapping names the same key (the table refuses others).
-    const rate = this.definition.writes.maxWritesPerSecond;
-    const writer = new DynamoItemWriter({
-      client: this.dynamo.client,
-      tableName: this.tableName,
-      key: this.definition.mapping.key,
-      // One writer serves every load batch in flight: it paces them all to the table's rate.
-      ...(rate === undefined ? {} : { rate: new WriteRateLimiter({ perSecond: rate }) }),
-    });
+    const perSecond = this.definition.writes.maxWritesPerSecond;
+    // One rate for every load batch in flight, whichever writer: it paces them all to the table's rate.
+    const rate = perSecond === undefined ? undefined : new WriteRateLimiter({ perSecond });
+    // A run's rows go to its mapping's table, by its key, in its write mode (a run recovered or
+    // redriven keeps the mapping it began with). The stack's own mapping's table is the stack's table.
+    const writers = new Map<string, DynamoItemWriter>();
+    const writer = (mapping: Mapping): DynamoItemWriter => {
+      const ownTable = tableNameOf(mapping) === tableNameOf(this.definition.mapping);
+      const tableName = ownTable ? this.tableName : tableNameOf(mapping);
+      const target = { tableName, key: keyAttributes(mapping), mode: writeModeOf(mapping) };
+      const id = JSON.stringify(target);
+      let found = writers.get(id);
+      if (!found) {
+        found = new DynamoItemWriter({
+          client: this.dynamo.client,
+          ...target,
+          ...(rate === undefined ? {} : { rate }),
+        });
+        writers.set(id, found);
+      }
+      return found;
+    };
     const publisher = this.wrapStagePublisher(this.handlerPublisher());
     // The bus delivers again what the stage driver says to retry, with the bus's backoff.
     const ruleOf = (name: string): string => rules.find((r) => r.target === name)?.name ?? name;

@@ -10,8 +10,8 @@ import { SourceChangedError } from '../../stages/extract.ts';
 import { QUARANTINE_FILE } from './journal.ts';
 
 export const DEFAULT_STATE_DIR = '.etl';
-/** The seed's table name. */
-export const DEFAULT_TABLE_NAME = 'TransformedData';
+/** The seed's table name (a mapping's `table` names another). */
+export { DEFAULT_TABLE_NAME } from '../../pipeline/mapping.ts';
 
 export interface StatePaths {
   root: string;

@@ -173,6 +173,7 @@ export class LocalStack {
         forcePathStyle: true,
       });
       const finished = (report: RunReport): void => {
+        for (const warning of report.warnings ?? []) warn(warning);
         log(runRecord(report));
         options.onRun?.(report);
       };
