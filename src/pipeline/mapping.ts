@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { UserError } from './errors.ts';
+import { inputOptionsShape, type InputOptions } from './input-format.ts';
 export type ColumnType = 'string' | 'number' | 'boolean';
 
 export interface ColumnMapping {
@@ -12,7 +13,7 @@ export interface ColumnMapping {
   sensitive?: boolean;
 }
 
-export interface Mapping {
+export interface Mapping extends InputOptions {
   /** The attribute that is the table's partition key. */
   key: string;
   columns: Record<string, ColumnMapping>;
@@ -43,6 +44,7 @@ const mappingSchema = z
     columns: z
       .record(z.string().min(1, 'column names must be non-empty'), columnSchema)
       .refine((columns) => Object.keys(columns).length > 0, 'must map at least one column'),
+    ...inputOptionsShape,
   })
   .superRefine((mapping, ctx) => {
     const byAttribute = new Map<string, string>();
