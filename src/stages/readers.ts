@@ -210,6 +210,8 @@ async function* csvRecords(text: AsyncIterable<string>, csv: CsvOptions): AsyncG
   const parser = parse({
     delimiter: csv.delimiter ?? ',',
     quote: csv.quote ?? '"',
+    // A quote inside a quoted field is doubled, whichever the quote character is.
+    escape: csv.quote ?? '"',
     relax_column_count: true,
     skip_empty_lines: true,
     record_delimiter: RECORD_DELIMITERS,
