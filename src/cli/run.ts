@@ -1,12 +1,13 @@
 /** `etl run FILE...`: each file through the pipeline to completion, then its tally. */
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { assertReadableFile, LocalPipeline, type RunReport } from '../runtime/local/pipeline.ts';
-import { INPUT_FORMATS, type InputFormat } from '../pipeline/input-format.ts';
+import type { InputFormat } from '../pipeline/input-format.ts';
 import { progressLine, ProgressTracker } from '../runtime/local/progress.ts';
 import {
   archiveRequestFromOptions,
   definitionFromOptions,
+  parseInputFormat,
   type PipelineOptions,
   withPipelineOptions,
   withStateDir,
@@ -94,12 +95,6 @@ export function registerRun(program: Command): void {
       }
     },
   );
-}
-
-function parseInputFormat(value: string): InputFormat {
-  if (!(INPUT_FORMATS as readonly string[]).includes(value))
-    throw new InvalidArgumentError(`one of ${INPUT_FORMATS.join(', ')}`);
-  return value as InputFormat;
 }
 
 function rows(n: number): string {

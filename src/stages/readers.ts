@@ -254,36 +254,64 @@ async function* jsonLinesRecords(
   columns: readonly string[],
 ): AsyncGenerator<InputRecord> {
   yield { record: [...columns], lines: 0 };
+  for await (const line of jsonLines(text)) {
+    yield 'problem' in line
+      ? { record: [], lines: line.lines, problem: line.problem }
+      : { record: columns.map((column) => cellText(valueAt(line.object, column))), lines: line.lines };
+  }
+}
+
+export type JsonLine = { lines: number; object: JsonObject } | { lines: number; problem: string };
+
+/** A JSON Lines input's objects (or why a line is not one), e.g. to infer a mapping from them. */
+export function readJsonLines(input: RecordInput): AsyncGenerator<JsonLine> {
+  return jsonLines(decodedText(input, { format: 'jsonl' }));
+}
+
+/** Each non-blank line parsed; `lines` is its line number. */
+async function* jsonLines(text: AsyncIterable<string>): AsyncGenerator<JsonLine> {
   let pending = '';
-  let line = 0;
-  const record = (raw: string): InputRecord | undefined => {
-    line += 1;
+  let lines = 0;
+  const parsed = (raw: string): JsonLine | undefined => {
+    lines += 1;
     if (raw.trim() === '') return undefined;
-    const parsed = parseJsonLine(raw);
-    if (typeof parsed === 'string') return { record: [], lines: line, problem: parsed };
-    return { record: columns.map((column) => cellText(valueAt(parsed, column))), lines: line };
+    const value = parseJsonLine(raw);
+    return typeof value === 'string' ? { lines, problem: value } : { lines, object: value };
   };
   for await (const chunk of text) {
     pending += chunk;
     let start = 0;
     for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n', start)) {
-      const r = record(pending.slice(start, pending[end - 1] === '\r' ? end - 1 : end));
-      if (r) yield r;
+      const line = parsed(pending.slice(start, pending[end - 1] === '\r' ? end - 1 : end));
+      if (line) yield line;
       start = end + 1;
     }
     pending = pending.slice(start);
   }
-  const last = record(pending.endsWith('\r') ? pending.slice(0, -1) : pending);
+  const last = parsed(pending.endsWith('\r') ? pending.slice(0, -1) : pending);
   if (last) yield last;
 }
 
+/** The first `count` bytes of the input, gunzipped if it is gzip (to sniff its encoding and dialect). */
+export async function headBytes(input: RecordInput, count: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of inputBytes(input)) {
+    chunks.push(chunk);
+    length += chunk.length;
+    if (length >= count) break;
+  }
+  return Buffer.concat(chunks).subarray(0, count);
+}
+
 /** A number kept as written: DynamoDB keeps 38 digits, a JavaScript number 17. */
-class RawNumber {
+export class RawNumber {
   constructor(readonly text: string) {}
 }
 
-type JsonValue = string | number | boolean | null | RawNumber | JsonValue[] | { [key: string]: JsonValue };
-type JsonObject = Record<string, JsonValue>;
+export type JsonValue =
+  string | number | boolean | null | RawNumber | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = Record<string, JsonValue>;
 
 /** The line's object, or why it is not one (never quoting the line). */
 function parseJsonLine(line: string): JsonObject | string {
@@ -356,7 +384,7 @@ export function valueAt(object: JsonObject, path: string): JsonValue | undefined
  * A JSON value as the cell of a CSV line: strings as they are; numbers and booleans as their JSON
  * text; objects and arrays as JSON text (for a `json` column); null and missing as empty.
  */
-function cellText(value: JsonValue | undefined): string {
+export function cellText(value: JsonValue | undefined): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'string') return value;
   return jsonText(value);
