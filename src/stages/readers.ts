@@ -40,6 +40,8 @@ export interface ReadOptions {
   csv?: CsvOptions;
   /** JSON Lines: the columns to take from each object (names or dotted paths), in order. */
   columns?: readonly string[];
+  /** JSON Lines: a longer line fails as a row (default MAX_JSON_LINE_CHARS). */
+  maxLineChars?: number;
 }
 
 /** How a run's mapping reads its file. */
@@ -64,7 +66,8 @@ export interface InputRecord {
  */
 export async function* readRecords(input: RecordInput, options: ReadOptions): AsyncGenerator<InputRecord> {
   const text = decodedText(input, options);
-  if (options.format === 'jsonl') yield* jsonLinesRecords(text, options.columns ?? []);
+  if (options.format === 'jsonl')
+    yield* jsonLinesRecords(jsonLines(text, options.maxLineChars), options.columns ?? []);
   else yield* csvRecords(text, options.csv ?? {});
 }
 
@@ -250,11 +253,11 @@ async function* csvRecords(text: AsyncIterable<string>, csv: CsvOptions): AsyncG
 
 /** JSON Lines: the header is the columns; each non-blank line is a row of their values. */
 async function* jsonLinesRecords(
-  text: AsyncIterable<string>,
+  parsedLines: AsyncIterable<JsonLine>,
   columns: readonly string[],
 ): AsyncGenerator<InputRecord> {
   yield { record: [...columns], lines: 0 };
-  for await (const line of jsonLines(text)) {
+  for await (const line of parsedLines) {
     yield 'problem' in line
       ? { record: [], lines: line.lines, problem: line.problem }
       : { record: columns.map((column) => cellText(valueAt(line.object, column))), lines: line.lines };
@@ -268,25 +271,45 @@ export function readJsonLines(input: RecordInput): AsyncGenerator<JsonLine> {
   return jsonLines(decodedText(input, { format: 'jsonl' }));
 }
 
-/** Each non-blank line parsed; `lines` is its line number. */
-async function* jsonLines(text: AsyncIterable<string>): AsyncGenerator<JsonLine> {
+/** The longest JSON Lines line kept in memory: far past what one event (256 KB) can carry. */
+export const MAX_JSON_LINE_CHARS = 16 * 1024 * 1024;
+
+/**
+ * Each non-blank line parsed; `lines` is its line number. A line longer than `maxLineChars` is not
+ * held: it is skipped to its end and fails as a row of its own, so memory stays bounded.
+ */
+async function* jsonLines(
+  text: AsyncIterable<string>,
+  maxLineChars = MAX_JSON_LINE_CHARS,
+): AsyncGenerator<JsonLine> {
   let pending = '';
   let lines = 0;
+  let overlong = false;
   const parsed = (raw: string): JsonLine | undefined => {
     lines += 1;
+    if (overlong) {
+      overlong = false;
+      return { lines, problem: `line is longer than ${maxLineChars} characters` };
+    }
     if (raw.trim() === '') return undefined;
     const value = parseJsonLine(raw);
     return typeof value === 'string' ? { lines, problem: value } : { lines, object: value };
   };
   for await (const chunk of text) {
+    // Only the new text can hold the next line break.
+    const searchFrom = pending.length;
     pending += chunk;
     let start = 0;
-    for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n', start)) {
+    for (let end = pending.indexOf('\n', searchFrom); end !== -1; end = pending.indexOf('\n', start)) {
       const line = parsed(pending.slice(start, pending[end - 1] === '\r' ? end - 1 : end));
       if (line) yield line;
       start = end + 1;
     }
     pending = pending.slice(start);
+    if (pending.length > maxLineChars) {
+      overlong = true;
+      pending = '';
+    }
   }
   const last = parsed(pending.endsWith('\r') ? pending.slice(0, -1) : pending);
   if (last) yield last;

@@ -189,6 +189,21 @@ describe('JSON Lines', () => {
     ]);
   });
 
+  it('a line longer than the limit is not held: it fails as its own row and the next lines are read', async () => {
+    const long = JSON.stringify({ id: 'x'.repeat(200) });
+    const out = await records(`{"id":"1"}\n${long}\n{"id":"3"}\n${long}`, {
+      format: 'jsonl',
+      columns: ['id'],
+      maxLineChars: 50,
+    });
+    expect(out.slice(1)).toEqual([
+      { record: ['1'] },
+      { record: [], problem: 'line is longer than 50 characters' },
+      { record: ['3'] },
+      { record: [], problem: 'line is longer than 50 characters' },
+    ]);
+  });
+
   it('gzipped JSON Lines are read too', async () => {
     const out = await records(gzipSync('{"id":"1"}\n{"id":"2"}'), { format: 'jsonl', columns: ['id'] });
     expect(out.map((r) => r.record)).toEqual([['id'], ['1'], ['2']]);
