@@ -16,6 +16,7 @@ export const COMMANDS: readonly { names: readonly string[]; load: () => Promise<
     load: async () => (await import('./test-event-pattern.ts')).registerTestEventPattern,
   },
   { names: ['dlq', 'replay'], load: async () => (await import('./delivery.ts')).registerDelivery },
+  { names: ['mapping'], load: async () => (await import('./mapping.ts')).registerMapping },
   { names: ['reset'], load: async () => (await import('./reset.ts')).registerReset },
   { names: ['gc'], load: async () => (await import('./gc.ts')).registerGc },
 ];

@@ -8,6 +8,7 @@ import { RunStore } from '../runtime/local/runs.ts';
 import { statePaths } from '../runtime/local/state.ts';
 import { parseLimit, writeListing } from './listing.ts';
 import { withStateDir } from './options.ts';
+import { UserError } from './errors.ts';
 import { selectRuns } from './state-reader.ts';
 
 interface ListingOptions {
@@ -66,16 +67,29 @@ function warnOfUnrecordedRuns(store: RunStore, runs: readonly string[]): void {
 
 export function registerErrors(program: Command): void {
   withListingOptions(
-    program.command('errors').description('rows that failed, with their reasons (the quarantine)'),
+    program
+      .command('errors')
+      .description('rows that failed, with their reasons (the quarantine)')
+      .option('--csv', "with --run: the run's failed rows as CSV, to fix and run again")
+      .option('--out <file>', 'with --csv: write the CSV there (default: print it)'),
     'a JSON array of the failed rows, one per line',
-  ).action(async (options: ListingOptions) => {
+  ).action(async (options: ListingOptions & { csv?: boolean; out?: string }) => {
     const paths = statePaths(options.stateDir);
     const store = new RunStore(paths);
+    if (options.out !== undefined && !options.csv) throw new UserError('--out is for --csv');
+    if (options.csv) {
+      if (options.run === undefined) throw new UserError('--csv needs --run ID: the failed rows of one run');
+      await selectRuns(store, paths.root, options.run);
+      const { writeErrorsCsv } = await import('./errors-csv.ts');
+      await writeErrorsCsv(store, options.run, options.out);
+      return;
+    }
     const runs = await selectRuns(store, paths.root, options.run);
     await writeListing(
       readRunLogs(runs, (run) => store.readErrors(run)),
       {
-        ...options,
+        json: options.json,
+        limit: options.limit,
         row: (e) => ({ run: e.run, row: e.row, stage: e.stage, column: e.column, reason: e.reason }),
       },
     );

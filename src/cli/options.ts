@@ -9,6 +9,7 @@ import {
   MIN_STAGE_CONCURRENCY,
   type PipelineDefinition,
 } from '../pipeline/definition.ts';
+import { INPUT_FORMATS, type InputFormat } from '../pipeline/input-format.ts';
 import { readMappingFile } from '../pipeline/mapping-file.ts';
 import { type ArchiveRequest, DEFAULT_ARCHIVE_RETENTION_DAYS } from '../runtime/local/archive-settings.ts';
 import { DEFAULT_STATE_DIR } from '../runtime/local/state.ts';
@@ -37,6 +38,12 @@ function parseWholeNumber(value: string): number {
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)))
     throw new InvalidArgumentError('a whole number');
   return Number(value);
+}
+
+export function parseInputFormat(value: string): InputFormat {
+  if (!(INPUT_FORMATS as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`one of ${INPUT_FORMATS.join(', ')}`);
+  return value as InputFormat;
 }
 
 function parseSeconds(value: string): number {

@@ -2,10 +2,12 @@
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { assertReadableFile, LocalPipeline, type RunReport } from '../runtime/local/pipeline.ts';
+import type { InputFormat } from '../pipeline/input-format.ts';
 import { progressLine, ProgressTracker } from '../runtime/local/progress.ts';
 import {
   archiveRequestFromOptions,
   definitionFromOptions,
+  parseInputFormat,
   type PipelineOptions,
   withPipelineOptions,
   withStateDir,
@@ -17,73 +19,83 @@ export function registerRun(program: Command): void {
       program
         .command('run')
         .description('run CSV files through the pipeline; exit 0 only when every row loaded')
-        .argument('<file...>', 'CSV files, first row the header')
-        .option('--json', 'one JSON object per line on stdout: progress every 2 s, then each run'),
+        .argument('<file...>', 'CSV or JSON Lines files, gzipped or not')
+        .option('--json', 'one JSON object per line on stdout: progress every 2 s, then each run')
+        .option(
+          '--format <format>',
+          'csv or jsonl (default: the mapping\'s "format", else by name: .jsonl and .ndjson are JSON Lines)',
+          parseInputFormat,
+        ),
     ),
-  ).action(async (files: string[], options: { stateDir: string; json?: boolean } & PipelineOptions) => {
-    const json = options.json === true;
-    const definition = definitionFromOptions(options);
-    // A missing file is the user's mistake: say so before starting anything.
-    for (const file of files) await assertReadableFile(file);
-    const pipeline = await LocalPipeline.start({
-      stateDir: options.stateDir,
-      definition,
-      archive: archiveRequestFromOptions(options),
-      recordEvents: options.recordEvents === true,
-    });
-    const reports: RunReport[] = [];
-    try {
-      for (const report of await pipeline.recover()) {
-        if (!json) console.log(`recovered a run cut short earlier:`);
-        printTally(report, { json, recovered: true });
-      }
-      const quarantined = pipeline.quarantineNotice();
-      if (quarantined) console.error(`etl run: ${quarantined}`);
-      for (const file of files) {
-        const stopProgress = showProgress(file, pipeline, json);
-        try {
-          const report = await pipeline.runFile(file);
-          stopProgress();
-          for (const warning of report.warnings ?? []) console.error(`etl: warning: ${warning}`);
-          printTally(report, { json });
-          reports.push(report);
-        } finally {
-          stopProgress();
+  ).action(
+    async (
+      files: string[],
+      options: { stateDir: string; json?: boolean; format?: InputFormat } & PipelineOptions,
+    ) => {
+      const json = options.json === true;
+      const definition = definitionFromOptions(options);
+      // A missing file is the user's mistake: say so before starting anything.
+      for (const file of files) await assertReadableFile(file);
+      const pipeline = await LocalPipeline.start({
+        stateDir: options.stateDir,
+        definition,
+        archive: archiveRequestFromOptions(options),
+        recordEvents: options.recordEvents === true,
+      });
+      const reports: RunReport[] = [];
+      try {
+        for (const report of await pipeline.recover()) {
+          if (!json) console.log(`recovered a run cut short earlier:`);
+          printTally(report, { json, recovered: true });
         }
+        const quarantined = pipeline.quarantineNotice();
+        if (quarantined) console.error(`etl run: ${quarantined}`);
+        for (const file of files) {
+          const stopProgress = showProgress(file, pipeline, json);
+          try {
+            const report = await pipeline.runFile(file, options.format ? { format: options.format } : {});
+            stopProgress();
+            for (const warning of report.warnings ?? []) console.error(`etl: warning: ${warning}`);
+            printTally(report, { json });
+            reports.push(report);
+          } finally {
+            stopProgress();
+          }
+        }
+      } finally {
+        await pipeline.close();
       }
-    } finally {
-      await pipeline.close();
-    }
-    const fileError = reports.find((r) => r.error);
-    const failed = reports.reduce((n, r) => n + r.counts.failed, 0);
-    const deadLettered = reports.reduce((n, r) => n + (r.counts.deadLettered ?? 0), 0);
-    const stateDir = options.stateDir === '.etl' ? '' : ` --state-dir ${options.stateDir}`;
-    if (fileError?.error) {
-      console.error(`etl: ${fileError.error.message}`);
-      process.exitCode = 2;
-      return;
-    }
-    if (failed > 0) {
-      const runs = reports.filter((r) => r.counts.failed > 0).map((r) => r.run);
-      console.error(
-        `etl: ${rows(failed)} failed; see ${failed === 1 ? 'it' : 'them'} with: etl errors --run ${runs[0]}${stateDir}`,
-      );
-      process.exitCode = 1;
-    }
-    if (deadLettered > 0) {
-      console.error(
-        `etl: ${rows(deadLettered)} dead-lettered after their retries; see ${deadLettered === 1 ? 'it' : 'them'} ` +
-          `with: etl dlq${stateDir}, and deliver again with: etl dlq redrive${stateDir}`,
-      );
-      process.exitCode = 1;
-    }
-    if (failed === 0 && deadLettered === 0 && reports.some((r) => r.counts.loaded < r.counts.extracted)) {
-      console.error(
-        'etl: some rows were neither loaded nor reported failed (see: etl events, after a run with --record-events)',
-      );
-      process.exitCode = 1;
-    }
-  });
+      const fileError = reports.find((r) => r.error);
+      const failed = reports.reduce((n, r) => n + r.counts.failed, 0);
+      const deadLettered = reports.reduce((n, r) => n + (r.counts.deadLettered ?? 0), 0);
+      const stateDir = options.stateDir === '.etl' ? '' : ` --state-dir ${options.stateDir}`;
+      if (fileError?.error) {
+        console.error(`etl: ${fileError.error.message}`);
+        process.exitCode = 2;
+        return;
+      }
+      if (failed > 0) {
+        const runs = reports.filter((r) => r.counts.failed > 0).map((r) => r.run);
+        console.error(
+          `etl: ${rows(failed)} failed; see ${failed === 1 ? 'it' : 'them'} with: etl errors --run ${runs[0]}${stateDir}`,
+        );
+        process.exitCode = 1;
+      }
+      if (deadLettered > 0) {
+        console.error(
+          `etl: ${rows(deadLettered)} dead-lettered after their retries; see ${deadLettered === 1 ? 'it' : 'them'} ` +
+            `with: etl dlq${stateDir}, and deliver again with: etl dlq redrive${stateDir}`,
+        );
+        process.exitCode = 1;
+      }
+      if (failed === 0 && deadLettered === 0 && reports.some((r) => r.counts.loaded < r.counts.extracted)) {
+        console.error(
+          'etl: some rows were neither loaded nor reported failed (see: etl events, after a run with --record-events)',
+        );
+        process.exitCode = 1;
+      }
+    },
+  );
 }
 
 function rows(n: number): string {

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { UserError } from './errors.ts';
 import { checkCell, defaultCell } from './cell-types.ts';
+import { inputOptionsShape, type InputOptions } from './input-format.ts';
 
 export const COLUMN_TYPES = [
   'string',
@@ -44,7 +45,7 @@ export interface KeySchema {
   sort?: string;
 }
 
-export interface Mapping {
+export interface Mapping extends InputOptions {
   /** The target table; DEFAULT_TABLE_NAME when absent. */
   table?: string;
   /** The table's primary key (a mapping file may name just the partition key as a string). */
@@ -183,6 +184,7 @@ const mappingSchema = z
           .regex(/^[^{}]*(\{[^{}]+\}[^{}]*)+$/, 'must name at least one {Column}, with no stray braces'),
       )
       .optional(),
+    ...inputOptionsShape,
   })
   .transform((mapping) => ({
     ...mapping,

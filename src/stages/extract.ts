@@ -1,9 +1,7 @@
 /**
- * Extract: streams a CSV and puts one `s3RecordExtraction` event per data row, in PutEvents-sized
- * batches, bracketed by extraction-started and extraction-completed (which carries the row count).
+ * Extract: streams a file (CSV or JSON Lines, read by readers.ts) and puts one `s3RecordExtraction`
+ * event per data row, in PutEvents-sized batches, bracketed by extraction-started and extraction-completed (which carries the row count).
  */
-import type { Readable } from 'node:stream';
-import { CsvError, parse } from 'csv-parse';
 import PQueue from 'p-queue';
 import { DetailType, Status } from '../pipeline/definition.ts';
 import { entry, type PutEventsEntry, tooLargeReason } from '../pipeline/events.ts';
@@ -15,8 +13,15 @@ import {
   templateColumns,
 } from '../pipeline/mapping.ts';
 import { PutEventsBatcher } from '../pipeline/put-events.ts';
-import { UserError } from '../pipeline/errors.ts';
 import { decodeCsvLine, encodeCsvLine } from './csv.ts';
+import {
+  asExtractError,
+  destroyInput,
+  ExtractError,
+  type RecordInput,
+  readOptionsOf,
+  readRecords,
+} from './readers.ts';
 import { RepeatedKeys } from './repeated-keys.ts';
 import type { EventPublisher, FieldCipher } from './ports.ts';
 
@@ -25,7 +30,8 @@ export interface ExtractOptions {
   run: string;
   /** How the file is named in events and messages (a path or an s3:// URL). */
   file: string;
-  input: Readable | AsyncIterable<Buffer | string>;
+  /** The file's bytes: CSV or JSON Lines as the mapping says, gzipped or not. */
+  input: RecordInput;
   publisher: EventPublisher;
   mapping: Mapping;
   /** Encrypts the mapping's sensitive columns before they leave in an event. */
@@ -44,25 +50,7 @@ export interface ExtractResult {
   repeatedKeys: number;
 }
 
-/** A file that cannot be read to its end; `line` is 1-based in the file. */
-export class ExtractError extends UserError {
-  constructor(
-    message: string,
-    readonly file: string,
-    readonly line?: number,
-  ) {
-    super(line === undefined ? `${file}: ${message}` : `${file}:${line}: ${message}`);
-    this.name = 'ExtractError';
-  }
-}
-
-/**
- * Thrown by an input that finds its source changed while it was read (the runtime checks; extract
- * reports it as a file error, so the run fails with that reason).
- */
-export class SourceChangedError extends UserError {
-  override readonly name = 'SourceChangedError';
-}
+export { ExtractError, SourceChangedError } from './readers.ts';
 
 export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   const { source, run, file, publisher } = options;
@@ -119,7 +107,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   let columnIndex = new Map<string, number>();
   let row = 0;
   try {
-    for await (const { record } of csvRecords(options.input)) {
+    for await (const { record, problem } of readRecords(options.input, readOptionsOf(options.mapping))) {
       if (headers === undefined) {
         headers = validateHeader(record, file);
         checkSensitiveColumns(record, sensitive, file);
@@ -130,6 +118,20 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
         continue;
       }
       row += 1;
+      if (problem !== undefined) {
+        // A JSON Lines line that is not an object fails its own row; the file goes on.
+        const full = batcher.push(
+          entry(source, DetailType.rowFailed, {
+            status: Status.failed,
+            stage: 'extract',
+            reason: problem,
+            run,
+            row,
+          }),
+        );
+        if (full) await send(full);
+        continue;
+      }
       const key = record.length === headerLength ? fullKey(record, keyTemplates, columnIndex) : undefined;
       if (key !== undefined) repeated.add(key);
       const values = options.cipher
@@ -317,116 +319,4 @@ function validateHeader(record: string[], file: string): string {
     seen.add(name);
   }
   return encodeCsvLine(record);
-}
-
-/** CRLF, LF and CR each end a record, mixed in one file too (csv-parse would take the first seen). */
-const RECORD_DELIMITERS = ['\r\n', '\n', '\r'];
-
-interface ParsedRecord {
-  record: string[];
-  /** The line the record ends on. */
-  lines: number;
-}
-
-/**
- * The input's records, in order; then the parser's error, if any, after every record before it.
- * Records are taken from csv-parse's `on_record` as they are parsed, not from its stream: an error
- * destroys the stream and with it every record still buffered there (a whole chunk's worth). Input
- * is decoded strictly, so that invalid UTF-8 is reported, not mangled. At most one chunk's records
- * are held at a time.
- */
-async function* csvRecords(input: ExtractOptions['input']): AsyncGenerator<ParsedRecord> {
-  const ready: ParsedRecord[] = [];
-  let parseError: Error | undefined;
-  const parser = parse({
-    bom: true,
-    relax_column_count: true,
-    skip_empty_lines: true,
-    record_delimiter: RECORD_DELIMITERS,
-    on_record: (record: string[], context: { lines: number }) => {
-      ready.push({ record, lines: context.lines });
-      return null;
-    },
-  });
-  parser.on('error', (error: Error) => {
-    parseError ??= error;
-  });
-  parser.resume();
-  const feed = (text: string, end: boolean): Promise<void> =>
-    new Promise((resolve) => {
-      const done = (): void => {
-        parser.off('close', done);
-        resolve();
-      };
-      parser.once('close', done);
-      if (end) parser.end(text, done);
-      else parser.write(text, done);
-    });
-  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  let bytes = 0;
-  const decode = (buffer?: Buffer): string => {
-    try {
-      return buffer ? decoder.decode(buffer, { stream: true }) : decoder.decode();
-    } catch {
-      throw new InputError(`invalid UTF-8 near byte ${bytes}: the file must be UTF-8 text`);
-    }
-  };
-  try {
-    for await (const chunk of input) {
-      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      if (buffer.includes(0))
-        throw new InputError(`binary content (a NUL byte near byte ${bytes}), not CSV text`);
-      const text = decode(buffer);
-      bytes += buffer.length;
-      await feed(text, false);
-      yield* ready.splice(0);
-      if (parseError) throw parseError;
-    }
-    await feed(decode(), true);
-    yield* ready.splice(0);
-    if (parseError) throw parseError;
-  } finally {
-    parser.destroy();
-  }
-}
-
-function destroyInput(input: ExtractOptions['input']): void {
-  const destroy = (input as { destroy?: unknown }).destroy;
-  if (typeof destroy === 'function') (destroy as () => void).call(input);
-}
-
-/** The input is not CSV text. */
-class InputError extends Error {}
-
-/**
- * csv-parse's own messages quote the field they stopped in (`value is "..."`), which may be a
- * sensitive value: the message is built from its code and position only.
- */
-const CSV_PROBLEMS: Record<string, (where: string) => string> = {
-  CSV_QUOTE_NOT_CLOSED: () => 'unterminated quoted field',
-  // (csv-parse 6 names this one without the CSV_ prefix)
-  INVALID_OPENING_QUOTE: (where) =>
-    `a quote inside an unquoted field${where}: quote the whole field and double the quote inside it`,
-  CSV_INVALID_CLOSING_QUOTE: (where) =>
-    `text after a closing quote${where}: a quote inside a quoted field must be doubled`,
-  CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: (where) =>
-    `text after a closing quote${where}: a quote inside a quoted field must be doubled`,
-  CSV_MAX_RECORD_SIZE: () => 'a record larger than the parser allows',
-};
-
-function asExtractError(error: unknown, file: string, header: readonly string[]): Error {
-  if (error instanceof ExtractError) return error;
-  if (error instanceof CsvError) {
-    const { lines, index } = error as CsvError & { lines?: number; index?: number };
-    const where =
-      typeof index === 'number'
-        ? ` (field ${index + 1}${header[index] === undefined ? '' : `, ${header[index]}`})`
-        : '';
-    const problem = CSV_PROBLEMS[error.code]?.(where) ?? `malformed CSV (${error.code})`;
-    return new ExtractError(problem, file, lines);
-  }
-  if (error instanceof InputError || error instanceof SourceChangedError) {
-    return new ExtractError(error.message, file);
-  }
-  return error instanceof Error ? error : new Error(String(error));
 }

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -227,5 +228,41 @@ describe('the task bundle (what the Dockerfile builds and runs)', () => {
     } finally {
       await rm(out, { recursive: true, force: true });
     }
+  });
+});
+
+describe('runExtractTask readers', () => {
+  it('reads a gzipped object whatever its name, and a .jsonl object as JSON Lines (its bad line failing alone)', async () => {
+    const csv = await readFile(SAMPLE);
+    const jsonl = gzipSync(
+      `${JSON.stringify({ ID: '7', HouseNum: 3, Street: 'Quay', Town: 'Larne', Zip: 40001 })}\n[1]\n`,
+    );
+    const bodies: Record<string, Buffer> = { 'in/sample.csv': gzipSync(csv), 'in/rows.jsonl': jsonl };
+    const extracted = async (key: string) => {
+      const publisher = new CapturingPublisher();
+      const result = await runExtractTask(
+        { bucket: 'landing', key, etag: 'e1' },
+        {
+          definition,
+          objects: async () => ({ body: Readable.from([bodies[key] as Buffer]), etag: 'e1' }),
+          publisher,
+          logger: silentLogger(),
+        },
+      );
+      return { result, publisher };
+    };
+    const gz = await extracted('in/sample.csv');
+    expect(gz.result.rows).toBe(5);
+    expect(gz.publisher.details<RowExtractedDetail>(DetailType.rowExtracted)[0]?.data).toBe(
+      '1,12,Main Street,Antrim,22876',
+    );
+    const lines = await extracted('in/rows.jsonl');
+    expect(lines.result.rows).toBe(2);
+    expect(
+      lines.publisher.details<RowExtractedDetail>(DetailType.rowExtracted).map((r) => [r.headers, r.data]),
+    ).toEqual([['ID,HouseNum,Street,Town,Zip', '7,3,Quay,Larne,40001']]);
+    expect(lines.publisher.details(DetailType.rowFailed)).toMatchObject([
+      { stage: 'extract', row: 2, reason: 'line is an array, not a JSON object' },
+    ]);
   });
 });

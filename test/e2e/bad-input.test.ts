@@ -31,8 +31,14 @@ describe('bad files: one line saying what and where, exit 2, no stack trace, sta
     ],
     [
       'a binary file',
-      Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00]),
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d]),
       /^etl: \S+\/in\.csv: binary content/m,
+    ],
+    // gzip is read (by its magic bytes); a stream cut short is a bad file.
+    [
+      'a cut-short gzip file',
+      Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00]),
+      /^etl: \S+\/in\.csv: not a valid gzip stream \(it ends early: the file is cut short\)$/m,
     ],
   ])('%s', async (_, content, message) => {
     const { file, state } = fixture('in.csv', content);

@@ -24,6 +24,7 @@ import {
 } from '../../adapters/s3-object-source.ts';
 import { DetailType, type PipelineDefinition, Status } from '../../pipeline/definition.ts';
 import { entry, type PutEventsEntry } from '../../pipeline/events.ts';
+import { mappingForInput } from '../../pipeline/input-format.ts';
 import { runIdForObject } from '../../pipeline/run-id.ts';
 import { extract, ExtractError } from '../../stages/extract.ts';
 import type { EventPublisher, FieldCipher } from '../../stages/ports.ts';
@@ -63,7 +64,8 @@ export async function runExtractTask(target: S3ObjectRef, deps: ExtractTaskDeps)
     file,
     input: body,
     publisher: deps.publisher,
-    mapping: deps.definition.mapping,
+    // An object named .jsonl or .ndjson is JSON Lines unless the mapping names its format.
+    mapping: mappingForInput(deps.definition.mapping, target.key),
     onWarning: (message) => deps.logger.warn(message, { run, file }),
     maxPutsInFlight: deps.maxPutsInFlight ?? DEFAULT_MAX_PUTS_IN_FLIGHT,
     ...(deps.cipher ? { cipher: deps.cipher } : {}),

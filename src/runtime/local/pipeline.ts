@@ -12,6 +12,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import { WriteRateLimiter } from '../../adapters/write-rate.ts';
 import { definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
+import { type InputFormat, mappingForInput } from '../../pipeline/input-format.ts';
 import {
   keyAttributes,
   keySchemaOf,
@@ -249,9 +250,11 @@ export class LocalPipeline {
   }
 
   /** Runs one file to completion: every row loaded or reported failed. */
-  async runFile(file: string): Promise<RunReport> {
+  async runFile(file: string, options: { format?: InputFormat } = {}): Promise<RunReport> {
     await assertReadableFile(file);
-    const run = await runIdForFile(file, this.definition.mapping);
+    // The format is part of the run's mapping: its id, recovery and `etl errors --csv` read it the same.
+    const mapping = mappingForInput(this.definition.mapping, file, options.format);
+    const run = await runIdForFile(file, mapping);
     const reading = { read: 0, size: (await stat(file)).size };
     this.reading.set(run, reading);
     try {
@@ -259,7 +262,8 @@ export class LocalPipeline {
         file,
         run,
         descriptor: { kind: 'file', path: resolve(file) },
-        open: () => readFileAsRun(file, run, this.definition.mapping, (bytes) => (reading.read += bytes)),
+        open: () => readFileAsRun(file, run, mapping, (bytes) => (reading.read += bytes)),
+        mapping,
       });
     } finally {
       this.reading.delete(run);
@@ -273,7 +277,7 @@ export class LocalPipeline {
    */
   async runSource(source: RunSource): Promise<RunReport> {
     const { file, run } = source;
-    const mapping = source.mapping ?? this.definition.mapping;
+    const mapping = source.mapping ?? mappingForInput(this.definition.mapping, file);
     if (this.activeRuns.has(run)) throw new Error(`run ${run} is already in progress`);
     // Before any row: another table than the stack's is checked (or created) like the stack's was.
     if (tableNameOf(mapping) !== tableNameOf(this.definition.mapping)) {
