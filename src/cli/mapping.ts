@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { formatOfName, type InputFormat } from '../pipeline/input-format.ts';
+import { mappingFileJson } from '../pipeline/mapping.ts';
 import { assertReadableFile } from '../runtime/local/pipeline.ts';
 import { INFER_SAMPLE_ROWS, inferMapping } from '../stages/infer-mapping.ts';
 import { parseInputFormat } from './options.ts';
@@ -25,7 +26,7 @@ export function registerMapping(program: Command): void {
       await assertReadableFile(file);
       const format = options.format ?? formatOfName(file);
       const inferred = await inferMapping({ file, format, open: () => createReadStream(file) });
-      const text = `${JSON.stringify(inferred.mapping, null, 2)}\n`;
+      const text = mappingFileJson(inferred.mapping);
       if (options.out === undefined) process.stdout.write(text);
       else await writeFile(options.out, text);
       const columns = Object.keys(inferred.mapping.columns).length;

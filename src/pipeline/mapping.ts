@@ -276,6 +276,12 @@ export function parseMapping(input: unknown, origin = 'mapping'): Mapping {
   return mapping;
 }
 
+/** A mapping as its file writes it: a partition key alone is written as the plain string form. */
+export function mappingFileJson(mapping: Mapping): string {
+  const key = mapping.key.sort === undefined ? mapping.key.partition : mapping.key;
+  return `${JSON.stringify({ ...mapping, key }, null, 2)}\n`;
+}
+
 /**
  * A digest naming what a mapping does (keys in a canonical order), so a run can tell whether it is
  * loaded by the mapping it began with. A partition key alone is hashed as the string it was before

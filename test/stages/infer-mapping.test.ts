@@ -34,7 +34,7 @@ describe('inferMapping', () => {
     );
     expect(rows).toBe(2);
     expect(keyColumn).toBe('customer_id');
-    expect(mapping.key).toBe('customer_id');
+    expect(mapping.key).toEqual({ partition: 'customer_id' });
     expect(mapping.csv).toEqual({ delimiter: ';', quote: '"', encoding: 'utf-8', header: true });
     const types = Object.fromEntries(Object.entries(mapping.columns).map(([c, s]) => [c, s.type]));
     expect(types).toMatchObject({
@@ -80,7 +80,7 @@ describe('inferMapping', () => {
       'in.jsonl',
     );
     expect(mapping.format).toBeUndefined(); // the name says it
-    expect(mapping.key).toBe('id');
+    expect(mapping.key).toEqual({ partition: 'id' });
     const types = Object.fromEntries(Object.entries(mapping.columns).map(([c, s]) => [c, s.type]));
     expect(types).toMatchObject({
       id: 'string',
