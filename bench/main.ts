@@ -1,5 +1,5 @@
 /**
- * npm run bench -- [--rows N[,N...]] [--skip-patterns] [--skip-load] [--skip-start]
+ * npm run bench -- [--rows N[,N...]] [--formats gzip,jsonl] [--skip-patterns] [--skip-load] [--skip-start]
  * Measures, in one run on this machine: the pipeline's rows/s and peak RSS, the direct-load
  * baseline's, their ratio; the pattern engine's evaluation rates; and the CLI's start time against
  * bare node's.
@@ -10,7 +10,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Command } from 'commander';
-import { generateCsv } from './generate.ts';
+import { generateCsv, generateJsonl, gzipFile } from './generate.ts';
 import { runPatternBench } from './patterns.ts';
 import { measureStartTimes } from './start.ts';
 
@@ -57,11 +57,13 @@ async function measure(
 
 const options = new Command('bench')
   .option('--rows <n[,n...]>', 'CSV sizes to load', '100000')
+  .option('--formats <list>', 'inputs the pipeline also loads, besides plain CSV: gzip, jsonl', 'gzip,jsonl')
   .option('--skip-patterns', 'skip the pattern engine benchmark')
   .option('--skip-load', 'skip the load benchmark')
   .option('--skip-start', "skip the CLI's start time")
   .parse(process.argv)
-  .opts<{ rows: string; skipPatterns?: boolean; skipLoad?: boolean; skipStart?: boolean }>();
+  .opts<{ rows: string; formats: string; skipPatterns?: boolean; skipLoad?: boolean; skipStart?: boolean }>();
+const formats = new Set(options.formats.split(',').filter(Boolean));
 
 const sizes = options.rows.split(',').map((n) => Number(n.replaceAll('_', '')));
 const dir = join('bench', '.data');
@@ -97,6 +99,21 @@ for (const rows of options.skipLoad ? [] : sizes) {
   console.log(
     `  state directory after the run: ${mb(total)} MB, of which the table ${mb(table)} MB (${(total / table).toFixed(2)}x the table)`,
   );
+  // The same rows as other inputs, through the same pipeline: what reading them costs.
+  const others: [string, string, () => Promise<void>][] = [
+    ['gzip', `${file}.gz`, () => gzipFile(file, `${file}.gz`)],
+    ['jsonl', join(dir, `rows-${rows}.jsonl`), () => generateJsonl(join(dir, `rows-${rows}.jsonl`), rows)],
+  ];
+  for (const [format, path, make] of others) {
+    if (!formats.has(format)) continue;
+    await make();
+    const result = await measure(loadRun, 'pipeline', path, fresh('state-pipeline'));
+    const label = format === 'gzip' ? 'pipeline, the CSV gzipped:' : 'pipeline, as JSON Lines:  ';
+    console.log(
+      `  ${label}               ${fmt(result)} (${(result.rowsPerSec / pipeline.rowsPerSec).toFixed(2)}x plain CSV)`,
+    );
+    rmSync(path, { force: true });
+  }
   rmSync(file, { force: true });
 }
 
