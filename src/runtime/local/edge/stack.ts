@@ -33,6 +33,7 @@ import { LandingFolder, type LandingOutcome } from './landing-folder.ts';
 import { isValidBucketName, LocalS3, type ObjectCreated } from './s3.ts';
 import { EdgeServer } from './server.ts';
 import { progressLine, ProgressTracker } from '../progress.ts';
+import { etlServiceStates } from './services.ts';
 
 export const DEFAULT_EDGE_PORT = 4566;
 export const DEFAULT_EDGE_HOST = '127.0.0.1';
@@ -71,6 +72,8 @@ export interface LocalStackOptions {
   /** What the pipeline keeps on disk (see LocalPipelineOptions). */
   archive?: LocalPipelineOptions['archive'];
   recordEvents?: boolean;
+  /** The version the health endpoints report (`etl up` passes its own). */
+  version?: string;
 }
 
 /** How often `etl up` says how far each run in progress is. */
@@ -155,6 +158,7 @@ export class LocalStack {
       host: options.host ?? DEFAULT_EDGE_HOST,
       port: options.port ?? DEFAULT_EDGE_PORT,
       ...(options.allowHosts ? { allowHosts: options.allowHosts } : {}),
+      ...(options.version ? { version: options.version } : {}),
     });
     let pipeline: LocalPipeline | undefined;
     try {
@@ -289,6 +293,7 @@ export class LocalStack {
       eventBus: this.busName,
       landingFolder: this.landing?.dir ?? null,
       stateDir: this.stateDir,
+      services: etlServiceStates(),
     };
   }
 
