@@ -23,7 +23,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIdForObject } from '../../src/pipeline/run-id.ts';
 import { statePaths } from '../../src/runtime/local/state.ts';
-import { eventually, startTestStack, type TestStack } from './support.ts';
+import { eventually, rawRequest, startTestStack, type TestStack } from './support.ts';
 
 const SAMPLE = readFileSync('data/test_data.csv');
 const VERSION_ID = /^[A-Za-z0-9_-]{32}$/;
@@ -195,6 +195,24 @@ describe('versioned buckets', () => {
       ['dir/k4', 'k1', 'k2', 'k3', 'odd key+&.txt'].map((key) => [key, versions.get(key), true]),
     );
   }, 30_000);
+
+  it('versions an object uploaded by a (signed) form POST', async () => {
+    const boundary = 'formboundary';
+    const form =
+      `--${boundary}\r\nContent-Disposition: form-data; name="key"\r\n\r\nform.txt\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="form.txt"\r\n` +
+      `Content-Type: text/plain\r\n\r\nfrom a form\r\n--${boundary}--\r\n`;
+    const res = await rawRequest(t.stack.edge.port, {
+      path: `/${bucket}`,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body: form,
+    });
+    expect(res.status).toBeLessThan(300);
+    expect(res.headers['x-amz-version-id']).toMatch(VERSION_ID);
+    const got = await t.s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'form.txt' }));
+    expect(got.VersionId).toBe(res.headers['x-amz-version-id']);
+    expect(await got.Body?.transformToString()).toBe('from a form');
+  });
 
   it('gives an object written before versioning the version id null, as S3 does', async () => {
     await t.s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'old.txt', Body: 'old' }));

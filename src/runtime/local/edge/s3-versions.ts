@@ -113,6 +113,8 @@ export function versioning(store: S3rverStore): KoaMiddleware {
         ctx.body = await listVersions(store, bucket, ctx.query);
         return;
       }
+      // A browser-form upload (POST to the bucket) writes an object too.
+      if (method === 'POST' && !('delete' in ctx.query)) return void (await withWrittenVersion(ctx, next));
       return void (await next());
     }
 
@@ -140,15 +142,21 @@ export function versioning(store: S3rverStore): KoaMiddleware {
     }
     if (method === 'PUT' || method === 'POST') {
       const sourceVersion = await copySourceVersion(store, ctx.req);
-      const written: WrittenVersion = {};
-      await writtenVersion.run(written, next);
-      if (written.versionId !== undefined) ctx.set('x-amz-version-id', written.versionId);
+      const written = await withWrittenVersion(ctx, next);
       if (sourceVersion !== undefined && written.versionId !== undefined)
         ctx.set('x-amz-copy-source-version-id', sourceVersion);
       return;
     }
     await next();
   };
+}
+
+/** Runs the rest of the request in a scope the store tells what it wrote; answers with its version id. */
+async function withWrittenVersion(ctx: KoaContext, next: Next): Promise<WrittenVersion> {
+  const written: WrittenVersion = {};
+  await writtenVersion.run(written, next);
+  if (written.versionId !== undefined) ctx.set('x-amz-version-id', written.versionId);
+  return written;
 }
 
 /**
