@@ -53,10 +53,13 @@ export interface RecordWriter<T> {
 export class JsonArrayWriter<T> implements RecordWriter<T> {
   private count = 0;
 
-  constructor(private readonly out: ChunkedOutput) {}
+  constructor(
+    private readonly out: ChunkedOutput,
+    private readonly text: (record: T) => string = (record) => JSON.stringify(record, jsonValue),
+  ) {}
 
   async write(record: T): Promise<void> {
-    await this.out.write(`${this.count === 0 ? '[\n  ' : ',\n  '}${JSON.stringify(record, jsonValue)}`);
+    await this.out.write(`${this.count === 0 ? '[\n  ' : ',\n  '}${this.text(record)}`);
     this.count++;
   }
 
@@ -143,6 +146,8 @@ export async function writeListing<T>(
   records: AsyncIterable<T> | Iterable<T>,
   options: {
     json?: boolean;
+    /** A record's JSON text (default: JSON.stringify, with sets as arrays and binary as base64). */
+    jsonText?: (record: T) => string;
     limit?: number;
     row: (record: T) => Record<string, unknown>;
     leadingColumns?: readonly string[];
@@ -152,7 +157,7 @@ export async function writeListing<T>(
   const out = options.out ?? new ChunkedOutput();
   const limit = options.limit ?? Infinity;
   let writer: RecordWriter<T>;
-  if (options.json) writer = new JsonArrayWriter<T>(out);
+  if (options.json) writer = new JsonArrayWriter<T>(out, options.jsonText);
   else {
     const table = new TableWriter(out, options.leadingColumns);
     writer = { write: (record) => table.write(options.row(record)), end: () => table.end() };

@@ -1,52 +1,72 @@
 /**
- * The table's items, page by page: what `etl scan` reads. Loaded only by that command, since the AWS
+ * A table's items, page by page: what `etl scan` reads. Loaded only by that command, since the AWS
  * SDK and the embedded DynamoDB take longer to load than the rest of the CLI.
  */
 import {
   DescribeTableCommand,
   type DynamoDBClient,
+  paginateListTables,
   paginateScan,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { UserError } from './errors.ts';
 import { localClient, startDynalite } from '../runtime/local/dynalite.ts';
 import { readLock, StateDirInUseError } from '../runtime/local/lock.ts';
 import { DEFAULT_TABLE_NAME, ensureStateDir, statePaths } from '../runtime/local/state.ts';
+import type { Item } from './attribute-values.ts';
 
 /** Items per Scan call: each page is written before the next is asked for. */
 export const SCAN_PAGE_SIZE = 1000;
+/** Table names an unknown-table message lists before it says how many more there are. */
+const LISTED_TABLES = 20;
 
-export type PlainItem = Record<string, unknown>;
+export class NoSuchTableError extends UserError {
+  override readonly name = 'NoSuchTableError';
+}
 
 export interface TableReader {
-  /** The table's partition key attribute, or undefined when there is no table yet. */
-  key: string | undefined;
-  /** The items in the table's scan order (DynamoDB's, not sorted), at most `limit`. */
-  items(limit?: number): AsyncGenerator<PlainItem>;
+  name: string;
+  /** The table's key attributes (partition, then sort), or undefined when there is no table yet. */
+  keys: string[] | undefined;
+  /** The items in the table's scan order (DynamoDB's, not sorted), at most `limit`, as DynamoDB sends them. */
+  items(limit?: number): AsyncGenerator<Item>;
   close(): Promise<void>;
 }
 
 /**
- * The table of a state directory: through the running `etl up` when there is one (it owns the
- * files), else the embedded DynamoDB opened here.
+ * A table of a state directory (`table`; the pipeline's by default): through the running `etl up`
+ * when there is one (it owns the files), else the embedded DynamoDB opened here. A table named that
+ * does not exist is a NoSuchTableError listing the tables there are; the pipeline's table not
+ * existing yet simply has no items.
  */
-export async function openTable(stateDir: string, pageSize = SCAN_PAGE_SIZE): Promise<TableReader> {
+export async function openTable(
+  stateDir: string,
+  options: { table?: string; pageSize?: number } = {},
+): Promise<TableReader> {
+  const name = options.table ?? DEFAULT_TABLE_NAME;
+  const pageSize = options.pageSize ?? SCAN_PAGE_SIZE;
   const { client, close } = await connect(stateDir);
   try {
-    const key = await partitionKey(client);
+    const keys = await keySchema(client, name);
+    if (keys === undefined && options.table !== undefined) {
+      throw new NoSuchTableError(
+        `no table ${JSON.stringify(name)} in ${stateDir}; ${await tableList(client)}`,
+      );
+    }
     return {
-      key,
+      name,
+      keys,
       close,
       async *items(limit = Infinity) {
-        if (key === undefined) return;
+        if (keys === undefined) return;
         let remaining = limit;
         const pages = paginateScan(
           { client, pageSize },
-          { TableName: DEFAULT_TABLE_NAME, Limit: Math.min(pageSize, remaining) },
+          { TableName: name, Limit: Math.min(pageSize, remaining) },
         );
         for await (const page of pages) {
           for (const item of page.Items ?? []) {
-            yield plainItem(item);
+            yield item;
             if (--remaining <= 0) return;
           }
         }
@@ -71,26 +91,30 @@ async function connect(stateDir: string): Promise<{ client: DynamoDBClient; clos
   return { client: dynamo.client, close: () => dynamo.close() };
 }
 
-async function partitionKey(client: DynamoDBClient): Promise<string | undefined> {
+async function keySchema(client: DynamoDBClient, name: string): Promise<string[] | undefined> {
   try {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: DEFAULT_TABLE_NAME }));
-    return Table?.KeySchema?.find((k) => k.KeyType === 'HASH')?.AttributeName ?? '';
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+    const schema = Table?.KeySchema ?? [];
+    const byType = (type: string) =>
+      schema.filter((k) => k.KeyType === type).map((k) => k.AttributeName ?? '');
+    return [...byType('HASH'), ...byType('RANGE')];
   } catch (error) {
-    // A state directory with no table yet simply has no items.
     if (error instanceof ResourceNotFoundException) return undefined;
     throw error;
   }
 }
 
-/**
- * An item as plain values. Numbers stay numbers when a JS number holds them exactly; otherwise (say,
- * 25 digits) they are shown as their exact decimal text rather than rounded.
- */
-function plainItem(item: Parameters<typeof unmarshall>[0]): PlainItem {
-  return unmarshall(item, { wrapNumbers: exactNumber }) as PlainItem;
-}
-
-function exactNumber(text: string): number | string {
-  const value = Number(text);
-  return String(value) === text ? value : text;
+/** "its tables: A, B" (the first few, with how many more), or that there are none. */
+async function tableList(client: DynamoDBClient): Promise<string> {
+  const names: string[] = [];
+  let count = 0;
+  for await (const page of paginateListTables({ client }, {})) {
+    for (const table of page.TableNames ?? []) {
+      if (names.length < LISTED_TABLES) names.push(table);
+      count++;
+    }
+  }
+  if (count === 0) return 'it has no tables yet';
+  const more = count > names.length ? ` and ${count - names.length} more` : '';
+  return `its tables: ${names.join(', ')}${more}`;
 }

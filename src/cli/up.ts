@@ -11,6 +11,7 @@ import {
   LocalStack,
 } from '../runtime/local/edge/stack.ts';
 import { UserError } from './errors.ts';
+import { etlVersion } from './version.ts';
 import {
   archiveRequestFromOptions,
   definitionFromOptions,
@@ -89,6 +90,7 @@ export function registerUp(program: Command): void {
         recordEvents: options.recordEvents === true,
         allowHosts: options.allowHost,
         json,
+        version: etlVersion(),
         ...(options.landing === undefined ? {} : { landingDir: options.landing }),
       });
     } catch (error) {

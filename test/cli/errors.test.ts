@@ -30,6 +30,8 @@ const EXPECTED: Record<string, Kind> = {
   NoArchiveError: 'user',
   EdgePortInUseError: 'user',
   InvalidBucketNameError: 'user',
+  // etl scan --table naming a table the state directory does not have.
+  NoSuchTableError: 'user',
   // A file changed while read, an S3 object gone or overwritten since its notification.
   SourceChangedError: 'user',
   ObjectChangedError: 'user',

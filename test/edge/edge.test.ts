@@ -91,13 +91,21 @@ describe('the edge: DynamoDB proxied to the embedded table, and routing of every
 
   it('answers an unknown X-Amz-Target with an AWS JSON error, not a crash', async () => {
     const res = await raw(t.stack.edge.port, {
-      headers: { 'x-amz-target': 'AmazonSQS.ListQueues', 'content-type': 'application/x-amz-json-1.0' },
+      headers: {
+        'x-amz-target': 'NoSuchService_20990101.DoThing',
+        'content-type': 'application/x-amz-json-1.0',
+      },
       body: '{}',
     });
     expect(res.status).toBe(400);
     expect(res.headers['content-type']).toBe('application/x-amz-json-1.0');
     expect(res.headers['x-amzn-errortype']).toBe('UnknownOperationException');
-    expect(JSON.parse(res.body)).toMatchObject({ __type: 'UnknownOperationException' });
+    expect(JSON.parse(res.body)).toEqual({
+      __type: 'UnknownOperationException',
+      message:
+        'The local endpoint does not serve NoSuchService_20990101; it serves S3, DynamoDB, EventBridge ' +
+        '(X-Amz-Target DynamoDB_20120810.* and AWSEvents.*)',
+    });
   });
 
   it('answers a Query-protocol request with its XML error', async () => {

@@ -43,13 +43,16 @@ describe('S3 on the edge, and the landing bucket path into the pipeline', () => 
     );
     expect(items).toEqual(SEED_ITEMS);
 
-    // One run, named by bucket, key and ETag, its tally logged.
+    // One run, named by bucket, key, ETag and version, its tally logged.
     const report = await eventually(
       async () => t.reports.find((r) => r.file === `s3://${t.stack.bucket}/incoming/test_data.csv`),
       (r) => r !== undefined,
       'the run report',
     );
-    expect(report?.run).toBe(runIdForObject(t.stack.bucket, 'incoming/test_data.csv', put.ETag ?? ''));
+    expect(put.VersionId).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(report?.run).toBe(
+      runIdForObject(t.stack.bucket, 'incoming/test_data.csv', put.ETag ?? '', put.VersionId),
+    );
     expect(report?.counts).toMatchObject({ extracted: 5, transformed: 5, loaded: 5, failed: 0 });
     expect(t.lines).toContain(
       `s3://${t.stack.bucket}/incoming/test_data.csv (${report?.run}): extracted 5, transformed 5, loaded 5, failed 0, dead-lettered 0`,

@@ -20,7 +20,9 @@ import type { SavedTally } from './tally-store.ts';
 
 /** Where a run's CSV comes from, recorded so that a run cut short by a crash can be run again. */
 export type SourceDescriptor =
-  { kind: 'file'; path: string } | { kind: 's3'; bucket: string; key: string; etag: string };
+  | { kind: 'file'; path: string }
+  /** An S3 object: that version (absent in state from before buckets were versioned). */
+  | { kind: 's3'; bucket: string; key: string; etag: string; versionId?: string };
 
 /** What `source.json` records at a run's start, before any of its events. */
 export interface RecordedRun {
@@ -55,7 +57,13 @@ const recordedRunSchema = z.object({
   file: z.string(),
   descriptor: z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('file'), path: z.string() }),
-    z.object({ kind: z.literal('s3'), bucket: z.string(), key: z.string(), etag: z.string() }),
+    z.object({
+      kind: z.literal('s3'),
+      bucket: z.string(),
+      key: z.string(),
+      etag: z.string(),
+      versionId: z.string().optional(),
+    }),
   ]),
   mapping: z.unknown().optional(),
   mappingHash: z.string().optional(),

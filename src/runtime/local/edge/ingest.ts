@@ -14,8 +14,10 @@ import { appendRecordsSync, parseRecords, toLines } from '../ndjson.ts';
 export interface IngestObject {
   bucket: string;
   key: string;
-  /** The ETag from the notification (missing for s3rver's copy notifications). */
+  /** The ETag from the notification. */
   etag?: string;
+  /** The version the notification announced (absent in journals from before buckets were versioned). */
+  versionId?: string;
   size?: number;
 }
 
@@ -41,6 +43,7 @@ const ingestObjectSchema = z.looseObject({
   bucket: z.string(),
   key: z.string(),
   etag: z.string().optional(),
+  versionId: z.string().optional(),
   size: z.number().optional(),
 }) satisfies z.ZodType<IngestObject>;
 
@@ -51,7 +54,8 @@ const journalLineSchema = z.union([
   z.object({ done: ingestObjectSchema }),
 ]) satisfies z.ZodType<JournalLine>;
 
-const identity = (o: IngestObject): string => JSON.stringify([o.bucket, o.key, o.etag ?? null]);
+const identity = (o: IngestObject): string =>
+  JSON.stringify([o.bucket, o.key, o.etag ?? null, ...(o.versionId ? [o.versionId] : [])]);
 
 export class ObjectIngest implements IngestQueue {
   private readonly work: PQueue;

@@ -10,8 +10,13 @@
  * - an upload is `<bucket>/._S3rver_uploads/<uploadId>/<partNumber>`, with the id s3rver made
  *   (32 hex digits) and a part number 1 to 10,000, checked here again,
  * - objects are written to a temporary file and renamed, their streams' errors handled: a failed
- *   write is an S3 error for that request, never an unhandled exception.
+ *   write is an S3 error for that request, never an unhandled exception,
+ * - every object written (PUT, copy, completed multipart upload) gets a new version id, kept in
+ *   `<hash>._S3rver_version`: buckets are versioned (see s3-versions.ts). Only the current version is
+ *   kept, so the store holds what an unversioned one would; an object from before versioning has the
+ *   version id `null`, as on S3.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
@@ -34,15 +39,42 @@ const BUCKET_DIR = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
 const RESOURCE = /^[a-z0-9][a-z0-9.]*$/i;
 const SUFFIX = '._S3rver_';
 const KEY_RESOURCE = 'key';
+const VERSION_RESOURCE = 'version';
 /** Every per-object file this store or s3rver writes (object subresources included). */
-const OBJECT_RESOURCES = ['object', 'object.md5', 'metadata.json', 'tagging.xml', 'acl.xml', KEY_RESOURCE];
+const OBJECT_RESOURCES = [
+  'object',
+  'object.md5',
+  'metadata.json',
+  'tagging.xml',
+  'acl.xml',
+  KEY_RESOURCE,
+  VERSION_RESOURCE,
+];
+/** S3's version id of an object written before its bucket was versioned. */
+export const NULL_VERSION_ID = 'null';
+
+/** What a request wrote, for its response headers and its notification (set by the store, read by the edge). */
+export interface WrittenVersion {
+  versionId?: string;
+  /** The new object's entity tag, unquoted (s3rver's copy notifications carry none). */
+  etag?: string;
+}
+
+/** The object a request wrote: each S3 request runs in its own scope (s3-versions.ts). */
+export const writtenVersion = new AsyncLocalStorage<WrittenVersion>();
+
+/** A new version id: 32 URL-safe characters, as S3's are. */
+export function newVersionId(): string {
+  return randomBytes(24).toString('base64url');
+}
 
 interface S3ErrorConstructor {
   new (code: string, message: string, detail?: Record<string, unknown>): Error;
 }
 
 const require = createRequire(import.meta.url);
-const S3Error = require('s3rver/lib/models/error') as S3ErrorConstructor;
+/** s3rver's error: thrown from the store or its middleware, answered as S3's XML error. */
+export const S3Error = require('s3rver/lib/models/error') as S3ErrorConstructor;
 const S3Object = require('s3rver/lib/models/object') as new (
   bucket: string,
   key: string,
@@ -101,6 +133,24 @@ export interface S3rverStore {
     uploadId: string,
     parts: { number: number; etag: string }[],
   ): Promise<{ size: number; md5: string }>;
+  getBucket(bucket: string): Promise<unknown>;
+}
+
+/** The current version id of an object, or undefined when there is no such object. */
+export async function objectVersion(
+  store: S3rverStore,
+  bucket: string,
+  key: string,
+): Promise<string | undefined> {
+  const exists = await stat(store.getResourcePath(bucket, key, 'object')).catch(() => undefined);
+  if (!exists) return undefined;
+  const id = await readFile(store.getResourcePath(bucket, key, VERSION_RESOURCE), 'utf8').catch(
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return NULL_VERSION_ID;
+      throw error;
+    },
+  );
+  return id;
 }
 
 /** Counts and hashes the bytes passing through. */
@@ -148,6 +198,13 @@ export function useSafeLayout(store: S3rverStore): void {
   };
   const originalCopy = store.copyObject.bind(store);
   const originalInitiate = store.initiateUpload.bind(store);
+  /** Gives the object just written a new version id, and tells the request's scope. */
+  const newVersion = async (bucket: string, key: string, etag: string): Promise<void> => {
+    const versionId = newVersionId();
+    await writeWhole(store.getResourcePath(bucket, key, VERSION_RESOURCE), Buffer.from(versionId));
+    const written = writtenVersion.getStore();
+    if (written) Object.assign(written, { versionId, etag });
+  };
 
   Object.assign(store, {
     getBucketPath: bucketPath,
@@ -202,6 +259,7 @@ export function useSafeLayout(store: S3rverStore): void {
       await writeFile(store.getResourcePath(object.bucket, object.key, KEY_RESOURCE), object.key);
       const written = await writeWhole(path, object.content);
       await store.putMetadata(object.bucket, object.key, object.metadata, written.md5);
+      await newVersion(object.bucket, object.key, written.md5);
       return written;
     },
 
@@ -213,7 +271,11 @@ export function useSafeLayout(store: S3rverStore): void {
       replacementMetadata?: Record<string, string>,
     ) {
       await writeFile(store.getResourcePath(destBucket, destKey, KEY_RESOURCE), destKey);
-      return originalCopy(srcBucket, srcKey, destBucket, destKey, replacementMetadata);
+      const metadata = (await originalCopy(srcBucket, srcKey, destBucket, destKey, replacementMetadata)) as {
+        etag?: string;
+      };
+      await newVersion(destBucket, destKey, (metadata.etag ?? '').replace(/"/g, ''));
+      return metadata;
     },
 
     async deleteObject(bucket: string, key: string) {
@@ -280,6 +342,8 @@ export function useSafeLayout(store: S3rverStore): void {
         .update(Buffer.concat(partMd5s.map((md5) => Buffer.from(md5, 'hex'))))
         .digest('hex')}-${partMd5s.length}`;
       await store.putMetadata(bucket, key, metadata, etag);
+      const written = writtenVersion.getStore();
+      if (written) written.etag = etag;
       await rm(dir, { recursive: true, force: true });
       return { ...result, md5: etag };
     },

@@ -22,7 +22,9 @@ import {
   type S3rverStore,
   UPLOAD_ID,
   useSafeLayout,
+  writtenVersion,
 } from './s3-store.ts';
+import { versioning } from './s3-versions.ts';
 
 /** S3's limit for one PUT (larger objects take multipart upload). */
 export const DEFAULT_S3_MAX_BODY_BYTES = 5 * 1024 ** 3;
@@ -41,6 +43,7 @@ interface S3rverApp {
   on(event: 'error', listener: (error: Error) => void): S3rverApp;
   store: S3rverStore;
   logger: { close(): void };
+  middleware: unknown[];
 }
 
 type S3rverConstructor = new (options: Record<string, unknown>) => S3rverApp;
@@ -50,8 +53,10 @@ export interface ObjectCreated {
   eventName: string;
   bucket: string;
   key: string;
-  /** Unquoted; s3rver's copy notifications carry none. */
+  /** Unquoted. */
   etag?: string;
+  /** The version the request created (buckets are versioned). */
+  versionId?: string;
   size?: number;
 }
 
@@ -93,6 +98,8 @@ export class LocalS3 {
       vhostBuckets: false,
     });
     useSafeLayout(this.app.store);
+    // Versioned buckets: just before s3rver's router, inside its error handling and XML rendering.
+    this.app.middleware.splice(this.app.middleware.length - 1, 0, versioning(this.app.store));
     // Koa reports every error it answered for: only our own failures are worth a line (not a client's
     // mistake, nor 501 for an operation s3rver does not implement).
     this.app.on('error', (error) => {
@@ -148,11 +155,15 @@ export class LocalS3 {
   private notify(record: S3rverRecord): void {
     if (!record.eventName.startsWith('ObjectCreated:') || this.closed) return;
     const { bucket, object } = { bucket: record.s3.bucket.name, object: record.s3.object };
+    // The request that wrote the object is still running: the store told its scope what it wrote.
+    const written = writtenVersion.getStore();
+    const etag = object.eTag?.replace(/"/g, '') ?? written?.etag;
     this.options.onObjectCreated?.({
       eventName: record.eventName,
       bucket,
       key: object.key,
-      ...(object.eTag ? { etag: object.eTag.replace(/"/g, '') } : {}),
+      ...(etag ? { etag } : {}),
+      ...(written?.versionId ? { versionId: written.versionId } : {}),
       ...(object.size !== undefined ? { size: object.size } : {}),
     });
   }

@@ -1,11 +1,15 @@
 /**
  * The edge: one HTTP port for every local service, routed the way AWS clients address them.
  *
+ * - a request for a service the stack does not serve (its SigV4 credential scope names Lambda, STS,
+ *   SNS, ...; or its `X-Amz-Target` does) -> NotImplemented naming it, in its client's protocol
+ *   (services.ts)
  * - `X-Amz-Target: DynamoDB_20120810.<Op>` -> the embedded dynalite (proxied, streamed)
  * - `X-Amz-Target: AWSEvents.<Op>`         -> the EventBridge API over the local bus
  * - any other `X-Amz-Target`               -> UnknownOperationException (JSON)
  * - a Query-protocol POST (`Action=...`)   -> InvalidAction (XML)
- * - `GET /_etl/health`                     -> the stack's names, as JSON (not an AWS API)
+ * - `GET /_etl/health`                     -> the stack's names and services, as JSON (not an AWS API)
+ * - `GET /_localstack/health`              -> the same in LocalStack's shape, for tools that wait on it
  * - everything else                        -> S3 REST (path style, or `<bucket>.localhost`)
  *
  * The port is bound before the services start, so a port in use fails fast; until they are attached
@@ -30,12 +34,21 @@ import {
 import type { EventsApi } from './events-api.ts';
 import { RequestGuard } from './guard.ts';
 import type { LocalS3 } from './s3.ts';
+import {
+  isQueryProtocol,
+  localstackHealth,
+  sendNotServed,
+  SERVED_SERVICES,
+  unservedService,
+} from './services.ts';
 import { jsonNestsDeeperThan, MAX_JSON_DEPTH } from '../../../pipeline/put-events.ts';
 import { UserError } from '../../../pipeline/errors.ts';
 
 /** JSON API requests are small (PutEvents: 256 KB of entries, escaped); cap them. */
 export const DEFAULT_JSON_MAX_BODY_BYTES = 1024 * 1024;
 export const HEALTH_PATH = '/_etl/health';
+export const LOCALSTACK_HEALTH_PATH = '/_localstack/health';
+const HEALTH_PATHS = new Set([HEALTH_PATH, LOCALSTACK_HEALTH_PATH]);
 
 export interface EdgeHandlers {
   s3: LocalS3;
@@ -90,6 +103,7 @@ export class EdgeServer {
     readonly port: number,
     private readonly jsonMaxBodyBytes: number,
     allowHosts: readonly string[],
+    private readonly version: string,
   ) {
     this.guard = new RequestGuard({ host, port, allowHosts });
   }
@@ -99,7 +113,14 @@ export class EdgeServer {
    * names served besides the bound address and loopback's.
    */
   static async listen(
-    options: { host?: string; port?: number; jsonMaxBodyBytes?: number; allowHosts?: readonly string[] } = {},
+    options: {
+      host?: string;
+      port?: number;
+      jsonMaxBodyBytes?: number;
+      allowHosts?: readonly string[];
+      /** The version `/_localstack/health` reports. */
+      version?: string;
+    } = {},
   ): Promise<EdgeServer> {
     const host = options.host ?? '127.0.0.1';
     const server = createServer();
@@ -120,6 +141,7 @@ export class EdgeServer {
       port,
       options.jsonMaxBodyBytes ?? DEFAULT_JSON_MAX_BODY_BYTES,
       options.allowHosts ?? [],
+      options.version ?? 'unknown',
     );
     // The response under way on each socket, for clientError below.
     const responding = new WeakMap<object, ServerResponse>();
@@ -174,29 +196,40 @@ export class EdgeServer {
     const target = header(req, 'x-amz-target');
     const contentType = header(req, 'content-type') ?? '';
     const jsonType = contentType.includes('json-1.0') ? JSON_1_0 : JSON_1_1;
-    const path = (req.url ?? '/').split('?', 1)[0];
-    const queryProtocol =
-      target === undefined &&
-      req.method === 'POST' &&
-      path === '/' &&
-      contentType.startsWith('application/x-www-form-urlencoded');
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    const queryProtocol = target === undefined && isQueryProtocol(req, path);
+    // A service the stack does not serve, named by the credential scope or the target.
+    const unserved = unservedService(req, target);
     const refuse = (error: AwsApiError): void => {
       req.resume();
       res.setHeader('connection', 'close');
       if (target !== undefined) sendJsonError(res, error, { contentType: jsonType });
       else if (queryProtocol) sendQueryError(res, error);
+      else if (unserved !== undefined) sendJsonError(res, error, { contentType: 'application/json' });
       else sendS3Error(res, error, path);
     };
-    const protocol = target !== undefined ? 'json' : 'xml';
+    const protocol = target !== undefined || (unserved !== undefined && !queryProtocol) ? 'json' : 'xml';
     const foreign = this.guard.refuseOrigin(req, protocol);
     if (foreign) {
       refuse(foreign);
       return;
     }
-    const isHealth = target === undefined && req.method === 'GET' && path === HEALTH_PATH;
-    const unsigned = isHealth ? undefined : this.guard.refuseUnsigned(req, protocol);
+    const health =
+      target === undefined && (req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(path)
+        ? path
+        : undefined;
+    const unsigned = health ? undefined : this.guard.refuseUnsigned(req, protocol);
     if (unsigned) {
       refuse(unsigned);
+      return;
+    }
+    if (health) {
+      req.resume();
+      this.health(res, health);
+      return;
+    }
+    if (unserved !== undefined) {
+      sendNotServed(req, res, unserved, target, path);
       return;
     }
     if (target !== undefined) {
@@ -215,15 +248,6 @@ export class EdgeServer {
       return;
     }
     const handlers = this.handlers;
-    if (req.method === 'GET' && path === HEALTH_PATH) {
-      sendJson(
-        res,
-        handlers ? 200 : 503,
-        handlers ? handlers.health() : { status: 'starting' },
-        'application/json',
-      );
-      return;
-    }
     if (!handlers) {
       req.resume();
       sendS3Error(res, starting());
@@ -238,6 +262,20 @@ export class EdgeServer {
         new AwsApiError('InternalError', 'We encountered an internal error. Please try again.', 500),
       );
     }
+  }
+
+  /**
+   * `/_etl/health`: the stack's names and its services' states; `/_localstack/health`: LocalStack's
+   * shape, for tools that wait on LocalStack. Both 503 until the services are attached.
+   */
+  private health(res: ServerResponse, path: string): void {
+    const handlers = this.handlers;
+    const status = handlers ? 200 : 503;
+    if (path === LOCALSTACK_HEALTH_PATH) {
+      sendJson(res, status, localstackHealth(handlers !== undefined, this.version), 'application/json');
+      return;
+    }
+    sendJson(res, status, handlers ? handlers.health() : { status: 'starting' }, 'application/json');
   }
 
   private routeJson(req: IncomingMessage, res: ServerResponse, target: string, contentType: string): void {
@@ -268,7 +306,8 @@ export class EdgeServer {
     fail(
       new AwsApiError(
         'UnknownOperationException',
-        `The local endpoint does not serve ${service || target}; it serves S3, DynamoDB_20120810 and AWSEvents`,
+        `The local endpoint does not serve ${service || target}; it serves ${Object.values(SERVED_SERVICES).join(', ')} ` +
+          '(X-Amz-Target DynamoDB_20120810.* and AWSEvents.*)',
       ),
     );
   }

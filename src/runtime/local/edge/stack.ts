@@ -33,6 +33,7 @@ import { LandingFolder, type LandingOutcome } from './landing-folder.ts';
 import { isValidBucketName, LocalS3, type ObjectCreated } from './s3.ts';
 import { EdgeServer } from './server.ts';
 import { progressLine, ProgressTracker } from '../progress.ts';
+import { etlServiceStates } from './services.ts';
 
 export const DEFAULT_EDGE_PORT = 4566;
 export const DEFAULT_EDGE_HOST = '127.0.0.1';
@@ -71,6 +72,8 @@ export interface LocalStackOptions {
   /** What the pipeline keeps on disk (see LocalPipelineOptions). */
   archive?: LocalPipelineOptions['archive'];
   recordEvents?: boolean;
+  /** The version the health endpoints report (`etl up` passes its own). */
+  version?: string;
 }
 
 /** How often `etl up` says how far each run in progress is. */
@@ -155,6 +158,7 @@ export class LocalStack {
       host: options.host ?? DEFAULT_EDGE_HOST,
       port: options.port ?? DEFAULT_EDGE_PORT,
       ...(options.allowHosts ? { allowHosts: options.allowHosts } : {}),
+      ...(options.version ? { version: options.version } : {}),
     });
     let pipeline: LocalPipeline | undefined;
     try {
@@ -289,6 +293,7 @@ export class LocalStack {
       eventBus: this.busName,
       landingFolder: this.landing?.dir ?? null,
       stateDir: this.stateDir,
+      services: etlServiceStates(),
     };
   }
 
@@ -304,7 +309,8 @@ export class LocalStack {
     // Notifications a crash caught queued: run them, unless recovery just finished their run.
     for (const object of this.ingest.unfinished) {
       const etag = object.etag;
-      const run = etag === undefined ? undefined : runIdForObject(object.bucket, object.key, etag);
+      const run =
+        etag === undefined ? undefined : runIdForObject(object.bucket, object.key, etag, object.versionId);
       if (run !== undefined && this.pipeline.runs.hasSummary(run)) continue;
       this.ingest.submit(object);
     }
@@ -363,8 +369,9 @@ export class LocalStack {
 }
 
 /**
- * Runs one notified object: the version its notification names (ObjectChangedError when it was
- * overwritten since: the newer version has a notification of its own).
+ * Runs one notified object: the version its notification names (ObjectChangedError, or not found,
+ * when it was overwritten since: the newer version has a notification of its own). Its run id names
+ * the version, as on AWS: the same content uploaded again is a new run.
  */
 async function runObject(
   pipeline: LocalPipeline,
@@ -372,12 +379,13 @@ async function runObject(
   object: IngestObject,
 ): Promise<RunReport> {
   const etag = object.etag ?? (await headS3ObjectEtag(client, object));
-  const { body } = await openS3Object(client, { bucket: object.bucket, key: object.key, etag });
+  const version = object.versionId ? { versionId: object.versionId } : {};
+  const { body } = await openS3Object(client, { bucket: object.bucket, key: object.key, etag, ...version });
   try {
     return await pipeline.runSource({
       file: s3Url(object),
-      run: runIdForObject(object.bucket, object.key, etag),
-      descriptor: { kind: 's3', bucket: object.bucket, key: object.key, etag },
+      run: runIdForObject(object.bucket, object.key, etag, object.versionId),
+      descriptor: { kind: 's3', bucket: object.bucket, key: object.key, etag, ...version },
       open: () => body,
     });
   } catch (error) {
