@@ -76,6 +76,31 @@ describe('how far runs are, while they run', () => {
   });
 });
 
+describe('GET /_etl/metrics', () => {
+  let t: TestStack;
+  beforeAll(async () => {
+    t = await startTestStack();
+  });
+  afterAll(async () => t?.close());
+
+  it('answers in the Prometheus text format what the stages did', async () => {
+    await t.s3.send(new PutObjectCommand({ Bucket: t.stack.bucket, Key: 'm.csv', Body: csvOf(7) }));
+    await eventually(
+      async () => t.reports.length,
+      (n) => n > 0,
+      'the run to finish',
+    );
+    const response = await fetch(`${t.stack.endpoint}/_etl/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    expect(text).toMatch(/^# HELP etl_stage_inputs_total /m);
+    expect(text).toContain('etl_stage_inputs_total{stage="load",outcome="done"} 7');
+    expect(text).toContain('etl_target_events_in_total{rule="transformRule",target="transform"} 7');
+    expect(text).toContain('etl_dlq_events{target="load"} 0');
+  });
+});
+
 describe('etl runs, with no process on the state directory', () => {
   it('calls a run with no summary interrupted (the next etl run or up finishes it)', async () => {
     const stateDir = join(tempDir(), 'state');

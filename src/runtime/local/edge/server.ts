@@ -10,6 +10,7 @@
  * - a Query-protocol POST (`Action=...`)   -> InvalidAction (XML)
  * - `GET /_etl/health`                     -> the stack's names and services, as JSON (not an AWS API)
  * - `GET /_localstack/health`              -> the same in LocalStack's shape, for tools that wait on it
+ * - `GET /_etl/metrics`                     -> the stack's metrics in the Prometheus text format
  * - everything else                        -> S3 REST (path style, or `<bucket>.localhost`)
  *
  * The port is bound before the services start, so a port in use fails fast; until they are attached
@@ -48,13 +49,17 @@ import { UserError } from '../../../pipeline/errors.ts';
 export const DEFAULT_JSON_MAX_BODY_BYTES = 1024 * 1024;
 export const HEALTH_PATH = '/_etl/health';
 export const LOCALSTACK_HEALTH_PATH = '/_localstack/health';
-const HEALTH_PATHS = new Set([HEALTH_PATH, LOCALSTACK_HEALTH_PATH]);
+export const METRICS_PATH = '/_etl/metrics';
+/** Unsigned GETs of the stack's own pages (not AWS APIs): health and metrics. */
+const HEALTH_PATHS = new Set([HEALTH_PATH, LOCALSTACK_HEALTH_PATH, METRICS_PATH]);
 
 export interface EdgeHandlers {
   s3: LocalS3;
   dynamodb: DynamoDbProxy;
   events: EventsApi;
   health: () => unknown;
+  /** The Prometheus exposition of the stack's metrics. */
+  metrics?: () => Promise<{ contentType: string; text: string }>;
   /** Unexpected failures (the client gets an InternalFailure). */
   onError?: (error: unknown) => void;
 }
@@ -223,6 +228,11 @@ export class EdgeServer {
       refuse(unsigned);
       return;
     }
+    if (health === METRICS_PATH) {
+      req.resume();
+      void this.metrics(res);
+      return;
+    }
     if (health) {
       req.resume();
       this.health(res, health);
@@ -276,6 +286,23 @@ export class EdgeServer {
       return;
     }
     sendJson(res, status, handlers ? handlers.health() : { status: 'starting' }, 'application/json');
+  }
+
+  /** `/_etl/metrics`: the Prometheus text format (503 until the services are attached). */
+  private async metrics(res: ServerResponse): Promise<void> {
+    const exposition = this.handlers?.metrics;
+    if (!exposition) {
+      sendJson(res, 503, { status: 'starting' }, 'application/json');
+      return;
+    }
+    try {
+      const { contentType, text } = await exposition();
+      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    } catch (error) {
+      this.internal(error);
+      sendJson(res, 500, { status: 'error' }, 'application/json');
+    }
   }
 
   private routeJson(req: IncomingMessage, res: ServerResponse, target: string, contentType: string): void {

@@ -236,6 +236,7 @@ export class LocalStack {
         dynamodb,
         events,
         health: () => stack.describe(),
+        metrics: () => started.metrics.exposition(),
         onError: (error) => warn(`edge: internal error: ${describe(error)}`),
       });
       started.advertise(edge.endpoint);
