@@ -1,6 +1,7 @@
 /**
  * A property of the mapping model: for any generated mapping (column types, defaults, key shape,
- * write mode) and any generated rows (valid and invalid cells of every type), each row is either
+ * write mode), any supported dialect (delimiter, encoding, header row or named columns) and any
+ * generated rows (valid and invalid cells of every type), each row is either
  * loaded exactly as typed (the table scanned and compared) or reported failed with a reason, and the
  * tally reconciles (extracted = loaded + failed).
  */
@@ -12,7 +13,6 @@ import { describe, expect, it } from 'vitest';
 import { definePipeline } from '../../src/pipeline/definition.ts';
 import { type ColumnType, parseMapping, WRITE_MODES } from '../../src/pipeline/mapping.ts';
 import { LocalPipeline } from '../../src/runtime/local/pipeline.ts';
-import { encodeCsvLine } from '../../src/stages/csv.ts';
 import { tempDir } from '../support/cli.ts';
 import { scanAll } from '../support/dynamo.ts';
 
@@ -82,6 +82,11 @@ const model = fc
     columns: fc.array(column, { minLength: 1, maxLength: 4 }),
     sortKey: fc.boolean(),
     write: fc.constantFrom(...WRITE_MODES),
+    dialect: fc.record({
+      delimiter: fc.constantFrom(',', ';', '|', '\t'),
+      encoding: fc.constantFrom('utf-8', 'utf-16le', 'utf-16be'),
+      header: fc.boolean(),
+    }),
   })
   .chain((m) =>
     fc.record({
@@ -101,6 +106,19 @@ const model = fc
       ),
     }),
   );
+
+/** A CSV line in the dialect: a value holding the delimiter, a quote or a line break is quoted. */
+function dialectLine(values: readonly string[], delimiter: string): string {
+  return values
+    .map((v) => (v.includes(delimiter) || /["\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v))
+    .join(delimiter);
+}
+
+function encodeText(text: string, encoding: 'utf-8' | 'utf-16le' | 'utf-16be'): Buffer {
+  if (encoding === 'utf-8') return Buffer.from(text, 'utf8');
+  const le = Buffer.from(text, 'utf16le');
+  return encoding === 'utf-16le' ? le : le.swap16();
+}
 
 describe('the mapping model, as a property', () => {
   let iteration = 0;
@@ -122,20 +140,25 @@ describe('the mapping model, as a property', () => {
             ...(c.withDefault ? { default: fallback.cell } : {}),
           };
         });
+        const header = ['ID', ...(m.sortKey ? ['Seq'] : []), ...m.columns.map((_, i) => `C${i}`)];
+        const { delimiter, encoding } = m.dialect;
         const mapping = parseMapping({
           table,
           key: m.sortKey ? { partition: 'id', sort: 'seq' } : 'id',
           write: m.write,
           columns,
+          csv: { delimiter, encoding, ...(m.dialect.header ? {} : { header: false, columns: header }) },
         });
-        const header = ['ID', ...(m.sortKey ? ['Seq'] : []), ...m.columns.map((_, i) => `C${i}`)];
         const lines = rows.map((cells, r) => [
           `r${r}`,
           ...(m.sortKey ? [String(r)] : []),
           ...cells.map((c) => c.cell),
         ]);
         const file = join(dir, `${table}.csv`);
-        writeFileSync(file, [header, ...lines].map(encodeCsvLine).join('\n') + '\n');
+        const text = [...(m.dialect.header ? [header] : []), ...lines]
+          .map((values) => dialectLine(values, delimiter))
+          .join('\n');
+        writeFileSync(file, encodeText(`${text}\n`, encoding));
 
         const pipeline = await LocalPipeline.start({
           stateDir: join(dir, table),
