@@ -62,11 +62,22 @@ export class DynamoItemWriter implements ItemWriter {
   }
 
   async writeItems(items: Item[]): Promise<WriteFailure[]> {
+    const mode = this.options.mode ?? 'put';
+    // Rows of one batch with the same key, in file order, as separate writes would leave them: put
+    // keeps the last, update merges them (a later empty cell keeps an earlier value), insert keeps
+    // the first and refuses a later different one as `exists`.
     const byKey = new Map<string, Item>();
-    for (const item of items) byKey.set(this.keyOf(item), item);
+    const refused: WriteFailure[] = [];
+    for (const item of items) {
+      const key = this.keyOf(item);
+      const earlier = byKey.get(key);
+      if (earlier === undefined || mode === 'put') byKey.set(key, item);
+      else if (mode === 'update') byKey.set(key, { ...earlier, ...item });
+      else if (!sameItem(earlier, item)) refused.push({ item, reason: EXISTS_REASON, refused: true });
+    }
     const unique = [...byKey.values()];
     let failures: WriteFailure[];
-    if ((this.options.mode ?? 'put') === 'put') {
+    if (mode === 'put') {
       const chunks: Item[][] = [];
       for (let i = 0; i < unique.length; i += MAX_BATCH_WRITE_ITEMS) {
         chunks.push(unique.slice(i, i + MAX_BATCH_WRITE_ITEMS));
@@ -80,14 +91,16 @@ export class DynamoItemWriter implements ItemWriter {
     // A duplicate key shares its fate with the item that was written for it.
     if (failures.length > 0 && unique.length < items.length) {
       const failedByKey = new Map(failures.map((f) => [this.keyOf(f.item), f]));
-      const shared: WriteFailure[] = [];
+      const refusedItems = new Set(refused.map((f) => f.item));
+      const shared: WriteFailure[] = [...refused];
       for (const item of items) {
+        if (refusedItems.has(item)) continue;
         const failure = failedByKey.get(this.keyOf(item));
         if (failure) shared.push({ ...failure, item });
       }
       return shared;
     }
-    return failures;
+    return [...failures, ...refused];
   }
 
   private keyOf(item: Record<string, AttributeValue | undefined>): string {

@@ -107,6 +107,28 @@ describe('DynamoItemWriter in insert mode', () => {
     ]);
   });
 
+  it('takes rows of one batch with the same key in file order: update merges, insert keeps the first', async () => {
+    const table = 'SameKeyInABatch';
+    await ensureTable(dynamo.client, table, 'id');
+    const writer = (mode: 'update' | 'insert') =>
+      new DynamoItemWriter({ client: dynamo.client, tableName: table, key: 'id', mode });
+    // The README's single-table example: a later row with an empty zip keeps the earlier zip.
+    const first = { id: { S: 'u' }, street: { S: 'Main St' }, zip: { S: 'A98' } };
+    const later = { id: { S: 'u' }, street: { S: 'Main St' } };
+    expect(await writer('update').writeItems([first, later])).toEqual([]);
+    const insertFirst = { id: { S: 'i' }, town: { S: 'Bray' } };
+    const insertOther = { id: { S: 'i' }, town: { S: 'Cork' } };
+    const insertSame = { id: { S: 'i' }, town: { S: 'Bray' } };
+    expect(await writer('insert').writeItems([insertFirst, insertOther, insertSame])).toEqual([
+      { item: insertOther, reason: 'exists', refused: true },
+    ]);
+    const { Items = [] } = await dynamo.client.send(new ScanCommand({ TableName: table }));
+    expect(Items.map((i) => unmarshall(i)).sort((x, y) => String(x.id).localeCompare(String(y.id)))).toEqual([
+      { id: 'i', town: 'Bray' },
+      { id: 'u', street: 'Main St', zip: 'A98' },
+    ]);
+  });
+
   it('paces update and insert writes with the write rate, one take per item', async () => {
     const table = 'Paced';
     await ensureTable(dynamo.client, table, 'id');

@@ -1,5 +1,5 @@
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { definePipeline, DetailType } from '../../src/pipeline/definition.ts';
@@ -170,6 +170,11 @@ describe('retries, dead-letter queues, redrive and replay', () => {
     ]);
     expect(replay.stderr).toBe('');
     expect(replay.stdout).toBe('replayed 2 events as restore-b-towns\n');
+    // A run saved before tallies were (no tally.json): replaying its events must not add to it.
+    const [saved] = JSON.parse((await etl(['runs', '--json', '--state-dir', state])).stdout) as {
+      run: string;
+    }[];
+    rmSync(join(state, 'runs', saved?.run ?? '', 'tally.json'));
     const asJson = await etl([
       'replay',
       '--from',

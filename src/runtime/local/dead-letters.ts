@@ -5,7 +5,7 @@
  * fails again lands in a fresh queue and nothing is overwritten; a redrive a crash cut short leaves
  * that file behind, and the next redrive takes it first.
  */
-import { readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { DeadLetter } from './bus.ts';
@@ -75,10 +75,19 @@ export class DeadLetterStore {
 
   /** How many letters a target's queue holds. */
   async count(target: string): Promise<number> {
+    const path = this.queuePath(target);
+    // Read again only when the file changed: a metrics scrape must not reparse a big queue each time.
+    const now = await stat(path).catch(() => undefined);
+    const cached = this.counted.get(target);
+    if (now && cached && cached.size === now.size && cached.mtimeMs === now.mtimeMs) return cached.count;
     let count = 0;
-    for await (const _ of readRecords(this.queuePath(target), deadLetterSchema)) count++;
+    for await (const _ of readRecords(path, deadLetterSchema)) count++;
+    if (now) this.counted.set(target, { size: now.size, mtimeMs: now.mtimeMs, count });
+    else this.counted.delete(target);
     return count;
   }
+
+  private readonly counted = new Map<string, { size: number; mtimeMs: number; count: number }>();
 
   /**
    * Takes the queues out for a redrive (every target's, or one's): leftovers of a redrive a crash

@@ -60,6 +60,12 @@ import { type RecordedRun, type RunLog, RunStore, type SourceDescriptor } from '
 import { ensureStateDir, readFileAsRun, runIdForFile, type StatePaths, statePaths } from './state.ts';
 import { MemoryTallyStore } from './tally-store.ts';
 
+/** The run an event belongs to, when its detail names one that could be a run. */
+function runOf(event: { detail?: unknown }): string | undefined {
+  const run = (event.detail as { run?: unknown } | null | undefined)?.run;
+  return typeof run === 'string' && isSafeRunId(run) ? run : undefined;
+}
+
 /** How often a run in progress records its counts for other processes to read. */
 const PROGRESS_RECORD_MS = 1_000;
 
@@ -143,6 +149,8 @@ export class LocalPipeline {
   private readonly deadLetters: DeadLetterStore;
   private readonly completions = new Map<string, (counts: RunCounts) => void>();
   private readonly activeRuns = new Set<string>();
+  /** Runs this process tallies from their first event: run here, or taken up from a saved tally. */
+  private readonly talliedHere = new Set<string>();
   /** For runs whose mapping marks columns sensitive (the key file is made on first use). */
   private readonly cipher: FieldCipher;
   /** How far each file being run has been read. */
@@ -292,11 +300,18 @@ export class LocalPipeline {
     this.runMappings.set(run, mapping);
     const completed = new Promise<RunCounts>((resolve) => this.completions.set(run, resolve));
     // Its counts so far, where other processes can read them (`etl runs` while this one runs).
+    // One write at a time, and none left behind once the summary is written.
+    let progressWrite: Promise<void> | undefined;
     const recordProgress = setInterval(() => {
       const counts = this.tally.snapshot(run);
-      if (counts) void this.runs.writeProgress(run, counts).catch(() => undefined);
+      if (!counts || progressWrite) return;
+      progressWrite = this.runs
+        .writeProgress(run, counts)
+        .catch(() => undefined)
+        .finally(() => (progressWrite = undefined));
     }, PROGRESS_RECORD_MS);
     recordProgress.unref();
+    this.talliedHere.add(run);
     const startedAt = new Date().toISOString();
     let error: ExtractError | undefined;
     let repeatedKeys = 0;
@@ -325,11 +340,14 @@ export class LocalPipeline {
     // Completion comes from the observer; if the bus drains first, a row went missing: say so.
     const counts = await Promise.race([completed, this.bus.whenIdle().then(() => this.tally.counts(run))]);
     clearInterval(recordProgress);
+    await progressWrite;
     this.completions.delete(run);
     this.activeRuns.delete(run);
     await this.runs.closeLogs(run);
     const final = counts ?? (await this.tally.counts(run));
     if (!final) throw new Error(`the observer saw no event of run ${run}`);
+    // The tally first: a summary without its tally would leave a redrive only counts to add.
+    await this.saveTally(run);
     await this.runs.writeSummary(run, {
       ...final,
       ...(repeatedKeys ? { repeatedKeys } : {}),
@@ -337,7 +355,6 @@ export class LocalPipeline {
       finishedAt: new Date().toISOString(),
       error: error?.message,
     });
-    await this.saveTally(run);
     return {
       run,
       file,
@@ -473,8 +490,9 @@ export class LocalPipeline {
     for await (const queue of this.deadLetters.takeForRedrive(target)) {
       const counts = (result[queue.target] ??= { redriven: 0, deadAgain: 0 });
       for await (const letter of queue.letters) {
-        const row = deadLetteredRow({ target: queue.target, event: letter.event });
-        if (row) await this.takeUp(row.run, touched);
+        // Every letter of a run, the observer's too: its tally is taken up before any is delivered.
+        const run = runOf(letter.event);
+        if (run !== undefined) await this.takeUp(run, touched);
         await this.bus.waitForCapacity();
         this.bus.redrive(queue.target, letter.event);
         counts.redriven++;
@@ -494,14 +512,16 @@ export class LocalPipeline {
    */
   private async takeUp(run: string, touched: Map<string, TakenUp>): Promise<void> {
     if (touched.has(run) || this.activeRuns.has(run) || !this.runs.hasSummary(run)) return;
-    if (this.tally.has(run)) {
+    if (this.talliedHere.has(run)) {
       touched.set(run, 'tallied');
       return;
     }
     const saved = await this.runs.readTally(run).catch(() => undefined);
     try {
       if (saved) {
+        // Replaces whatever stray events of the run (a PutEvents from outside) began to tally.
         this.tally.restore(saved);
+        this.talliedHere.add(run);
         touched.set(run, 'tallied');
         return;
       }
@@ -515,7 +535,10 @@ export class LocalPipeline {
    * After a redrive or replay: the summaries of the runs it touched say their counts now, their
    * dead-lettered rows are those still in a dead-letter queue, and their tallies are saved again.
    */
-  private async updateTakenUpRuns(runs: ReadonlyMap<string, TakenUp>): Promise<void> {
+  private async updateTakenUpRuns(
+    runs: ReadonlyMap<string, TakenUp>,
+    options: { addToLegacy: boolean } = { addToLegacy: true },
+  ): Promise<void> {
     if (runs.size === 0) return;
     const stillDead = await this.deadLetters.rowsStillDead(new Set(runs.keys()));
     for (const [run, how] of runs) {
@@ -526,10 +549,11 @@ export class LocalPipeline {
         this.tally.setDeadLettered(run, dead);
         const counts = this.tally.snapshot(run);
         if (!counts) continue;
-        await this.runs.writeSummary(run, { ...summary, ...counts });
         await this.saveTally(run);
+        await this.runs.writeSummary(run, { ...summary, ...counts });
         continue;
       }
+      if (!options.addToLegacy) continue;
       const now = this.tally.snapshot(run);
       await this.runs.writeSummary(run, {
         ...summary,
@@ -563,14 +587,15 @@ export class LocalPipeline {
       // Replays are journaled too (for durability); they are not archived events to replay again.
       if ('replay-name' in record.event) continue;
       if (options.filter && !options.filter(record.event)) continue;
-      const run = (record.event.detail as { run?: unknown } | null)?.run;
-      if (typeof run === 'string' && isSafeRunId(run)) await this.takeUp(run, touched);
+      const run = runOf(record.event);
+      if (run !== undefined) await this.takeUp(run, touched);
       await this.bus.waitForCapacity();
       this.bus.replay(record.event, options.name, rules);
       replayed++;
     }
     await this.bus.whenIdle();
-    await this.updateTakenUpRuns(touched);
+    // A replay's events were counted once already: a run without a saved tally keeps its summary.
+    await this.updateTakenUpRuns(touched, { addToLegacy: false });
     return replayed;
   }
 

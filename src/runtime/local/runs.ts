@@ -143,6 +143,7 @@ export class RunStore {
     await mkdir(files.dir, { recursive: true });
     await rm(files.summary, { force: true });
     await rm(files.tally, { force: true });
+    await rm(files.progress, { force: true });
     await writeFile(files.source, JSON.stringify(recorded));
     if (options.recordEvents) await this.logs.open(files.events, { truncate: true });
     else await rm(files.events, { force: true });
@@ -213,7 +214,11 @@ export class RunStore {
 
   /** Saves a run's tally with it (see `MemoryTallyStore.save`). */
   async writeTally(run: string, tally: SavedTally): Promise<void> {
-    await writeFile(this.paths.run(run).tally, JSON.stringify(tally));
+    // Whole or not at all: a torn tally would leave the run's rows uncountable.
+    const path = this.paths.run(run).tally;
+    const temp = `${path}.${process.pid}.tmp`;
+    await writeFile(temp, JSON.stringify(tally));
+    await rename(temp, path);
   }
 
   /** A run's saved tally; undefined when there is none (state from before tallies were saved). */
