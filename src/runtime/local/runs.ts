@@ -69,7 +69,8 @@ const recordedRunSchema = z.object({
   mappingHash: z.string().optional(),
 });
 
-const summarySchema = z.looseObject({
+/** The counts every run record holds: the summary, the progress and the saved tally alike. */
+const countsShape = {
   run: z.string(),
   file: z.string().optional(),
   expected: z.number().optional(),
@@ -78,6 +79,10 @@ const summarySchema = z.looseObject({
   loaded: z.number(),
   failed: z.number(),
   deadLettered: z.number().optional(),
+};
+
+const summarySchema = z.looseObject({
+  ...countsShape,
   settled: z.number().optional(),
   completed: z.boolean().optional(),
   startedAt: z.string().optional(),
@@ -88,18 +93,7 @@ const summarySchema = z.looseObject({
 
 const rowPagesSchema = z.record(z.string(), z.string());
 const savedTallySchema = z.object({
-  counts: z.object({
-    run: z.string(),
-    file: z.string().optional(),
-    expected: z.number().optional(),
-    extracted: z.number(),
-    transformed: z.number(),
-    loaded: z.number(),
-    failed: z.number(),
-    deadLettered: z.number().optional(),
-    settled: z.number(),
-    completed: z.boolean(),
-  }),
+  counts: z.object({ ...countsShape, settled: z.number(), completed: z.boolean() }),
   rows: z.object({
     extracted: rowPagesSchema,
     transformed: rowPagesSchema,
