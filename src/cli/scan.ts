@@ -10,7 +10,10 @@ export function registerScan(program: Command): void {
       .description(
         "print a table's items (the pipeline's, or --table), in the table's scan order, as they are read",
       )
-      .option('--table <name>', "any table of the local stack (default: the pipeline's)")
+      .option(
+        '--table <name>',
+        "any table of the local stack (default: the newest run's, else the pipeline's)",
+      )
       .option('--json', 'a JSON array of plain objects, one per line')
       .option('--limit <n>', 'at most this many items', parseLimit),
   ).action(async (options: { stateDir: string; table?: string; json?: boolean; limit?: number }) => {

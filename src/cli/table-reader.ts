@@ -9,9 +9,11 @@ import {
   paginateScan,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
+import { existsSync } from 'node:fs';
 import { UserError } from './errors.ts';
 import { localClient, startDynalite } from '../runtime/local/dynalite.ts';
 import { readLock, StateDirInUseError } from '../runtime/local/lock.ts';
+import { RunStore } from '../runtime/local/runs.ts';
 import { DEFAULT_TABLE_NAME, ensureStateDir, statePaths } from '../runtime/local/state.ts';
 import type { Item } from './attribute-values.ts';
 
@@ -34,7 +36,8 @@ export interface TableReader {
 }
 
 /**
- * A table of a state directory (`table`; the pipeline's by default): through the running `etl up`
+ * A table of a state directory (`table`; by default the newest run's, as its mapping named it, else
+ * the pipeline's): through the running `etl up`
  * when there is one (it owns the files), else the embedded DynamoDB opened here. A table named that
  * does not exist is a NoSuchTableError listing the tables there are; the pipeline's table not
  * existing yet simply has no items.
@@ -43,8 +46,12 @@ export async function openTable(
   stateDir: string,
   options: { table?: string; pageSize?: number } = {},
 ): Promise<TableReader> {
-  const name = options.table ?? DEFAULT_TABLE_NAME;
   const pageSize = options.pageSize ?? SCAN_PAGE_SIZE;
+  const paths = statePaths(stateDir);
+  const name =
+    options.table ??
+    (existsSync(paths.runs) ? await new RunStore(paths).latestTable() : undefined) ??
+    DEFAULT_TABLE_NAME;
   const { client, close } = await connect(stateDir);
   try {
     const keys = await keySchema(client, name);

@@ -2,6 +2,7 @@
  * `etl scan --table`: any table of the local stack, every attribute type shown by its type. Items are
  * written with the SDK into the state directory's embedded DynamoDB, then read back by the CLI.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BatchWriteItemCommand,
@@ -137,6 +138,26 @@ describe('etl scan --table', () => {
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
     expect(result.stderr).toBe(`etl: no table "Ordres" in ${state}; its tables: Orders, Plain\n`);
+  });
+});
+
+describe('etl scan without --table', () => {
+  it("reads the table the newest run's mapping named, not the seed's", async () => {
+    const dir = tempDir('etl-scan-default-');
+    const state = join(dir, 'state');
+    const mapping = join(dir, 'mapping.json');
+    const csv = join(dir, 'people.csv');
+    writeFileSync(
+      mapping,
+      JSON.stringify({ table: 'People', key: 'id', columns: { ID: { attribute: 'id' } } }),
+    );
+    writeFileSync(csv, 'ID\na1\na2\n');
+    const run = await etl(['run', csv, '--mapping', mapping, '--state-dir', state]);
+    expect(run.code, run.stderr).toBe(0);
+    const result = await etl(['scan', '--json', '--state-dir', state]);
+    expect(result.code, result.stderr).toBe(0);
+    const items = (JSON.parse(result.stdout) as { id: string }[]).map((i) => i.id).sort();
+    expect(items).toEqual(['a1', 'a2']);
   });
 });
 

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { type Mapping, parseMapping } from '../../pipeline/mapping.ts';
+import { type Mapping, parseMapping, tableNameOf } from '../../pipeline/mapping.ts';
 import { isSafeRunId } from '../../pipeline/run-id.ts';
 import type { ObservedEvent } from '../../stages/observe.ts';
 import type { RunCounts } from '../../stages/ports.ts';
@@ -247,6 +247,17 @@ export class RunStore {
     const startOf = (s: RunSummary & { unfinished?: true }): string =>
       s.startedAt ?? (s.unfinished ? '\uffff' : '');
     return summaries.sort((a, b) => startOf(a).localeCompare(startOf(b)));
+  }
+
+  /**
+   * The table the newest run loads into (its recorded mapping's), or undefined when there is no run
+   * or it recorded no mapping: what "the pipeline's table" means to a reader after `--mapping` runs.
+   */
+  async latestTable(): Promise<string | undefined> {
+    const newest = (await this.list()).at(-1);
+    if (!newest) return undefined;
+    const recorded = await this.readRecorded(newest.run).catch(() => undefined);
+    return recorded?.mapping ? tableNameOf(recorded.mapping) : undefined;
   }
 
   /** Appends to a run's log; `keepOpen` for a run in progress, whose logs stay open until it ends. */
