@@ -144,6 +144,7 @@ export const localRuntime: RuntimeFactory = async (options = {}) => {
   const rules = new RuleIndex<string>();
   const router: RuleRouter<string> = {
     add: (name, pattern, target) => rules.add(name, pattern, target),
+    remove: (name) => rules.remove(name),
     match: (event) => {
       const targets = rules.match(event);
       routed.push({ event: event as EventEnvelope<unknown>, targets });

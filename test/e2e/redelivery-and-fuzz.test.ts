@@ -18,6 +18,7 @@ function duplicatingRouter(): RuleRouter<string> {
   const inner = new RuleIndex<string>();
   return {
     add: (name, pattern, target) => inner.add(name, pattern, target),
+    remove: (name) => inner.remove(name),
     match: (event) => inner.match(event).flatMap((target) => [target, target]),
     matchNames: (event) => inner.matchNames(event),
   };

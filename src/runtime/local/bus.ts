@@ -17,9 +17,15 @@ import {
 import { backoffDelayMs } from '../../adapters/backoff.ts';
 import type { Journal } from './journal.ts';
 
-/** Routes an event to the targets of the rules it matches. The pattern engine implements it. */
+/**
+ * Routes an event to the targets of the routes it matches. The pattern engine implements it. A route
+ * is a pipeline rule (named as the rule), or one target of a user rule (see LocalEventBus.setRule).
+ */
 export interface RuleRouter<T> {
+  /** Adds a route, or replaces the one of that name. */
   add(name: string, pattern: unknown, target: T): void;
+  /** Removes a route; returns whether it existed. */
+  remove(name: string): boolean;
   match(event: unknown): T[];
   /** The names of the rules the event matches. */
   matchNames(event: unknown): string[];
@@ -32,6 +38,8 @@ export interface BatchOutcome {
   failedEventIds?: string[];
   /** Why each failed event failed, for its dead letter. */
   reasons?: ReadonlyMap<string, string>;
+  /** Failed events not worth retrying (an HTTP target's 4xx): dead-lettered at once, as on AWS. */
+  notRetryable?: ReadonlySet<string>;
 }
 
 export type { PutEventsResult, PutEventsResultEntry };
@@ -42,7 +50,10 @@ export type TargetHandler = (events: AnyEvent[]) => Promise<BatchOutcome | void>
 export interface BusRule {
   name: string;
   eventPattern: unknown;
-  target: string;
+  /** The bus targets it delivers to (a pipeline rule has one). */
+  targets: string[];
+  /** A disabled rule matches nothing. */
+  enabled: boolean;
   description?: string;
 }
 
@@ -51,6 +62,14 @@ export interface DeadLetter {
   event: AnyEvent;
   attempts: number;
   reason: string;
+  /** What ended the retries: the attempts, the event's age, or a failure not worth retrying. */
+  exhausted?: 'attempts' | 'age' | 'not-retryable';
+}
+
+/** A target's own settings beyond its delivery. */
+export interface TargetOptions {
+  /** Its dead letters go here instead of the bus's onDeadLetter (a user target's DeadLetterConfig). */
+  onDeadLetter?: (letter: DeadLetter) => void;
 }
 
 export interface LocalEventBusOptions {
@@ -82,11 +101,15 @@ class TargetQueue {
   readonly deliveries: PQueue;
   /** Events handed to the handler and not yet settled. */
   inFlightEvents = 0;
+  /** Set once the target is removed: what it still holds is dropped (and acknowledged). */
+  removed = false;
 
   constructor(
     readonly name: string,
     readonly handler: TargetHandler,
-    readonly delivery: TargetDelivery,
+    /** Replaced when a user target's RetryPolicy changes. */
+    public delivery: TargetDelivery,
+    readonly options: TargetOptions = {},
   ) {
     this.deliveries = new PQueue({ concurrency: delivery.concurrency });
   }
@@ -97,6 +120,14 @@ class TargetQueue {
 
   push(item: Queued): void {
     this.items.push(item);
+  }
+
+  /** Empties the queue (the target is removed), returning what it held. */
+  drain(): Queued[] {
+    const left = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return left;
   }
 
   take(max: number): Queued[] {
@@ -119,6 +150,8 @@ export class LocalEventBus {
   private readonly router: RuleRouter<string>;
   private readonly targets = new Map<string, TargetQueue>();
   private readonly rules = new Map<string, BusRule>();
+  /** Each route's rule and target (a pipeline rule's route is named as the rule). */
+  private readonly routes = new Map<string, { rule: string; target: string }>();
   private readonly highWaterMark: number;
   private pending = 0;
   private retriesScheduled = 0;
@@ -142,22 +175,98 @@ export class LocalEventBus {
     this.journal = options.journal;
   }
 
-  addTarget(name: string, handler: TargetHandler, delivery: TargetDelivery): void {
+  addTarget(name: string, handler: TargetHandler, delivery: TargetDelivery, options?: TargetOptions): void {
     if (this.targets.has(name)) throw new Error(`target ${name} is already registered`);
-    const queue = new TargetQueue(name, handler, delivery);
+    const queue = new TargetQueue(name, handler, delivery, options);
     // A delivery's slot is free once its task has settled: then take the next batch.
     queue.deliveries.on('next', () => this.pump(queue));
     this.targets.set(name, queue);
   }
 
-  putRule(name: string, eventPattern: unknown, target: string, description?: string): void {
-    if (!this.targets.has(target)) throw new Error(`rule ${name} names unknown target ${target}`);
-    if (this.rules.has(name)) throw new Error(`rule ${name} already exists`);
-    this.router.add(name, eventPattern, target);
-    this.rules.set(name, { name, eventPattern, target, ...(description ? { description } : {}) });
+  hasTarget(name: string): boolean {
+    return this.targets.has(name);
   }
 
-  /** The rules, in the order they were put (ListRules, DescribeRule, ListTargetsByRule). */
+  /** Changes a target's retry settings (the batches in flight keep theirs). */
+  setTargetDelivery(name: string, delivery: TargetDelivery): void {
+    const queue = this.targets.get(name);
+    if (!queue) throw new Error(`no target ${name}`);
+    queue.delivery = delivery;
+  }
+
+  /**
+   * Removes a target (RemoveTargets): what it holds is dropped and acknowledged, as its journal
+   * records are; batches in flight finish, their retries are dropped.
+   */
+  removeTarget(name: string): void {
+    const queue = this.targets.get(name);
+    if (!queue) return;
+    if ([...this.rules.values()].some((r) => r.targets.includes(name)))
+      throw new Error(`target ${name} is still a rule's target`);
+    this.targets.delete(name);
+    queue.removed = true;
+    this.dropped(queue, queue.drain());
+  }
+
+  /** A pipeline rule: one target, always enabled. */
+  putRule(name: string, eventPattern: unknown, target: string, description?: string): void {
+    if (this.rules.has(name)) throw new Error(`rule ${name} already exists`);
+    this.setRule({
+      name,
+      eventPattern,
+      targets: [target],
+      enabled: true,
+      ...(description ? { description } : {}),
+    });
+  }
+
+  /**
+   * Adds a rule or replaces the one of that name (PutRule, PutTargets, EnableRule...): an enabled
+   * rule routes to each of its targets; a disabled one, or one without targets, has no routes.
+   * @throws InvalidEventPatternException, leaving the rule as it was.
+   */
+  setRule(rule: BusRule): void {
+    for (const target of rule.targets)
+      if (!this.targets.has(target)) throw new Error(`rule ${rule.name} names unknown target ${target}`);
+    const routes = rule.enabled
+      ? rule.targets.map((target) => ({ route: routeName(rule, target), target }))
+      : [];
+    const first = routes[0];
+    if (first) {
+      // The pattern is compiled before the rule's routes change: a bad one leaves them as they were.
+      const check = `${rule.name}\u0000check`;
+      this.router.add(check, rule.eventPattern, first.target);
+      this.router.remove(check);
+    }
+    this.removeRoutes(rule.name);
+    for (const { route, target } of routes) {
+      this.router.add(route, rule.eventPattern, target);
+      this.routes.set(route, { rule: rule.name, target });
+    }
+    this.rules.set(rule.name, { ...rule, targets: [...rule.targets] });
+  }
+
+  /** Removes a rule (its targets stay registered until removed). */
+  deleteRule(name: string): void {
+    this.removeRoutes(name);
+    this.rules.delete(name);
+  }
+
+  private removeRoutes(rule: string): void {
+    for (const [route, { rule: owner }] of this.routes) {
+      if (owner !== rule) continue;
+      this.router.remove(route);
+      this.routes.delete(route);
+    }
+  }
+
+  /** A rule's ARN, as EventBridge names it (a rule on the default bus has no bus in its ARN). */
+  ruleArn(rule: string): string {
+    const prefix = `arn:aws:events:${this.region}:${this.account}:rule/`;
+    return this.name === 'default' ? `${prefix}${rule}` : `${prefix}${this.name}/${rule}`;
+  }
+
+  /** The rules, in the order they were first put (ListRules, DescribeRule, ListTargetsByRule). */
   listRules(): BusRule[] {
     return [...this.rules.values()];
   }
@@ -292,8 +401,9 @@ export class LocalEventBus {
     const targets = rules
       ? this.router
           .matchNames(replayed)
-          .filter((name) => rules.has(name))
-          .map((name) => this.rules.get(name)?.target as string)
+          .map((route) => this.routes.get(route))
+          .filter((route) => route !== undefined && rules.has(route.rule))
+          .map((route) => (route as { target: string }).target)
       : this.router.match(replayed);
     this.enqueueJournaled(targets, replayed);
     return targets;
@@ -314,7 +424,12 @@ export class LocalEventBus {
   private enqueue(targets: readonly string[], event: AnyEvent, seq: number, receivedAt: number): void {
     for (const target of targets) {
       const queue = this.targets.get(target);
-      if (!queue) continue;
+      if (!queue) {
+        // A target removed since the event was journaled (a user target, across a restart): acknowledged,
+        // or the journal's checkpoint would wait for it forever.
+        if (seq) this.journal?.ack(target, [seq]);
+        continue;
+      }
       queue.push({ event, attempts: 0, seq, receivedAt });
       this.pending++;
     }
@@ -346,12 +461,14 @@ export class LocalEventBus {
   private async deliver(queue: TargetQueue, batch: Queued[]): Promise<void> {
     let failedIds: Set<string> | undefined;
     let reasons: ReadonlyMap<string, string> | undefined;
+    let notRetryable: ReadonlySet<string> | undefined;
     let reason = '';
     try {
       const outcome = await queue.handler(batch.map((q) => q.event));
       if (outcome?.failedEventIds?.length) {
         failedIds = new Set(outcome.failedEventIds);
         reasons = outcome.reasons;
+        notRetryable = outcome.notRetryable;
         reason = 'the target reported the event as failed';
       }
     } catch (error) {
@@ -362,7 +479,8 @@ export class LocalEventBus {
     const done: number[] = [];
     for (const item of batch) {
       if (failedIds?.has(item.event.id)) {
-        if (this.retryOrDeadLetter(queue, item, reasons?.get(item.event.id) ?? reason)) continue;
+        const why = reasons?.get(item.event.id) ?? reason;
+        if (this.retryOrDeadLetter(queue, item, why, notRetryable?.has(item.event.id) ?? false)) continue;
       } else {
         this.pending--;
       }
@@ -373,29 +491,63 @@ export class LocalEventBus {
   }
 
   /** Schedules a retry (true) or dead-letters the event (false) per the target's retry policy. */
-  private retryOrDeadLetter(queue: TargetQueue, item: Queued, reason: string): boolean {
+  private retryOrDeadLetter(
+    queue: TargetQueue,
+    item: Queued,
+    reason: string,
+    notRetryable: boolean,
+  ): boolean {
     const attempts = item.attempts + 1;
     const { maxAttempts, maxEventAgeSeconds, retryBaseDelayMs, retryMaxDelayMs } = queue.delivery;
     const delay = backoffDelayMs(attempts, { baseDelayMs: retryBaseDelayMs, maxDelayMs: retryMaxDelayMs });
     const tooOld = Date.now() + delay - item.receivedAt > maxEventAgeSeconds * 1000;
-    if (attempts >= maxAttempts || tooOld) {
+    if (attempts >= maxAttempts || tooOld || notRetryable || queue.removed) {
       this.pending--;
+      if (queue.removed) return false;
       this.deadLetteredTotal++;
-      const why =
-        attempts >= maxAttempts
-          ? `after ${attempts} attempts`
-          : `past the maximum event age of ${maxEventAgeSeconds} s`;
-      this.onDeadLetter?.({ target: queue.name, event: item.event, attempts, reason: `${reason} (${why})` });
+      const exhausted: NonNullable<DeadLetter['exhausted']> = notRetryable
+        ? 'not-retryable'
+        : attempts >= maxAttempts
+          ? 'attempts'
+          : 'age';
+      const why = {
+        'not-retryable': 'not retried',
+        attempts: `after ${attempts} attempts`,
+        age: `past the maximum event age of ${maxEventAgeSeconds} s`,
+      }[exhausted];
+      const letter = {
+        target: queue.name,
+        event: item.event,
+        attempts,
+        reason: `${reason} (${why})`,
+        exhausted,
+      };
+      (queue.options.onDeadLetter ?? this.onDeadLetter)?.(letter);
       return false;
     }
     this.retriesScheduled++;
     this.retriedTotal++;
     setTimeout(() => {
       this.retriesScheduled--;
+      if (queue.removed) {
+        this.dropped(queue, [{ ...item, attempts }]);
+        this.settle();
+        return;
+      }
       queue.push({ ...item, attempts });
       this.pump(queue);
     }, delay);
     return true;
+  }
+
+  /** Events a removed target held: no longer pending, acknowledged in the journal. */
+  private dropped(queue: TargetQueue, items: readonly Queued[]): void {
+    this.pending -= items.length;
+    this.journal?.ack(
+      queue.name,
+      items.filter((item) => item.seq !== 0).map((item) => item.seq),
+    );
+    this.settle();
   }
 
   private isIdle(): boolean {
@@ -418,6 +570,11 @@ export class LocalEventBus {
 }
 
 const LINE_BREAK = /[\r\n]/;
+
+/** A rule's route to one target: named as the rule when it has one target (a pipeline rule's), else both. */
+function routeName(rule: BusRule, target: string): string {
+  return rule.targets.length === 1 ? rule.name : `${rule.name}\u0000${target}`;
+}
 
 /** EventBridge stamps whole seconds. */
 function wholeSeconds(date: Date): string {

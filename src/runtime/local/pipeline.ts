@@ -46,6 +46,8 @@ import { ensureTable, type LocalDynamo, localClient, startDynalite } from './dyn
 import { RuleIndex } from '../../patterns/index.ts';
 import { DeadLetterStore, deadLetteredRow } from './dead-letters.ts';
 import { Journal } from './journal.ts';
+import type { QueueSink } from './queue-sink.ts';
+import { UserRules } from './user-rules.ts';
 import {
   applyArchiveSettings,
   type ArchiveRequest,
@@ -87,6 +89,10 @@ export interface LocalPipelineOptions {
   dynamoEndpoint?: string;
   /** Wraps what the stages publish through (instrumentation; tests inject faults with it). */
   wrapStagePublisher?: (publisher: EventPublisher) => EventPublisher;
+  /** The local queues, for user rules' SQS targets and dead-letter queues (absent: those are refused). */
+  queueSink?: QueueSink;
+  /** Where user targets' problems go (a dead letter dropped); default stderr. */
+  warn?: (line: string) => void;
 }
 
 export type { SourceDescriptor } from './runs.ts';
@@ -157,6 +163,10 @@ export class LocalPipeline {
   private readonly reading = new Map<string, { read: number; size: number }>();
   /** Each run's own mapping, as recorded at its start (read back for runs of earlier processes). */
   private readonly runMappings = new Map<string, Mapping>();
+  /** The stages' bus handlers, which user rules may target too. */
+  private readonly stageHandlers = new Map<string, TargetHandler>();
+  /** Users' own rules on the bus (PutRule, PutTargets, ...), kept in the state directory. */
+  readonly userRules: UserRules;
 
   private constructor(
     readonly definition: PipelineDefinition,
@@ -170,6 +180,7 @@ export class LocalPipeline {
     readonly archive: ArchiveSettings | undefined,
     private readonly recordEvents: boolean,
     private readonly wrapStagePublisher: (publisher: EventPublisher) => EventPublisher,
+    userTargets: { queueSink?: QueueSink; warn?: (line: string) => void } = {},
   ) {
     this.cipher = new EnvelopeCipher(new KeyFileDataKeys(paths.masterKey));
     this.runs = new RunStore(paths);
@@ -197,6 +208,15 @@ export class LocalPipeline {
       },
     );
     this.wire();
+    // After the stages: user rules may target them. Before recovery: their journaled events go to them.
+    this.userRules = UserRules.open({
+      file: paths.userRules,
+      logsDir: paths.logs,
+      bus: this.bus,
+      managedRules: new Set(definition.rules.map((r) => r.name)),
+      stages: this.stageHandlers,
+      ...userTargets,
+    });
   }
 
   static async start(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
@@ -228,6 +248,10 @@ export class LocalPipeline {
         archive,
         options.recordEvents ?? false,
         options.wrapStagePublisher ?? ((publisher) => publisher),
+        {
+          ...(options.queueSink ? { queueSink: options.queueSink } : {}),
+          ...(options.warn ? { warn: options.warn } : {}),
+        },
       );
     } catch (error) {
       await dynamo?.close();
@@ -656,9 +680,8 @@ export class LocalPipeline {
     const publisher = this.wrapStagePublisher(this.handlerPublisher());
     // The bus delivers again what the stage driver says to retry, with the bus's backoff.
     const ruleOf = (name: string): string => rules.find((r) => r.target === name)?.name ?? name;
-    const target =
-      <D>(name: string, stage: Stage<D>): TargetHandler =>
-      async (events) => {
+    const target = <D>(name: string, stage: Stage<D>): TargetHandler => {
+      const handler: TargetHandler = async (events) => {
         const inputs = events.map((event) => ({ id: event.id, event }));
         const started = performance.now();
         const report = await runStage(stage, inputs, publisher);
@@ -677,6 +700,9 @@ export class LocalPipeline {
           reasons.set(id, why.message ? `${why.reason}: ${why.message}` : why.reason);
         return { failedEventIds: [...reasons.keys()], reasons };
       };
+      this.stageHandlers.set(name, handler);
+      return handler;
+    };
     this.bus.addTarget(
       'transform',
       target('transform', transformStage({ source, mappingFor })),

@@ -7,8 +7,9 @@ export interface QueueSink {
   /** Whether the ARN names a queue that exists now. */
   has(queueArn: string): boolean;
   /**
-   * Sends one message (the body as SQS holds it) to the queue the ARN names. Throws when the queue
+   * Sends one message (the body as SQS holds it) to the queue the ARN names, with string message
+   * attributes when given (a dead letter's RULE_ARN, ERROR_MESSAGE, ...). Throws when the queue
    * does not exist, so a target's delivery fails and is retried, then dead-lettered, as on AWS.
    */
-  send(queueArn: string, body: string): void;
+  send(queueArn: string, body: string, attributes?: Readonly<Record<string, string>>): void;
 }

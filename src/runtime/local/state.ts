@@ -34,6 +34,10 @@ export interface StatePaths {
   s3: string;
   /** `etl up`'s landing folder, unless another is given. */
   landing: string;
+  /** Users' own rules, their targets, connections and API destinations (see user-rules.ts). */
+  userRules: string;
+  /** What user rules' log-group targets write, a `<group>.ndjson` file each. */
+  logs: string;
   run(run: string): {
     dir: string;
     events: string;
@@ -61,6 +65,8 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
     ingest: join(root, 'ingest.ndjson'),
     s3: join(root, 's3'),
     landing: join(root, 'landing'),
+    userRules: join(root, 'user-rules.json'),
+    logs: join(root, 'logs'),
     run(run: string) {
       if (!isSafeRunId(run)) throw new Error(`unsafe run id ${JSON.stringify(run)}`);
       const dir = join(runs, run);

@@ -5,15 +5,16 @@
  * clients raise the matching exception classes.
  *
  * The local stack has one bus, named by the pipeline definition. `default` names it too (the seed
- * put everything on the default bus), by name or ARN. Its rules are the definition's: they are
- * listed here, not changed (PutRule and friends are not offered).
+ * put everything on the default bus), by name or ARN. Its rules are the definition's, listed here and
+ * never changed, and users' own (PutRule, PutTargets and friends: rules-api.ts).
  */
-import type { LocalEventBus, PutEventsResultEntry } from '../bus.ts';
+import type { BusRule, LocalEventBus, PutEventsResultEntry } from '../bus.ts';
 import type { PutEventsEntry } from '../../../pipeline/events.ts';
 import { jsonNestsDeeperThan, MAX_JSON_DEPTH } from '../../../pipeline/put-events.ts';
 import { entryCountError, validatePutEventsRequest } from '../../../pipeline/put-events-request.ts';
 import { testEventPattern } from '../../../patterns/index.ts';
 import { AwsApiError, validation } from './errors.ts';
+import type { UserRules } from '../user-rules.ts';
 
 export const DEFAULT_BUS = 'default';
 
@@ -46,7 +47,7 @@ function timestamp(body: Body, member: string): number {
 }
 
 /** AWS's wording for a member that breaks a constraint. */
-function constraint(member: string, value: unknown, rule: string): AwsApiError {
+export function constraint(member: string, value: unknown, rule: string): AwsApiError {
   const shown =
     value === undefined ? 'null' : `'${typeof value === 'string' ? value : JSON.stringify(value)}'`;
   return validation(
@@ -55,18 +56,18 @@ function constraint(member: string, value: unknown, rule: string): AwsApiError {
 }
 
 /** A member of the wrong JSON type: AWS answers SerializationException. */
-function wrongType(member: string, expected: string): AwsApiError {
+export function wrongType(member: string, expected: string): AwsApiError {
   return new AwsApiError('SerializationException', `${member} must be ${expected}`);
 }
 
-function optionalString(body: Body, member: string): string | undefined {
+export function optionalString(body: Body, member: string): string | undefined {
   const value = body[member];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw wrongType(member, 'a string');
   return value;
 }
 
-function requiredString(body: Body, member: string, wireName: string): string {
+export function requiredString(body: Body, member: string, wireName: string): string {
   const value = optionalString(body, member);
   if (value === undefined) throw constraint(wireName, undefined, 'Member must not be null');
   return value;
@@ -90,7 +91,7 @@ function pageStart(body: Body): number {
   return Number(match[1]);
 }
 
-function page<T>(items: T[], body: Body, max = 100): { items: T[]; NextToken?: string } {
+export function page<T>(items: T[], body: Body, max = 100): { items: T[]; NextToken?: string } {
   const start = pageStart(body);
   const end = start + limit(body, max);
   const slice = items.slice(start, end);
@@ -173,15 +174,29 @@ interface Replay {
   ReplayEndTime?: number;
 }
 
+/** The operations on users' own rules (rules-api.ts), when the stack serves them. */
+export interface RuleOperations {
+  readonly operations: readonly string[];
+  handle(operation: string, body: Body): unknown;
+}
+
 export class EventsApi {
   readonly busName: string;
   private readonly replays = new Map<string, Replay>();
+  private ruleOperations: RuleOperations | undefined;
 
   constructor(
     private readonly bus: LocalEventBus,
     private readonly archive?: Archive,
+    /** Users' own rules, listed with the pipeline's (read-only) ones. */
+    private readonly userRules?: UserRules,
   ) {
     this.busName = bus.name;
+  }
+
+  /** Serves PutRule, PutTargets and the other operations on users' rules. */
+  serveRules(operations: RuleOperations): void {
+    this.ruleOperations = operations;
   }
 
   /** The one archive: every event on the bus (the local bus journals them all). */
@@ -203,8 +218,7 @@ export class EventsApi {
   }
 
   ruleArn(rule: string): string {
-    const prefix = `arn:aws:events:${this.bus.region}:${this.bus.account}:rule/`;
-    return this.busName === DEFAULT_BUS ? `${prefix}${rule}` : `${prefix}${this.busName}/${rule}`;
+    return this.bus.ruleArn(rule);
   }
 
   /** Whether a name or ARN (undefined: the default bus) names the local bus. */
@@ -217,6 +231,8 @@ export class EventsApi {
   }
 
   async handle(operation: string, body: Body): Promise<unknown> {
+    if (this.ruleOperations?.operations.includes(operation))
+      return this.ruleOperations.handle(operation, body);
     switch (operation as EventsOperation) {
       case 'PutEvents':
         return this.putEvents(body);
@@ -243,7 +259,7 @@ export class EventsApi {
       default:
         throw new AwsApiError(
           'UnknownOperationException',
-          `AWSEvents.${operation} is not offered by the local endpoint (it offers ${EVENTS_OPERATIONS.join(', ')})`,
+          `AWSEvents.${operation} is not offered by the local endpoint (it offers ${[...EVENTS_OPERATIONS, ...(this.ruleOperations?.operations ?? [])].join(', ')})`,
         );
     }
   }
@@ -401,7 +417,7 @@ export class EventsApi {
   }
 
   /** The bus a request names (EventBusName, by name or ARN; absent: default), or ResourceNotFound. */
-  private requestBus(body: Body): string {
+  requestBus(body: Body): string {
     const given = optionalString(body, 'EventBusName');
     if (!this.isLocalBus(given))
       throw new AwsApiError('ResourceNotFoundException', `Event bus ${given} does not exist.`);
@@ -417,13 +433,17 @@ export class EventsApi {
     return rule;
   }
 
-  private ruleShape(rule: { name: string; eventPattern: unknown; description?: string }) {
+  private ruleShape(rule: BusRule) {
+    const managed = this.userRules?.isManaged(rule.name) ?? true;
     return {
       Name: rule.name,
       Arn: this.ruleArn(rule.name),
-      EventPattern: JSON.stringify(rule.eventPattern),
-      State: 'ENABLED',
+      // A user's pattern as they wrote it, as AWS answers it.
+      EventPattern: this.userRules?.rule(rule.name)?.EventPattern ?? JSON.stringify(rule.eventPattern),
+      State: rule.enabled ? 'ENABLED' : 'DISABLED',
       ...(rule.description ? { Description: rule.description } : {}),
+      // The pipeline's rules are managed by it, as AWS marks rules a service manages.
+      ...(managed ? { ManagedBy: 'eventbridge-etl.pipeline' } : {}),
       EventBusName: this.busName,
     };
   }
@@ -446,13 +466,13 @@ export class EventsApi {
 
   private listTargetsByRule(body: Body): unknown {
     const rule = this.rule(body, 'Rule', 'rule');
-    const targets = [
-      {
-        Id: rule.target,
-        // The target is an in-process stage; on AWS it is the stage's function.
-        Arn: `arn:aws:lambda:${this.bus.region}:${this.bus.account}:function:${rule.target}`,
-      },
-    ];
+    const targets: object[] =
+      this.userRules?.rule(rule.name)?.Targets ??
+      // The pipeline's targets are in-process stages; on AWS each is the stage's function.
+      rule.targets.map((target) => ({
+        Id: target,
+        Arn: `arn:aws:lambda:${this.bus.region}:${this.bus.account}:function:${target}`,
+      }));
     const { items, NextToken } = page(targets, body);
     return { Targets: items, ...(NextToken ? { NextToken } : {}) };
   }

@@ -28,6 +28,8 @@ import {
 import { statePaths } from '../state.ts';
 import { DynamoDbProxy } from './dynamodb-proxy.ts';
 import { EventsApi } from './events-api.ts';
+import { RulesApi } from './rules-api.ts';
+import type { QueueSink } from '../queue-sink.ts';
 import { type IngestObject, ObjectIngest } from './ingest.ts';
 import { LandingFolder, type LandingOutcome } from './landing-folder.ts';
 import { isValidBucketName, LocalS3, type ObjectCreated } from './s3.ts';
@@ -74,6 +76,8 @@ export interface LocalStackOptions {
   recordEvents?: boolean;
   /** The version the health endpoints report (`etl up` passes its own). */
   version?: string;
+  /** The local queues, for user rules' SQS targets and dead-letter queues (absent: those are refused). */
+  queueSink?: QueueSink;
 }
 
 /** How often `etl up` says how far each run in progress is. */
@@ -168,6 +172,8 @@ export class LocalStack {
         ...(options.inMemory ? { inMemory: true } : {}),
         ...(options.archive ? { archive: options.archive } : {}),
         ...(options.recordEvents ? { recordEvents: true } : {}),
+        ...(options.queueSink ? { queueSink: options.queueSink } : {}),
+        warn,
       });
       const started = pipeline;
       const s3Client = new S3Client({
@@ -202,7 +208,12 @@ export class LocalStack {
       });
       const dynamodb = new DynamoDbProxy(started.dynamo.endpoint);
       // No archive unless the bus keeps one (--archive): ListArchives then answers with none.
-      const events = new EventsApi(started.bus, started.archive?.enabled ? started : undefined);
+      const events = new EventsApi(
+        started.bus,
+        started.archive?.enabled ? started : undefined,
+        started.userRules,
+      );
+      events.serveRules(new RulesApi(started.userRules, (body) => events.requestBus(body)));
 
       const landingDir =
         options.landingDir === false ? undefined : resolve(options.landingDir ?? paths.landing);
