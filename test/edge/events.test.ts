@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  CreateEventBusCommand,
   DescribeEventBusCommand,
   DescribeRuleCommand,
   EventBridgeServiceException,
@@ -10,7 +11,6 @@ import {
   ListTargetsByRuleCommand,
   PutEventsCommand,
   type PutEventsRequestEntry,
-  PutRuleCommand,
   ResourceNotFoundException,
   TestEventPatternCommand,
 } from '@aws-sdk/client-eventbridge';
@@ -301,9 +301,9 @@ describe('the EventBridge API on the edge', () => {
     });
 
     it('answers operations it does not offer with UnknownOperationException', async () => {
-      const error = await failure(t.events.send(new PutRuleCommand({ Name: 'mine', EventPattern: '{}' })));
+      const error = await failure(t.events.send(new CreateEventBusCommand({ Name: 'another' })));
       expect(error.name).toBe('UnknownOperationException');
-      expect(error.message).toMatch(/AWSEvents\.PutRule is not offered/);
+      expect(error.message).toMatch(/AWSEvents\.CreateEventBus is not offered/);
     });
   });
 });

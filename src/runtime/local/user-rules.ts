@@ -190,10 +190,11 @@ export class UserRules {
     );
   }
 
-  private existing(name: string): UserRule {
+  /** A user rule by name; `busName`: the bus as the request named it, for the error. */
+  private existing(name: string, busName: string): UserRule {
     if (this.isManaged(name)) throw this.managed(name);
     const rule = this.rule(name);
-    if (!rule) throw notFound(name, this.bus.name);
+    if (!rule) throw notFound(name, busName);
     return rule;
   }
 
@@ -231,8 +232,8 @@ export class UserRules {
     this.save();
   }
 
-  setState(name: string, state: 'ENABLED' | 'DISABLED'): void {
-    const rule = this.existing(name);
+  setState(name: string, state: 'ENABLED' | 'DISABLED', busName = this.bus.name): void {
+    const rule = this.existing(name, busName);
     this.replace({ ...rule, State: state });
   }
 
@@ -240,8 +241,8 @@ export class UserRules {
    * PutTargets: targets whose ARN the local stack cannot deliver to are reported per entry, the
    * others added or updated by Id; more than five on the rule is LimitExceededException.
    */
-  putTargets(name: string, targets: readonly UserTarget[]): FailedEntry[] {
-    const rule = this.existing(name);
+  putTargets(name: string, targets: readonly UserTarget[], busName = this.bus.name): FailedEntry[] {
+    const rule = this.existing(name, busName);
     const failed: FailedEntry[] = [];
     const accepted: UserTarget[] = [];
     for (const target of targets) {
@@ -265,8 +266,8 @@ export class UserRules {
     return failed;
   }
 
-  removeTargets(name: string, ids: readonly string[]): FailedEntry[] {
-    const rule = this.existing(name);
+  removeTargets(name: string, ids: readonly string[], busName = this.bus.name): FailedEntry[] {
+    const rule = this.existing(name, busName);
     const remove = new Set(ids);
     const kept = rule.Targets.filter((t) => !remove.has(t.Id));
     if (kept.length !== rule.Targets.length) this.replace({ ...rule, Targets: kept });

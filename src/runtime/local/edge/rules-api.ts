@@ -139,16 +139,18 @@ export class RulesApi {
         this.rules.deleteRule(name(body, 'Name', 'name'));
         return {};
       case 'EnableRule':
-      case 'DisableRule':
-        this.requestBus(body);
-        this.rules.setState(name(body, 'Name', 'name'), operation === 'EnableRule' ? 'ENABLED' : 'DISABLED');
+      case 'DisableRule': {
+        const bus = this.requestBus(body);
+        const state = operation === 'EnableRule' ? 'ENABLED' : 'DISABLED';
+        this.rules.setState(name(body, 'Name', 'name'), state, bus);
         return {};
+      }
       case 'PutTargets':
         return this.putTargets(body);
       case 'RemoveTargets': {
-        this.requestBus(body);
+        const bus = this.requestBus(body);
         const rule = name(body, 'Rule', 'rule');
-        const failed = this.rules.removeTargets(rule, stringList(body, 'Ids', 'ids', 100));
+        const failed = this.rules.removeTargets(rule, stringList(body, 'Ids', 'ids', 100), bus);
         return { FailedEntryCount: failed.length, FailedEntries: failed };
       }
       case 'ListRuleNamesByTarget':
@@ -228,7 +230,7 @@ export class RulesApi {
   }
 
   private putTargets(body: Body): unknown {
-    this.requestBus(body);
+    const bus = this.requestBus(body);
     const rule = name(body, 'Rule', 'rule');
     const raw = body.Targets;
     if (raw === undefined || raw === null) throw constraint('targets', undefined, 'Member must not be null');
@@ -237,7 +239,7 @@ export class RulesApi {
       throw constraint('targets', raw, 'Member must have length greater than or equal to 1');
     if (raw.length > 10) throw constraint('targets', raw, 'Member must have length less than or equal to 10');
     const targets = raw.map((t, i) => parseTarget(t, i));
-    const failed = this.rules.putTargets(rule, targets);
+    const failed = this.rules.putTargets(rule, targets, bus);
     return { FailedEntryCount: failed.length, FailedEntries: failed };
   }
 
