@@ -731,3 +731,66 @@ describe('user rules across restarts', () => {
     expect(JSON.parse(readFileSync(statePaths(stateDir).userRules, 'utf8'))).toMatchObject({ version: 1 });
   });
 });
+
+describe('stopping with a user target still retrying', () => {
+  it('does not wait out its retries, and the next start delivers the event', async () => {
+    const endpoint = new Endpoint();
+    const url = await endpoint.start();
+    try {
+      endpoint.statuses = Array.from({ length: 1000 }, () => 503);
+      let t = await startTestStack();
+      const stateDir = t.stateDir;
+      try {
+        const connection = await t.events.send(
+          new CreateConnectionCommand({
+            Name: 'c',
+            AuthorizationType: 'BASIC',
+            AuthParameters: { BasicAuthParameters: { Username: 'u', Password: 'p' } },
+          }),
+        );
+        const destination = await t.events.send(
+          new CreateApiDestinationCommand({
+            Name: 'down',
+            ConnectionArn: connection.ConnectionArn,
+            InvocationEndpoint: url,
+            HttpMethod: 'POST',
+          }),
+        );
+        await t.events.send(new PutRuleCommand({ Name: 'webhook', EventPattern: '{"source": ["my.app"]}' }));
+        await t.events.send(
+          new PutTargetsCommand({
+            Rule: 'webhook',
+            Targets: [{ Id: 'down', Arn: destination.ApiDestinationArn }],
+          }),
+        );
+        await t.events.send(new PutEventsCommand({ Entries: [appEvent({ n: 'patient' })] }));
+        await eventually(
+          async () => endpoint.requests.length,
+          (n) => n >= 2,
+          'a retry',
+        );
+      } finally {
+        // With the default RetryPolicy (185 retries over a day) this would not return if it waited.
+        await t.close();
+      }
+      const tried = endpoint.requests.length;
+      endpoint.statuses = [];
+      t = await startTestStack({ stateDir });
+      try {
+        await eventually(
+          async () => endpoint.requests.length,
+          (n) => n > tried,
+          'the delivery after restart',
+        );
+        await t.stack.pipeline.bus.whenIdle();
+        const last = endpoint.requests.at(-1);
+        expect(JSON.parse(last?.body as string)).toMatchObject({ source: APP, detail: { n: 'patient' } });
+        expect(last?.headers.authorization).toBe(`Basic ${Buffer.from('u:p').toString('base64')}`);
+      } finally {
+        await t.close();
+      }
+    } finally {
+      await endpoint.close();
+    }
+  });
+});

@@ -103,6 +103,10 @@ class TargetQueue {
   inFlightEvents = 0;
   /** Set once the target is removed: what it still holds is dropped (and acknowledged). */
   removed = false;
+  /** Set when the process stops without waiting for it: what it holds stays in the journal. */
+  abandoned = false;
+  /** Its retries waiting for their time. */
+  readonly retryTimers = new Set<NodeJS.Timeout>();
 
   constructor(
     readonly name: string,
@@ -160,6 +164,8 @@ export class LocalEventBus {
   /** Journal readers still feeding the queues (recovery). */
   private feeding = 0;
   private pumpScheduled = false;
+  /** Set once targets are abandoned: their events are unacknowledged, so an idle bus is not all done. */
+  private keepCheckpoint = false;
   private capacityWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   private readonly onDeadLetter: ((letter: DeadLetter) => void) | undefined;
@@ -206,6 +212,29 @@ export class LocalEventBus {
     this.targets.delete(name);
     queue.removed = true;
     this.dropped(queue, queue.drain());
+  }
+
+  /**
+   * Stops delivering to these targets for now (the process is stopping and will not wait out their
+   * retries, a day's worth by default): their retries are cancelled and what they hold is not
+   * acknowledged, so the next start delivers it from the journal. Batches in flight finish. From
+   * then on the journal keeps its checkpoint where it is.
+   */
+  abandon(names: readonly string[]): void {
+    for (const name of names) {
+      const queue = this.targets.get(name);
+      if (!queue || queue.abandoned) continue;
+      queue.abandoned = true;
+      this.keepCheckpoint = true;
+      this.pending -= queue.drain().length;
+      for (const timer of queue.retryTimers) {
+        clearTimeout(timer);
+        this.retriesScheduled--;
+        this.pending--;
+      }
+      queue.retryTimers.clear();
+    }
+    this.settle();
   }
 
   /** A pipeline rule: one target, always enabled. */
@@ -424,6 +453,8 @@ export class LocalEventBus {
   private enqueue(targets: readonly string[], event: AnyEvent, seq: number, receivedAt: number): void {
     for (const target of targets) {
       const queue = this.targets.get(target);
+      // Left in the journal for the next start.
+      if (queue?.abandoned) continue;
       if (!queue) {
         // A target removed since the event was journaled (a user target, across a restart): acknowledged,
         // or the journal's checkpoint would wait for it forever.
@@ -451,6 +482,7 @@ export class LocalEventBus {
     // A batch is taken only when a slot is free (p-queue starts a task as it is added), so events
     // arriving while every slot is busy travel together in the next batch.
     const { deliveries } = queue;
+    if (queue.abandoned) return;
     while (deliveries.pending < deliveries.concurrency && queue.length > 0) {
       const batch = queue.take(queue.delivery.batchSize);
       queue.inFlightEvents += batch.length;
@@ -490,13 +522,20 @@ export class LocalEventBus {
     this.settle();
   }
 
-  /** Schedules a retry (true) or dead-letters the event (false) per the target's retry policy. */
+  /**
+   * Schedules a retry or dead-letters the event per the target's retry policy. True when the event
+   * is not to be acknowledged now: a retry is scheduled, or the target was abandoned.
+   */
   private retryOrDeadLetter(
     queue: TargetQueue,
     item: Queued,
     reason: string,
     notRetryable: boolean,
   ): boolean {
+    if (queue.abandoned) {
+      this.pending--;
+      return true;
+    }
     const attempts = item.attempts + 1;
     const { maxAttempts, maxEventAgeSeconds, retryBaseDelayMs, retryMaxDelayMs } = queue.delivery;
     const delay = backoffDelayMs(attempts, { baseDelayMs: retryBaseDelayMs, maxDelayMs: retryMaxDelayMs });
@@ -527,7 +566,8 @@ export class LocalEventBus {
     }
     this.retriesScheduled++;
     this.retriedTotal++;
-    setTimeout(() => {
+    const timer = setTimeout(() => {
+      queue.retryTimers.delete(timer);
       this.retriesScheduled--;
       if (queue.removed) {
         this.dropped(queue, [{ ...item, attempts }]);
@@ -537,6 +577,7 @@ export class LocalEventBus {
       queue.push({ ...item, attempts });
       this.pump(queue);
     }, delay);
+    queue.retryTimers.add(timer);
     return true;
   }
 
@@ -560,7 +601,7 @@ export class LocalEventBus {
       this.capacityWaiters = [];
       for (const resolve of waiters) resolve();
     }
-    if (this.isIdle()) this.journal?.checkpoint();
+    if (this.isIdle() && !this.keepCheckpoint) this.journal?.checkpoint();
     if (this.isIdle() && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

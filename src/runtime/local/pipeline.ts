@@ -629,6 +629,7 @@ export class LocalPipeline {
   }
 
   async close(): Promise<void> {
+    this.userRules.stop();
     await this.bus.whenIdle();
     await this.runs.close();
     await this.dynamo.close();

@@ -386,6 +386,14 @@ export class UserRules {
     this.save();
   }
 
+  /**
+   * The process is stopping: it does not wait out retries to user targets (an endpoint down would hold
+   * it for a day); what they have not delivered stays in the journal for the next start.
+   */
+  stop(): void {
+    this.bus.abandon(this.document.rules.flatMap((r) => r.Targets.map((t) => userTargetName(r.Name, t.Id))));
+  }
+
   /** Puts a rule (new or changed) on the bus, then records it. */
   private replace(rule: UserRule): void {
     const before = this.rule(rule.Name);
