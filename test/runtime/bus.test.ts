@@ -7,7 +7,7 @@ import {
   LocalEventBus,
   PutEventsValidationError,
 } from '../../src/runtime/local/bus.ts';
-import { RuleIndex } from '../../src/patterns/index.ts';
+import { InvalidEventPatternException, RuleIndex } from '../../src/patterns/index.ts';
 
 const delivery = (overrides: Partial<TargetDelivery> = {}): TargetDelivery => ({
   concurrency: 2,
@@ -212,5 +212,108 @@ describe('local event bus', () => {
       'InvalidArgument',
     ]);
     expect(result.Entries[0]?.EventId).toMatch(/[0-9a-f-]{36}/);
+  });
+});
+
+describe('rules with several targets, replaced, disabled and removed', () => {
+  const collector = () => {
+    const got: Record<string, number[]> = {};
+    const handler = (name: string) => async (events: AnyEvent[]) => {
+      (got[name] ??= []).push(...events.map((e) => (e.detail as { n: number }).n));
+    };
+    return { got, handler };
+  };
+
+  it('delivers to every target of a rule, follows a replaced pattern, and matches nothing while disabled', async () => {
+    const bus = new LocalEventBus({ router: new RuleIndex<string>() });
+    const { got, handler } = collector();
+    for (const name of ['a', 'b']) bus.addTarget(name, handler(name), delivery());
+    bus.setRule({ name: 'r', eventPattern: { source: ['s'] }, targets: ['a', 'b'], enabled: true });
+    await bus.putEvents([put('x', { n: 1 }, 's'), put('x', { n: 2 }, 'other')]);
+    await bus.whenIdle();
+    expect(got).toEqual({ a: [1], b: [1] });
+
+    bus.setRule({ name: 'r', eventPattern: { source: ['other'] }, targets: ['b'], enabled: true });
+    await bus.putEvents([put('x', { n: 3 }, 's'), put('x', { n: 4 }, 'other')]);
+    await bus.whenIdle();
+    expect(got).toEqual({ a: [1], b: [1, 4] });
+
+    bus.setRule({ name: 'r', eventPattern: { source: ['other'] }, targets: ['b'], enabled: false });
+    await bus.putEvents([put('x', { n: 5 }, 'other')]);
+    await bus.whenIdle();
+    expect(got).toEqual({ a: [1], b: [1, 4] });
+    expect(bus.listRules()).toEqual([
+      { name: 'r', eventPattern: { source: ['other'] }, targets: ['b'], enabled: false },
+    ]);
+
+    bus.deleteRule('r');
+    expect(bus.listRules()).toEqual([]);
+  });
+
+  it('keeps a rule as it was when its new pattern is invalid', async () => {
+    const bus = new LocalEventBus({ router: new RuleIndex<string>() });
+    const { got, handler } = collector();
+    bus.addTarget('a', handler('a'), delivery());
+    bus.setRule({ name: 'r', eventPattern: { source: ['s'] }, targets: ['a'], enabled: true });
+    expect(() =>
+      bus.setRule({ name: 'r', eventPattern: { source: 's' }, targets: ['a'], enabled: true }),
+    ).toThrow(InvalidEventPatternException);
+    await bus.putEvents([put('x', { n: 1 }, 's')]);
+    await bus.whenIdle();
+    expect(got).toEqual({ a: [1] });
+  });
+
+  it('dead-letters a failure the target calls not retryable at once, to the target’s own dead-letter handler', async () => {
+    const busLetters: DeadLetter[] = [];
+    const ownLetters: DeadLetter[] = [];
+    const bus = new LocalEventBus({
+      router: new RuleIndex<string>(),
+      onDeadLetter: (l) => busLetters.push(l),
+    });
+    let calls = 0;
+    bus.addTarget(
+      'http',
+      async (events) => {
+        calls++;
+        const ids = events.map((e) => e.id);
+        return {
+          failedEventIds: ids,
+          notRetryable: new Set(ids),
+          reasons: new Map(ids.map((id) => [id, 'HTTP 400'])),
+        };
+      },
+      delivery({ maxAttempts: 10 }),
+      { onDeadLetter: (l) => ownLetters.push(l) },
+    );
+    bus.setRule({ name: 'r', eventPattern: { source: ['s'] }, targets: ['http'], enabled: true });
+    await bus.putEvents([put('x', { n: 1 }, 's')]);
+    await bus.whenIdle();
+    expect(calls).toBe(1);
+    expect(busLetters).toEqual([]);
+    expect(ownLetters).toMatchObject([
+      { target: 'http', attempts: 1, exhausted: 'not-retryable', reason: 'HTTP 400 (not retried)' },
+    ]);
+  });
+
+  it('drops what a removed target holds, including its retries, and becomes idle', async () => {
+    const bus = new LocalEventBus({ router: new RuleIndex<string>() });
+    let calls = 0;
+    bus.addTarget(
+      'failing',
+      async () => {
+        calls++;
+        throw new Error('down');
+      },
+      delivery({ maxAttempts: 100, retryBaseDelayMs: 50, retryMaxDelayMs: 50 }),
+    );
+    bus.setRule({ name: 'r', eventPattern: { source: ['s'] }, targets: ['failing'], enabled: true });
+    await bus.putEvents([put('x', { n: 1 }, 's')]);
+    while (calls === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(() => bus.removeTarget('failing')).toThrow(/still a rule's target/);
+    bus.setRule({ name: 'r', eventPattern: { source: ['s'] }, targets: [], enabled: true });
+    bus.removeTarget('failing');
+    await bus.whenIdle();
+    expect(bus.hasTarget('failing')).toBe(false);
+    expect(bus.depth()).toEqual({});
   });
 });
