@@ -378,7 +378,7 @@ describe('your own rules on the running bus', () => {
           InputTransformer: {
             InputPathsMap: { id: '$.detail.id', total: '$.detail.total', first: '$.detail.items[0].sku' },
             InputTemplate:
-              '{"order": <id>, "total": <total>, "note": "order <id> of <total> starts with \\"<first>\\"", "rule": <aws.events.rule-name>}',
+              '{"order": <id>, "total": <total>, "note": "order <id> of <total> starts with \\"<first>\\"", "rule": <aws.events.rule-name>, "at": <aws.events.event.ingestion-time>}',
           },
         },
         { Id: 'constant', Arn: queueArn('constant'), Input: '{"big": true}' },
@@ -386,18 +386,30 @@ describe('your own rules on the running bus', () => {
         { Id: 'whole', Arn: queueArn('whole') },
       ]);
       const detail = { id: 'o-1', total: 250, items: [{ sku: 'ab"c' }] };
+      const before = Date.now();
       const put = await t.events.send(
         new PutEventsCommand({ Entries: [appEvent(detail), appEvent({ ...detail, total: 5 })] }),
       );
+      const after = Date.now();
       await eventually(
         async () => sink.bodies('whole'),
         (b) => b.length === 1,
         'the whole event',
       );
       await t.stack.pipeline.bus.whenIdle();
-      expect(sink.bodies('transformed').map((b) => JSON.parse(b) as unknown)).toEqual([
-        { order: 'o-1', total: 250, note: 'order o-1 of 250 starts with "ab"c"', rule: 'to-queues' },
+      const transformed = sink.bodies('transformed').map((b) => JSON.parse(b) as { at: string });
+      expect(transformed).toEqual([
+        {
+          order: 'o-1',
+          total: 250,
+          note: 'order o-1 of 250 starts with "ab"c"',
+          rule: 'to-queues',
+          at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+        },
       ]);
+      // When the bus accepted the event: during the PutEvents call.
+      expect(Date.parse(transformed[0]?.at as string)).toBeGreaterThanOrEqual(before);
+      expect(Date.parse(transformed[0]?.at as string)).toBeLessThanOrEqual(after);
       expect(sink.bodies('constant')).toEqual(['{"big":true}']);
       expect(sink.bodies('path').map((b) => JSON.parse(b) as unknown)).toEqual([[{ sku: 'ab"c' }]]);
       expect(JSON.parse(sink.bodies('whole')[0] as string)).toMatchObject({

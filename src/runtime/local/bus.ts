@@ -45,7 +45,11 @@ export interface BatchOutcome {
 export type { PutEventsResult, PutEventsResultEntry };
 export { PutEventsValidationError };
 
-export type TargetHandler = (events: AnyEvent[]) => Promise<BatchOutcome | void>;
+/** A target's delivery: a batch of events, with when the bus received each (epoch ms; an input transformer's ingestion time). */
+export type TargetHandler = (
+  events: AnyEvent[],
+  receivedAt?: readonly number[],
+) => Promise<BatchOutcome | void>;
 
 export interface BusRule {
   name: string;
@@ -496,7 +500,10 @@ export class LocalEventBus {
     let notRetryable: ReadonlySet<string> | undefined;
     let reason = '';
     try {
-      const outcome = await queue.handler(batch.map((q) => q.event));
+      const outcome = await queue.handler(
+        batch.map((q) => q.event),
+        batch.map((q) => q.receivedAt),
+      );
       if (outcome?.failedEventIds?.length) {
         failedIds = new Set(outcome.failedEventIds);
         reasons = outcome.reasons;

@@ -70,16 +70,16 @@ const rateLimiters = new WeakMap<ApiDestination, WriteRateLimiter>();
 
 /** The bus's handler for one user target: each event's payload delivered, failures reported per event. */
 export function userTargetHandler(rules: UserRules, current: Current): TargetHandler {
-  return async (events: AnyEvent[]): Promise<BatchOutcome> => {
+  return async (events: AnyEvent[], receivedAt?: readonly number[]): Promise<BatchOutcome> => {
     const failedEventIds: string[] = [];
     const reasons = new Map<string, string>();
     const notRetryable = new Set<string>();
-    for (const event of events) {
+    for (const [i, event] of events.entries()) {
       const now = current();
       // Removed while the event waited: nothing to deliver to.
       if (!now) continue;
       try {
-        await deliver(rules, now.rule, now.target, event);
+        await deliver(rules, now.rule, now.target, event, new Date(receivedAt?.[i] ?? Date.now()));
       } catch (error) {
         failedEventIds.push(event.id);
         reasons.set(event.id, error instanceof Error ? error.message : String(error));
@@ -90,12 +90,17 @@ export function userTargetHandler(rules: UserRules, current: Current): TargetHan
   };
 }
 
-async function deliver(rules: UserRules, rule: UserRule, target: UserTarget, event: AnyEvent): Promise<void> {
+async function deliver(
+  rules: UserRules,
+  rule: UserRule,
+  target: UserTarget,
+  event: AnyEvent,
+  ingestedAt: Date,
+): Promise<void> {
   const payload = targetPayload(event, target, {
     ruleName: rule.Name,
     ruleArn: rules.bus.ruleArn(rule.Name),
-    // The local bus delivers as it receives: the delivery's time stands for the ingestion's.
-    ingestionTime: new Date().toISOString(),
+    ingestionTime: ingestedAt.toISOString(),
   });
   const kind = targetKind(target.Arn, rules);
   if ('problem' in kind) throw new DeliveryFailure(kind.problem, false);
