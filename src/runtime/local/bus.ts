@@ -33,6 +33,9 @@ export interface RuleRouter<T> {
 
 export type AnyEvent = EventEnvelope<unknown>;
 
+/** The name every account's default bus has (the seed put everything on it). */
+export const DEFAULT_BUS = 'default';
+
 /** What a target reports back: the events it could not process (SQS's batchItemFailures). */
 export interface BatchOutcome {
   failedEventIds?: string[];
@@ -296,7 +299,7 @@ export class LocalEventBus {
   /** A rule's ARN, as EventBridge names it (a rule on the default bus has no bus in its ARN). */
   ruleArn(rule: string): string {
     const prefix = `arn:aws:events:${this.region}:${this.account}:rule/`;
-    return this.name === 'default' ? `${prefix}${rule}` : `${prefix}${this.name}/${rule}`;
+    return this.name === DEFAULT_BUS ? `${prefix}${rule}` : `${prefix}${this.name}/${rule}`;
   }
 
   /** The rules, in the order they were first put (ListRules, DescribeRule, ListTargetsByRule). */

@@ -17,7 +17,7 @@ import type { TargetDelivery } from '../../pipeline/definition.ts';
 import { compilePattern } from '../../patterns/index.ts';
 import type { LocalEventBus, TargetHandler } from './bus.ts';
 import type { QueueSink } from './queue-sink.ts';
-import { targetKind, userTargetHandler, userTargetDeadLetter } from './user-targets.ts';
+import { isQueueArn, targetKind, userTargetDeadLetter, userTargetHandler } from './user-targets.ts';
 
 const inputTransformerSchema = z.object({
   InputPathsMap: z.record(z.string(), z.string()).optional(),
@@ -282,8 +282,7 @@ export class UserRules {
       return `No API destination ${target.Arn} exists: create it with CreateApiDestination first.`;
     const dlq = target.DeadLetterConfig?.Arn;
     if (dlq !== undefined) {
-      if (!/^arn:aws[a-z-]*:sqs:[^:]*:[^:]*:[^:]+$/.test(dlq))
-        return `DeadLetterConfig.Arn ${dlq} is not an SQS queue ARN.`;
+      if (!isQueueArn(dlq)) return `DeadLetterConfig.Arn ${dlq} is not an SQS queue ARN.`;
       if (!this.queueSink)
         return `DeadLetterConfig.Arn ${dlq}: the local stack serves no SQS queues in this process.`;
     }

@@ -23,6 +23,10 @@ export type TargetKind =
 
 const LAMBDA = /^arn:aws[a-z-]*:lambda:[^:]*:[^:]*:function:([^:]+)$/;
 const SQS = /^arn:aws[a-z-]*:sqs:[^:]*:[^:]*:[^:]+$/;
+
+export function isQueueArn(arn: string): boolean {
+  return SQS.test(arn);
+}
 const API_DESTINATION = /^arn:aws[a-z-]*:events:[^:]*:[^:]*:api-destination\/[^/]+\/[^/]+$/;
 /** Log group names: letters, digits, `_-./#`; a trailing `:*` is how some tools write the ARN. */
 const LOG_GROUP = /^arn:aws[a-z-]*:logs:[^:]*:[^:]*:log-group:([A-Za-z0-9_\-./#]{1,512})(:\*)?$/;

@@ -8,7 +8,7 @@
  * put everything on the default bus), by name or ARN. Its rules are the definition's, listed here and
  * never changed, and users' own (PutRule, PutTargets and friends: rules-api.ts).
  */
-import type { BusRule, LocalEventBus, PutEventsResultEntry } from '../bus.ts';
+import { type BusRule, DEFAULT_BUS, type LocalEventBus, type PutEventsResultEntry } from '../bus.ts';
 import type { PutEventsEntry } from '../../../pipeline/events.ts';
 import { jsonNestsDeeperThan, MAX_JSON_DEPTH } from '../../../pipeline/put-events.ts';
 import { entryCountError, validatePutEventsRequest } from '../../../pipeline/put-events-request.ts';
@@ -16,7 +16,7 @@ import { testEventPattern } from '../../../patterns/index.ts';
 import { AwsApiError, validation } from './errors.ts';
 import type { UserRules } from '../user-rules.ts';
 
-export const DEFAULT_BUS = 'default';
+export { DEFAULT_BUS };
 
 type Body = Record<string, unknown>;
 
