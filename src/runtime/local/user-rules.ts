@@ -24,8 +24,11 @@ const inputTransformerSchema = z.object({
   InputTemplate: z.string(),
 });
 
+/** EventBridge's names (rules, target ids): also safe in the journal's target names and file names. */
+const nameSchema = z.string().regex(/^[.\-_A-Za-z0-9]{1,64}$/);
+
 const targetSchema = z.object({
-  Id: z.string(),
+  Id: nameSchema,
   Arn: z.string(),
   Input: z.string().optional(),
   InputPath: z.string().optional(),
@@ -41,7 +44,7 @@ const targetSchema = z.object({
 export type UserTarget = z.infer<typeof targetSchema>;
 
 const ruleSchema = z.object({
-  Name: z.string(),
+  Name: nameSchema,
   EventPattern: z.string(),
   State: z.enum(['ENABLED', 'DISABLED']),
   Description: z.string().optional(),
