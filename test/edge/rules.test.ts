@@ -510,6 +510,26 @@ describe('your own rules on the running bus', () => {
       });
     });
 
+    it('dead-letters at once what a stage does not take (not retried)', async () => {
+      sink.create('stage-dlq');
+      await rule('wrong-input', { source: [APP], 'detail-type': ['for-load'] }, [
+        {
+          Id: 'load',
+          Arn: stageArn('load'),
+          Input: '{"not": "an event"}',
+          DeadLetterConfig: { Arn: queueArn('stage-dlq') },
+        },
+      ]);
+      await t.events.send(new PutEventsCommand({ Entries: [appEvent({ n: 1 }, 'for-load')] }));
+      const [letter] = await eventually(
+        async () => sink.messages('stage-dlq'),
+        (m) => m.length === 1,
+        'the dead letter',
+      );
+      expect(letter?.attributes).toMatchObject({ TARGET_ARN: stageArn('load'), RETRY_ATTEMPTS: '0' });
+      expect(letter?.attributes?.ERROR_MESSAGE).toMatch(/^stage load failed the event: invalid: /);
+    });
+
     it('dead-letters to the DeadLetterConfig queue once the RetryPolicy is exhausted, with AWS attributes', async () => {
       sink.create('dlq');
       await rule('exhausting', { source: [APP] }, [

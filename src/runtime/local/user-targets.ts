@@ -9,7 +9,7 @@
  * DeadLetterConfig queue with AWS's message attributes; without one they are dropped, as on AWS.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { WriteRateLimiter } from '../../adapters/write-rate.ts';
 import { targetPayload } from '../../pipeline/input-transformer.ts';
 import type { AnyEvent, BatchOutcome, DeadLetter, TargetHandler } from './bus.ts';
@@ -129,7 +129,15 @@ async function deliverToStage(
 ): Promise<void> {
   const handler = rules.stage(stage);
   if (!handler) throw new DeliveryFailure(`no stage ${stage}`, false);
-  const input = JSON.parse(payload) as unknown;
+  let input: unknown;
+  try {
+    input = JSON.parse(payload);
+  } catch {
+    throw new DeliveryFailure(
+      `stage ${stage} takes events as JSON, not the text ${JSON.stringify(payload.slice(0, 80))}`,
+      false,
+    );
+  }
   // The stage takes events: a transformed input that is not one is the stage's to refuse (as a Lambda would).
   const asEvent = (
     input !== null && typeof input === 'object' ? { id: event.id, ...input } : input
@@ -137,7 +145,9 @@ async function deliverToStage(
   const outcome = await handler([asEvent]);
   if (outcome && outcome.failedEventIds && outcome.failedEventIds.length > 0) {
     const reason = outcome.reasons?.values().next().value as string | undefined;
-    throw new Error(`stage ${stage} failed the event${reason ? `: ${reason}` : ''}`);
+    // An event the stage does not take will not become one: not retried.
+    const invalid = reason?.startsWith('invalid') ?? false;
+    throw new DeliveryFailure(`stage ${stage} failed the event${reason ? `: ${reason}` : ''}`, !invalid);
   }
 }
 
@@ -150,7 +160,7 @@ function appendToLogGroup(dir: string, group: string, payload: string): void {
     line = JSON.stringify(payload);
   }
   const file = join(dir, `${group}.ndjson`);
-  mkdirSync(join(file, '..'), { recursive: true });
+  mkdirSync(dirname(file), { recursive: true });
   appendFileSync(file, `${line}\n`);
 }
 
