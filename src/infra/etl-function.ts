@@ -13,6 +13,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { SHARED_BUNDLING } from '../runtime/aws/bundling.mjs';
 import { REPO_ROOT } from './context.ts';
+import { SERVICE_NAME } from '../runtime/aws/config.ts';
 
 /** The newest Node.js runtime aws-cdk-lib knows (what cdk-nag's AwsSolutions-L1 asks for). */
 export const LAMBDA_RUNTIME = Runtime.NODEJS_24_X;
@@ -70,7 +71,7 @@ export class EtlFunction extends Construct {
       depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: 'eventbridge-etl',
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_LOG_LEVEL: 'INFO',
         ...props.environment,
       },

@@ -7,6 +7,8 @@ import { SEED_MAPPING, type Mapping } from './mapping.ts';
 
 export const DEFAULT_EVENT_SOURCE = 'cdkpatterns.the-eventbridge-etl';
 export const DEFAULT_EVENT_BUS_NAME = 'eventbridge-etl';
+/** The CloudWatch namespace of the pipeline's own metrics (metric-names.ts) on AWS. */
+export const METRICS_NAMESPACE = 'EventBridgeETL';
 
 /** Detail types: the seed's three, plus run lifecycle and error events. */
 export const DetailType = {
@@ -94,6 +96,11 @@ export interface PipelineDefinition {
   mapping: Mapping;
   /** How the load stage writes to the table. */
   writes: TableWrites;
+  /**
+   * The CloudWatch namespace the handlers and the extract task write their metrics to, and the
+   * stack's dashboard reads (the `service` dimension, the stack's bus name, tells stacks apart).
+   */
+  metricsNamespace: string;
 }
 
 export interface TableWrites {
@@ -242,6 +249,7 @@ export function definePipeline(
     },
     mapping: options.mapping ?? SEED_MAPPING,
     writes: maxWritesPerSecond === undefined ? {} : { maxWritesPerSecond },
+    metricsNamespace: METRICS_NAMESPACE,
   };
 }
 

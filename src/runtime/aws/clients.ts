@@ -11,10 +11,10 @@ import { EventBridgePublisher } from '../../adapters/eventbridge-publisher.ts';
 import { KmsDataKeys } from '../../adapters/kms-data-keys.ts';
 import type { Mapping } from '../../pipeline/mapping.ts';
 import type { FieldCipher } from '../../stages/ports.ts';
-import { Env, type EnvSource, hasSensitiveColumns, requireEnv } from './config.ts';
+import { Env, type EnvSource, hasSensitiveColumns, requireEnv, SERVICE_NAME } from './config.ts';
 
 export function stageLogger(stage: string): Logger {
-  return new Logger({ serviceName: 'eventbridge-etl', persistentKeys: { stage } });
+  return new Logger({ serviceName: SERVICE_NAME, persistentKeys: { stage } });
 }
 
 /** PutEvents to the stack's bus. Adaptive retries back off when the account's PutEvents quota throttles. */

@@ -39,6 +39,9 @@ export const Env = {
   objectVersion: 'S3_OBJECT_VERSION_ID',
 } as const;
 
+/** The `service` of the logs (Powertools Logger) and of the metrics (a dimension of every one). */
+export const SERVICE_NAME = 'eventbridge-etl';
+
 export type EnvSource = Record<string, string | undefined>;
 
 export class ConfigError extends UserError {

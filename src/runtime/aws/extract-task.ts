@@ -29,7 +29,8 @@ import { runIdForObject } from '../../pipeline/run-id.ts';
 import { extract, ExtractError } from '../../stages/extract.ts';
 import type { EventPublisher, FieldCipher } from '../../stages/ports.ts';
 import { cipherFromEnv } from './clients.ts';
-import { ConfigError, Env, type EnvSource, pipelineFromEnv, requireEnv } from './config.ts';
+import { ConfigError, Env, type EnvSource, pipelineFromEnv, requireEnv, SERVICE_NAME } from './config.ts';
+import { type EtlMetrics, metricsOf } from './metrics.ts';
 import { TaskExit } from './task-exit.ts';
 
 export const DEFAULT_MAX_PUTS_IN_FLIGHT = 8;
@@ -44,6 +45,8 @@ export interface ExtractTaskDeps {
   cipher?: FieldCipher;
   maxPutsInFlight?: number;
   logger: Logger;
+  /** The rows the bus took (done) or took as `row-failed`, and the task's run time (stage `extract`). */
+  metrics?: EtlMetrics;
 }
 
 export interface ExtractTaskResult {
@@ -54,6 +57,19 @@ export interface ExtractTaskResult {
 
 /** Extracts one object: its run id comes from bucket, key, the ETag S3 served and the version. */
 export async function runExtractTask(target: S3ObjectRef, deps: ExtractTaskDeps): Promise<ExtractTaskResult> {
+  const started = performance.now();
+  const counted = new ReportingPublisher(deps.publisher);
+  try {
+    return await extractObject(target, { ...deps, publisher: counted });
+  } finally {
+    deps.metrics?.recordExtraction(
+      { extracted: counted.rowsPut, failed: counted.rowsFailed },
+      (performance.now() - started) / 1000,
+    );
+  }
+}
+
+async function extractObject(target: S3ObjectRef, deps: ExtractTaskDeps): Promise<ExtractTaskResult> {
   const { body, etag } = await deps.objects(target);
   const run = runIdForObject(target.bucket, target.key, etag, target.versionId);
   const file = s3Url(target);
@@ -99,6 +115,7 @@ export function extractTaskDepsFromEnv(env: EnvSource, logger: Logger): ExtractT
     ...(cipher ? { cipher } : {}),
     maxPutsInFlight: inFlight,
     logger,
+    metrics: metricsOf(definition),
   };
 }
 
@@ -108,6 +125,8 @@ export function extractTaskDepsFromEnv(env: EnvSource, logger: Logger): ExtractT
  */
 export class ReportingPublisher implements EventPublisher {
   rowsPut = 0;
+  /** Rows that became `row-failed` (bad rows the stage settled). */
+  rowsFailed = 0;
   failureReported = false;
 
   constructor(private readonly inner: EventPublisher) {}
@@ -116,6 +135,7 @@ export class ReportingPublisher implements EventPublisher {
     await this.inner.putEvents(entries);
     for (const e of entries) {
       if (e.DetailType === DetailType.rowExtracted) this.rowsPut += 1;
+      else if (e.DetailType === DetailType.rowFailed) this.rowsFailed += 1;
       else if (e.DetailType === DetailType.extractionFailed) this.failureReported = true;
     }
   }
@@ -155,7 +175,7 @@ async function reportFailure(
 
 /** The container's entry: configuration from the environment, exit status as documented above. */
 export async function main(env: EnvSource = process.env): Promise<number> {
-  const logger = new Logger({ serviceName: 'eventbridge-etl', persistentKeys: { stage: 'extract' } });
+  const logger = new Logger({ serviceName: SERVICE_NAME, persistentKeys: { stage: 'extract' } });
   let started: { target: S3ObjectRef; deps: ExtractTaskDeps; publisher: ReportingPublisher } | undefined;
   try {
     const target = {

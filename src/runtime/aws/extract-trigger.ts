@@ -21,9 +21,11 @@ import { type S3ObjectRef, s3Url, unquoteEtag } from '../../adapters/s3-object-s
 import { DetailType, type PipelineDefinition, Status } from '../../pipeline/definition.ts';
 import type { PutEventsEntry } from '../../pipeline/events.ts';
 import { runIdForObject } from '../../pipeline/run-id.ts';
+import { done, retry } from '../../stages/contract.ts';
 import type { EventPublisher } from '../../stages/ports.ts';
 import { publisherFromEnv, stageLogger } from './clients.ts';
 import { Env, type EnvSource, listEnv, pipelineFromEnv, requireEnv } from './config.ts';
+import { type EtlMetrics, metricsOf } from './metrics.ts';
 import type { SqsBatchHandler } from './sqs-batch.ts';
 
 export interface TaskPlacement {
@@ -41,6 +43,8 @@ export interface ExtractTriggerDeps {
   publisher: EventPublisher;
   placement: TaskPlacement;
   logger: Logger;
+  /** Each batch's messages done or to retry, and its duration (stage `extract-trigger`). */
+  metrics?: EtlMetrics;
 }
 
 /** An object a notification announced, with the ETag (and, if versioned, the version) it announced. */
@@ -138,6 +142,7 @@ export function createExtractTriggerHandler(deps: ExtractTriggerDeps): SqsBatchH
   };
 
   return async (event, context?: Context) => {
+    const started = performance.now();
     if (context) logger.addContext(context);
     const processor = new BatchProcessor(EventType.SQS);
     const response = await processPartialResponse(
@@ -156,9 +161,24 @@ export function createExtractTriggerHandler(deps: ExtractTriggerDeps): SqsBatchH
       processor,
       { ...(context ? { context } : {}), throwOnFullBatchFailure: false },
     );
+    const failed = response.batchItemFailures.length;
+    deps.metrics?.recordBatch(
+      {
+        stage: EXTRACT_TRIGGER_STAGE,
+        size: event.Records.length,
+        seconds: (performance.now() - started) / 1000,
+      },
+      [
+        ...Array.from({ length: event.Records.length - failed }, () => done()),
+        ...Array.from({ length: failed }, () => retry('transient')),
+      ],
+    );
     return { batchItemFailures: response.batchItemFailures };
   };
 }
+
+/** The trigger's stage name in the metrics. */
+export const EXTRACT_TRIGGER_STAGE = 'extract-trigger';
 
 /** The seed's `ecs-started` event: status success and the RunTask response (its tasks, trimmed). */
 function taskStartedEntry(
@@ -190,8 +210,10 @@ function taskStartedEntry(
 
 export function extractTriggerDepsFromEnv(env: EnvSource): ExtractTriggerDeps {
   const ecs = new ECSClient({ maxAttempts: 5 });
+  const definition = pipelineFromEnv(env);
   return {
-    definition: pipelineFromEnv(env),
+    definition,
+    metrics: metricsOf(definition),
     runTask: (input) => ecs.send(new RunTaskCommand(input)),
     publisher: publisherFromEnv(env),
     placement: {

@@ -19,9 +19,10 @@ import { loadStage } from '../../stages/load.ts';
 import type { EventPublisher, FieldCipher, ItemWriter } from '../../stages/ports.ts';
 import { cipherFromEnv, dynamoClient, publisherFromEnv, stageLogger } from './clients.ts';
 import { Env, type EnvSource, pipelineFromEnv, requireEnv } from './config.ts';
-import { type SqsBatchHandler, sqsStageHandler } from './sqs-batch.ts';
+import { metricsOf, ruleOf } from './metrics.ts';
+import { type SqsBatchHandler, type SqsStageDeps, sqsStageHandler } from './sqs-batch.ts';
 
-export interface LoadDeps {
+export interface LoadDeps extends SqsStageDeps {
   definition: PipelineDefinition;
   writer: ItemWriter;
   publisher: EventPublisher;
@@ -58,5 +59,6 @@ export function loadDepsFromEnv(env: EnvSource): LoadDeps {
     publisher: publisherFromEnv(env),
     ...(cipher ? { cipher } : {}),
     logger: stageLogger('load'),
+    metrics: { emf: metricsOf(definition), delivery: ruleOf(definition, 'load') },
   };
 }

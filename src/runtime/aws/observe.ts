@@ -15,9 +15,10 @@ import { observeStage } from '../../stages/observe.ts';
 import type { EventPublisher, TallyStore } from '../../stages/ports.ts';
 import { dynamoClient, publisherFromEnv, stageLogger } from './clients.ts';
 import { Env, type EnvSource, pipelineFromEnv, requireEnv } from './config.ts';
-import { type SqsBatchHandler, sqsStageHandler } from './sqs-batch.ts';
+import { metricsOf, ruleOf } from './metrics.ts';
+import { type SqsBatchHandler, type SqsStageDeps, sqsStageHandler } from './sqs-batch.ts';
 
-export interface ObserveDeps {
+export interface ObserveDeps extends SqsStageDeps {
   definition: PipelineDefinition;
   tally: TallyStore;
   publisher: EventPublisher;
@@ -38,10 +39,12 @@ export function createObserveHandler(deps: ObserveDeps): SqsBatchHandler {
 }
 
 export function observeDepsFromEnv(env: EnvSource): ObserveDeps {
+  const definition = pipelineFromEnv(env);
   return {
-    definition: pipelineFromEnv(env),
+    definition,
     tally: new DynamoTallyStore({ client: dynamoClient(), tableName: requireEnv(env, Env.runsTableName) }),
     publisher: publisherFromEnv(env),
     logger: stageLogger('observe'),
+    metrics: { emf: metricsOf(definition), delivery: ruleOf(definition, 'observe') },
   };
 }

@@ -12,14 +12,15 @@ import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import type { EventPublisher, Item, ItemWriter } from '../../stages/ports.ts';
 import { type FailedRow, type FailedRowStore, quarantineStage } from '../../stages/quarantine.ts';
 import { dynamoClient, stageLogger } from './clients.ts';
-import { Env, type EnvSource, requireEnv } from './config.ts';
-import { type SqsBatchHandler, sqsStageHandler } from './sqs-batch.ts';
+import { Env, type EnvSource, pipelineFromEnv, requireEnv } from './config.ts';
+import { metricsOf, ruleOf } from './metrics.ts';
+import { type SqsBatchHandler, type SqsStageDeps, sqsStageHandler } from './sqs-batch.ts';
 
 export const QUARANTINE_SK_PREFIX = 'failed#';
 /** The attribute that identifies a quarantined row across runs (the writer deduplicates on it). */
 export const QUARANTINE_ID = 'id';
 
-export interface QuarantineDeps {
+export interface QuarantineDeps extends Omit<SqsStageDeps, 'publisher'> {
   /** Writes to the runs table, deduplicating on QUARANTINE_ID. */
   writer: ItemWriter;
   logger: Logger;
@@ -77,7 +78,10 @@ const NO_OUTPUT: EventPublisher = {
 };
 
 export function quarantineDepsFromEnv(env: EnvSource): QuarantineDeps {
+  // Its rule's name and the metrics namespace come from the definition (the defaults' parts suffice).
+  const definition = pipelineFromEnv(env);
   return {
+    metrics: { emf: metricsOf(definition), delivery: ruleOf(definition, 'quarantine') },
     writer: new DynamoItemWriter({
       client: dynamoClient(),
       tableName: requireEnv(env, Env.runsTableName),

@@ -5,7 +5,9 @@
  * Each message body is parsed with Powertools' EventBridge schema; the events go through the one stage
  * driver (`runStage`), message id as input id, and the inputs it answers to retry become the batch's
  * failures. Powertools' BatchProcessor turns that set into the `batchItemFailures` response (with
- * ReportBatchItemFailures, only those messages come back).
+ * ReportBatchItemFailures, only those messages come back). With metrics, each batch writes the
+ * pipeline's metrics (metrics.ts) as EMF: events in and out, inputs per outcome, retries per reason,
+ * and the batch's duration.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -13,9 +15,10 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { JSONStringified } from '@aws-lambda-powertools/parser/helpers';
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
 import type { EventEnvelope } from '../../pipeline/events.ts';
-import type { Stage, StageInput, StageLog } from '../../stages/contract.ts';
+import type { InputOutcome, Stage, StageInput, StageLog } from '../../stages/contract.ts';
 import type { EventPublisher } from '../../stages/ports.ts';
 import { runStage } from '../../stages/run-stage.ts';
+import type { EtlMetrics, TargetOfRule } from './metrics.ts';
 
 /** A Lambda handler for an SQS event source with ReportBatchItemFailures. */
 export type SqsBatchHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
@@ -37,6 +40,8 @@ export function parseEventBody(body: string): { event: EventEnvelope<unknown> } 
 export interface SqsStageDeps {
   publisher: EventPublisher;
   logger: Logger;
+  /** Where each batch's metrics go, and the rule and target they are counted for. */
+  metrics?: { emf: EtlMetrics; delivery: TargetOfRule };
 }
 
 /**
@@ -44,8 +49,9 @@ export interface SqsStageDeps {
  * deliver again (plus messages that hold no event at all) become the `batchItemFailures`.
  */
 export function sqsStageHandler<D>(stage: Stage<D>, deps: SqsStageDeps): SqsBatchHandler {
-  const { publisher, logger } = deps;
+  const { publisher, logger, metrics } = deps;
   return async (event, context) => {
+    const started = performance.now();
     if (context) logger.addContext(context);
     const failed = new Set<string>();
     const inputs: StageInput[] = [];
@@ -59,6 +65,12 @@ export function sqsStageHandler<D>(stage: Stage<D>, deps: SqsStageDeps): SqsBatc
       }
     }
     const report = await runStage(stage, inputs, publisher, stageLog(logger));
+    metrics?.emf.recordBatch(
+      { stage: stage.name, size: event.Records.length, seconds: (performance.now() - started) / 1000 },
+      // A message that holds no event is an input retried as invalid, as runStage answers such events.
+      [...report.outcomes.values(), ...unparsed(failed.size)],
+      metrics.delivery,
+    );
     for (const [id, why] of report.retry) {
       failed.add(id);
       logger.debug('message to be retried', { messageId: id, ...why });
@@ -66,6 +78,10 @@ export function sqsStageHandler<D>(stage: Stage<D>, deps: SqsStageDeps): SqsBatc
     logger.debug(`${stage.name} batch`, { messages: event.Records.length, failed: failed.size });
     return reportFailures(event, failed, context);
   };
+}
+
+function unparsed(count: number): InputOutcome[] {
+  return Array.from({ length: count }, () => ({ status: 'retry', reason: 'invalid' }) as const);
 }
 
 /** The stage driver's log on Powertools' Logger. */

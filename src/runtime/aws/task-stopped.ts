@@ -21,7 +21,8 @@ import { done, type InputOutcome, retry, type Stage } from '../../stages/contrac
 import type { EventPublisher, TallyStore } from '../../stages/ports.ts';
 import { dynamoClient, publisherFromEnv, stageLogger } from './clients.ts';
 import { Env, type EnvSource, pipelineFromEnv, requireEnv } from './config.ts';
-import { type SqsBatchHandler, sqsStageHandler } from './sqs-batch.ts';
+import { metricsOf } from './metrics.ts';
+import { type SqsBatchHandler, type SqsStageDeps, sqsStageHandler } from './sqs-batch.ts';
 import { ECS_TASK_STATE_CHANGE, TaskExit } from './task-exit.ts';
 
 /** The parts of an ECS Task State Change detail this handler reads. */
@@ -81,7 +82,10 @@ export function unreportedFailure(
   };
 }
 
-export interface TaskStoppedDeps {
+/** The rule (on the default bus, named by EventBridge) that delivers stopped extract tasks, by its construct id. */
+export const TASK_STOPPED_RULE = 'TaskStopped';
+
+export interface TaskStoppedDeps extends SqsStageDeps {
   definition: PipelineDefinition;
   /** The name of the extract container in the task definition. */
   containerName: string;
@@ -141,8 +145,10 @@ function taskStoppedStage(deps: TaskStoppedDeps): Stage<TaskStateChangeDetail> {
 }
 
 export function taskStoppedDepsFromEnv(env: EnvSource): TaskStoppedDeps {
+  const definition = pipelineFromEnv(env);
   return {
-    definition: pipelineFromEnv(env),
+    definition,
+    metrics: { emf: metricsOf(definition), delivery: { rule: TASK_STOPPED_RULE, target: 'task-stopped' } },
     containerName: requireEnv(env, Env.containerName),
     tally: new DynamoTallyStore({ client: dynamoClient(), tableName: requireEnv(env, Env.runsTableName) }),
     publisher: publisherFromEnv(env),

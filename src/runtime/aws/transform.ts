@@ -9,9 +9,10 @@ import { transformStage } from '../../stages/transform.ts';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { publisherFromEnv, stageLogger } from './clients.ts';
 import { type EnvSource, pipelineFromEnv } from './config.ts';
-import { type SqsBatchHandler, sqsStageHandler } from './sqs-batch.ts';
+import { metricsOf, ruleOf } from './metrics.ts';
+import { type SqsBatchHandler, type SqsStageDeps, sqsStageHandler } from './sqs-batch.ts';
 
-export interface TransformDeps {
+export interface TransformDeps extends SqsStageDeps {
   definition: PipelineDefinition;
   publisher: EventPublisher;
   logger: Logger;
@@ -24,9 +25,11 @@ export function createTransformHandler(deps: TransformDeps): SqsBatchHandler {
 }
 
 export function transformDepsFromEnv(env: EnvSource): TransformDeps {
+  const definition = pipelineFromEnv(env);
   return {
-    definition: pipelineFromEnv(env),
+    definition,
     publisher: publisherFromEnv(env),
     logger: stageLogger('transform'),
+    metrics: { emf: metricsOf(definition), delivery: ruleOf(definition, 'transform') },
   };
 }

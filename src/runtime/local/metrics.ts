@@ -5,51 +5,48 @@
  * a million-row run pays for a few thousand increments.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { BATCH_SECONDS_BUCKETS, ETL_METRICS, type MetricDefinition } from '../../pipeline/metric-names.ts';
 import type { InputOutcome } from '../../stages/contract.ts';
+import { countOutcomes } from '../../stages/outcome-counts.ts';
+
+/** prom-client's name, help and label names of one of the pipeline's metrics. */
+function described<const M extends MetricDefinition>(
+  metric: M,
+): { name: M['name']; help: string; labelNames: M['labels'] } {
+  return { name: metric.name, help: metric.help, labelNames: metric.labels };
+}
 
 export class LocalMetrics {
   readonly registry = new Registry();
 
   private readonly delivered = new Counter({
-    name: 'etl_target_events_in_total',
-    help: 'Events delivered to a target by its rule (redeliveries included)',
-    labelNames: ['rule', 'target'] as const,
+    ...described(ETL_METRICS.targetEventsIn),
     registers: [this.registry],
   });
 
   private readonly emitted = new Counter({
-    name: 'etl_target_events_out_total',
-    help: "Events a target's stage put on the bus",
-    labelNames: ['target'] as const,
+    ...described(ETL_METRICS.targetEventsOut),
     registers: [this.registry],
   });
 
   private readonly settled = new Counter({
-    name: 'etl_stage_inputs_total',
-    help: 'Inputs a stage settled: done (loaded, transformed, observed...), failed (a row-failed event), or retry',
-    labelNames: ['stage', 'outcome'] as const,
+    ...described(ETL_METRICS.stageInputs),
     registers: [this.registry],
   });
 
   private readonly retries = new Counter({
-    name: 'etl_stage_retries_total',
-    help: 'Inputs a stage handed back to be delivered again, by reason',
-    labelNames: ['stage', 'reason'] as const,
+    ...described(ETL_METRICS.stageRetries),
     registers: [this.registry],
   });
 
   private readonly deadLettered = new Counter({
-    name: 'etl_dead_lettered_events_total',
-    help: "Events that exhausted their target's retries and went to its dead-letter queue",
-    labelNames: ['target'] as const,
+    ...described(ETL_METRICS.deadLettered),
     registers: [this.registry],
   });
 
   private readonly latency = new Histogram({
-    name: 'etl_stage_batch_seconds',
-    help: 'Time a stage took to handle a delivered batch, outputs put included',
-    labelNames: ['stage'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    ...described(ETL_METRICS.stageBatchSeconds),
+    buckets: BATCH_SECONDS_BUCKETS,
     registers: [this.registry],
   });
 
@@ -59,18 +56,14 @@ export class LocalMetrics {
    */
   constructor(depth: () => Record<string, number>, deadLetters: () => Promise<Record<string, number>>) {
     new Gauge({
-      name: 'etl_target_queue_depth',
-      help: 'Events queued, in flight or waiting for a retry, per target',
-      labelNames: ['target'] as const,
+      ...described(ETL_METRICS.targetQueueDepth),
       registers: [this.registry],
       collect() {
         for (const [target, n] of Object.entries(depth())) this.set({ target }, n);
       },
     });
     new Gauge({
-      name: 'etl_dlq_events',
-      help: "Events in each target's dead-letter queue",
-      labelNames: ['target'] as const,
+      ...described(ETL_METRICS.dlqEvents),
       registers: [this.registry],
       async collect() {
         for (const [target, n] of Object.entries(await deadLetters())) this.set({ target }, n);
@@ -85,16 +78,9 @@ export class LocalMetrics {
   ): void {
     this.delivered.inc({ rule: batch.rule, target: batch.target }, batch.size);
     this.latency.observe({ stage: batch.stage }, batch.seconds);
-    const byOutcome = new Map<string, number>();
-    const byReason = new Map<string, number>();
-    let outputs = 0;
-    for (const outcome of outcomes) {
-      byOutcome.set(outcome.status, (byOutcome.get(outcome.status) ?? 0) + 1);
-      if (outcome.status === 'retry') byReason.set(outcome.reason, (byReason.get(outcome.reason) ?? 0) + 1);
-      else outputs += outcome.outputs.length;
-    }
+    const { byOutcome, retriesByReason, outputs } = countOutcomes(outcomes);
     for (const [outcome, n] of byOutcome) this.settled.inc({ stage: batch.stage, outcome }, n);
-    for (const [reason, n] of byReason) this.retries.inc({ stage: batch.stage, reason }, n);
+    for (const [reason, n] of retriesByReason) this.retries.inc({ stage: batch.stage, reason }, n);
     if (outputs > 0) this.emitted.inc({ target: batch.target }, outputs);
   }
 
