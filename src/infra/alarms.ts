@@ -6,6 +6,7 @@
  * - per queue: ApproximateAgeOfOldestMessage (a stage that stopped consuming) and, for its DLQ, depth;
  * - extract tasks that failed (the task-stopped rule's matched events).
  * The constructs that own what is watched add them (StageFunction, ExtractTrigger, the stack).
+ * The metrics they watch are defined here once; the dashboard (dashboard.ts) charts the same ones.
  * Every alarm treats missing data as fine: EventBridge sends these metrics only when non-zero.
  */
 import { Duration } from 'aws-cdk-lib';
@@ -48,6 +49,8 @@ export class EtlAlarms extends Construct {
   /** Encrypts the topic; CloudWatch may use it, nothing else. */
   readonly key: Key;
   readonly alarms: Alarm[] = [];
+  /** Every queue watched, with its DLQ, in the order they were added. */
+  readonly queues: WatchedQueue[] = [];
   private readonly queueMaxAge: Duration;
 
   constructor(scope: Construct, id: string, props: EtlAlarmsProps = {}) {
@@ -83,28 +86,23 @@ export class EtlAlarms extends Construct {
   }
 
   /** Fires when the rule (on the default bus) matches any event: for rules that match only trouble. */
-  addRuleMatchAlarm(id: string, description: string, rule: IRule): void {
-    this.add(id, { description, metric: ruleMetric('MatchedEvents', rule) });
+  addRuleMatchAlarm(id: string, description: string, rule: IRule): Alarm {
+    return this.add(id, { description, metric: ruleMetric('MatchedEvents', rule) });
   }
 
   /** The age of a queue's oldest message, and the depth of its dead-letter queue. */
   addQueueAlarms(name: string, queue: IQueue, deadLetterQueue: IQueue): void {
     const maxAge = this.queueMaxAge;
+    this.queues.push({ name, queue, deadLetterQueue });
     this.add(`${name}QueueAgeAlarm`, {
       description: `eventbridge-etl: the ${name} queue has held a message for over ${maxAge.toHumanString()}`,
-      metric: queue.metricApproximateAgeOfOldestMessage({
-        period: Duration.minutes(1),
-        statistic: 'Maximum',
-      }),
+      metric: queueAgeMetric(queue),
       threshold: maxAge.toSeconds(),
       evaluationPeriods: 5,
     });
     this.add(`${name}DeadLetterAlarm`, {
       description: `eventbridge-etl: messages in the ${name} dead-letter queue`,
-      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(1),
-        statistic: 'Maximum',
-      }),
+      metric: queueDepthMetric(deadLetterQueue),
     });
   }
 
@@ -125,6 +123,26 @@ export class EtlAlarms extends Construct {
     this.alarms.push(alarm);
     return alarm;
   }
+}
+
+/** A queue the alarms watch, by the name its alarms carry. */
+export interface WatchedQueue {
+  readonly name: string;
+  readonly queue: IQueue;
+  readonly deadLetterQueue: IQueue;
+}
+
+/** The age of the queue's oldest message, the per-minute maximum. */
+export function queueAgeMetric(queue: IQueue): IMetric {
+  return queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' });
+}
+
+/** Messages waiting in the queue (for a DLQ: dead letters), the per-minute maximum. */
+export function queueDepthMetric(queue: IQueue): IMetric {
+  return queue.metricApproximateNumberOfMessagesVisible({
+    period: Duration.minutes(1),
+    statistic: 'Maximum',
+  });
 }
 
 /** A rule's per-minute sum of an AWS/Events metric. */

@@ -23,8 +23,16 @@ import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { PipelineDefinition, TargetName } from '../pipeline/definition.ts';
 import { writeModeOf } from '../pipeline/mapping.ts';
-import { Env, hasSensitiveColumns, pipelineEnvironment } from '../runtime/aws/config.ts';
+import { EXTRACT_STAGE } from '../pipeline/metric-names.ts';
+import {
+  AwsStage,
+  Env,
+  hasSensitiveColumns,
+  pipelineEnvironment,
+  TASK_STOPPED_RULE,
+} from '../runtime/aws/config.ts';
 import { EtlAlarms } from './alarms.ts';
+import { EtlDashboard } from './dashboard.ts';
 import type { EtlFunction } from './etl-function.ts';
 import { ExtractTask, ExtractTrigger, taskStoppedPattern } from './extract.ts';
 import { fieldKey, queueKey } from './keys.ts';
@@ -73,6 +81,8 @@ export class EventBridgeEtlStack extends Stack {
   readonly stages: Record<TargetName, StageFunction>;
   /** Reports extract tasks that stopped without success. */
   readonly taskStopped: StageFunction;
+  /** Rows, failures, retries and latency per stage, DLQ depth, queue age, failed tasks. */
+  readonly dashboard: EtlDashboard;
 
   constructor(scope: Construct, id: string, props: EventBridgeEtlStackProps) {
     super(scope, id, props);
@@ -146,17 +156,29 @@ export class EventBridgeEtlStack extends Stack {
       spec: TASK_STOPPED_STAGE,
       rule: {
         // The rule's construct id; it is not deployed (EventBridge names the rule).
-        name: 'TaskStopped',
+        name: TASK_STOPPED_RULE,
         description: 'eventbridge-etl: extract tasks of this cluster that stopped without success',
         eventPattern: taskStoppedPattern(this.cluster.clusterArn),
       },
       delivery: { ...definition.delivery.quarantine, ...TASK_STOPPED_DELIVERY },
     });
-    this.alarms.addRuleMatchAlarm(
+    const taskFailedAlarm = this.alarms.addRuleMatchAlarm(
       'ExtractTaskFailedAlarm',
       'eventbridge-etl: an extract task stopped without success (its run is reported failed)',
       this.taskStopped.delivery.rule,
     );
+
+    this.dashboard = new EtlDashboard(this, 'Dashboard', {
+      namespace: definition.metricsNamespace,
+      stages: [
+        AwsStage.extractTrigger,
+        EXTRACT_STAGE,
+        ...definition.rules.map((r) => r.target),
+        AwsStage.taskStopped,
+      ],
+      alarms: this.alarms,
+      taskFailedAlarm,
+    });
 
     this.configureNotificationsHandler(logRetention);
     this.addOutputs();
@@ -211,6 +233,8 @@ export class EventBridgeEtlStack extends Stack {
       ExtractTaskLogGroupName: [this.extractTask.logGroup.logGroupName, "The extract task's log"],
       ClusterName: [this.cluster.clusterName, 'The ECS cluster the extract task runs in'],
       AlarmTopicArn: [this.alarms.topic.topicArn, 'Every alarm of the stack notifies this topic'],
+      DashboardName: [this.dashboard.dashboard.dashboardName, "The pipeline's CloudWatch dashboard"],
+      DashboardUrl: [this.dashboard.url, "The pipeline's CloudWatch dashboard in the console"],
     };
     for (const [id, [value, description]] of Object.entries(outputs))
       new CfnOutput(this, id, { value, description });

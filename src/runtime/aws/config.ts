@@ -42,6 +42,11 @@ export const Env = {
 /** The `service` of the logs (Powertools Logger) and of the metrics (a dimension of every one). */
 export const SERVICE_NAME = 'eventbridge-etl';
 
+/** The AWS-only handlers' stage names in the metrics, and the rule that feeds task-stopped. */
+export const AwsStage = { extractTrigger: 'extract-trigger', taskStopped: 'task-stopped' } as const;
+/** The task-stopped rule (on the default bus, named by EventBridge), by its construct id. */
+export const TASK_STOPPED_RULE = 'TaskStopped';
+
 export type EnvSource = Record<string, string | undefined>;
 
 export class ConfigError extends UserError {

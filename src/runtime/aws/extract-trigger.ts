@@ -24,7 +24,7 @@ import { runIdForObject } from '../../pipeline/run-id.ts';
 import { done, retry } from '../../stages/contract.ts';
 import type { EventPublisher } from '../../stages/ports.ts';
 import { publisherFromEnv, stageLogger } from './clients.ts';
-import { Env, type EnvSource, listEnv, pipelineFromEnv, requireEnv } from './config.ts';
+import { AwsStage, Env, type EnvSource, listEnv, pipelineFromEnv, requireEnv } from './config.ts';
 import { type EtlMetrics, metricsOf } from './metrics.ts';
 import type { SqsBatchHandler } from './sqs-batch.ts';
 
@@ -164,7 +164,7 @@ export function createExtractTriggerHandler(deps: ExtractTriggerDeps): SqsBatchH
     const failed = response.batchItemFailures.length;
     deps.metrics?.recordBatch(
       {
-        stage: EXTRACT_TRIGGER_STAGE,
+        stage: AwsStage.extractTrigger,
         size: event.Records.length,
         seconds: (performance.now() - started) / 1000,
       },
@@ -176,9 +176,6 @@ export function createExtractTriggerHandler(deps: ExtractTriggerDeps): SqsBatchH
     return { batchItemFailures: response.batchItemFailures };
   };
 }
-
-/** The trigger's stage name in the metrics. */
-export const EXTRACT_TRIGGER_STAGE = 'extract-trigger';
 
 /** The seed's `ecs-started` event: status success and the RunTask response (its tasks, trimmed). */
 function taskStartedEntry(

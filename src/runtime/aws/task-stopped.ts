@@ -20,7 +20,7 @@ import { entry, type EventEnvelope } from '../../pipeline/events.ts';
 import { done, type InputOutcome, retry, type Stage } from '../../stages/contract.ts';
 import type { EventPublisher, TallyStore } from '../../stages/ports.ts';
 import { dynamoClient, publisherFromEnv, stageLogger } from './clients.ts';
-import { Env, type EnvSource, pipelineFromEnv, requireEnv } from './config.ts';
+import { AwsStage, Env, type EnvSource, pipelineFromEnv, requireEnv, TASK_STOPPED_RULE } from './config.ts';
 import { metricsOf } from './metrics.ts';
 import { type SqsBatchHandler, type SqsStageDeps, sqsStageHandler } from './sqs-batch.ts';
 import { ECS_TASK_STATE_CHANGE, TaskExit } from './task-exit.ts';
@@ -82,9 +82,6 @@ export function unreportedFailure(
   };
 }
 
-/** The rule (on the default bus, named by EventBridge) that delivers stopped extract tasks, by its construct id. */
-export const TASK_STOPPED_RULE = 'TaskStopped';
-
 export interface TaskStoppedDeps extends SqsStageDeps {
   definition: PipelineDefinition;
   /** The name of the extract container in the task definition. */
@@ -103,7 +100,7 @@ export function createTaskStoppedHandler(deps: TaskStoppedDeps): SqsBatchHandler
 function taskStoppedStage(deps: TaskStoppedDeps): Stage<TaskStateChangeDetail> {
   const { definition, containerName, tally, logger } = deps;
   return {
-    name: 'task-stopped',
+    name: AwsStage.taskStopped,
     accepts: (e): e is EventEnvelope<TaskStateChangeDetail> =>
       e.source === 'aws.ecs' && e['detail-type'] === ECS_TASK_STATE_CHANGE,
     async handle(inputs) {
@@ -148,7 +145,10 @@ export function taskStoppedDepsFromEnv(env: EnvSource): TaskStoppedDeps {
   const definition = pipelineFromEnv(env);
   return {
     definition,
-    metrics: { emf: metricsOf(definition), delivery: { rule: TASK_STOPPED_RULE, target: 'task-stopped' } },
+    metrics: {
+      emf: metricsOf(definition),
+      delivery: { rule: TASK_STOPPED_RULE, target: AwsStage.taskStopped },
+    },
     containerName: requireEnv(env, Env.containerName),
     tally: new DynamoTallyStore({ client: dynamoClient(), tableName: requireEnv(env, Env.runsTableName) }),
     publisher: publisherFromEnv(env),
