@@ -117,7 +117,7 @@ const checkpointSchema = z.object({ seq: z.number() });
 export class Journal {
   private readonly dir: string;
   private readonly segmentBytes: number;
-  private readonly archiveRetentionMs: number | undefined;
+  private archiveRetentionMs: number | undefined;
   private segmentFd: number | undefined;
   /** The first seq of the segment being written. */
   private currentSegment: number | undefined;
@@ -149,6 +149,14 @@ export class Journal {
     this.liveSegments = segments
       .filter((s, i) => (segments[i + 1]?.first ?? this.nextSeq) - 1 > this.checkpointSeq)
       .map((s) => s.first);
+  }
+
+  /**
+   * Starts or stops keeping acknowledged events (CreateArchive, DeleteArchive while the stack runs):
+   * from now on, as AWS starts archiving at creation; when stopped, the segments go at the next checkpoint.
+   */
+  setArchiveRetention(ms: number | undefined): void {
+    this.archiveRetentionMs = ms;
   }
 
   /** Whether acknowledged events are kept for replay. */

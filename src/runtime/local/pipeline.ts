@@ -54,6 +54,7 @@ import {
   type ArchiveSettings,
   archiveRetentionMs,
   NoArchiveError,
+  writeArchiveSettings,
 } from './archive-settings.ts';
 import { StateLock } from './lock.ts';
 import { boundHeapGrowth } from './heap.ts';
@@ -119,6 +120,8 @@ export interface ReplayOptions {
   filter?: (event: AnyEvent) => boolean;
   /** Deliver only through these rules (StartReplay's FilterArns); all rules when absent. */
   rules?: string[];
+  /** Stops the replay between events once aborted (CancelReplay). */
+  signal?: AbortSignal;
 }
 
 /** Opens a recorded source again; undefined when it is gone. */
@@ -177,7 +180,7 @@ export class LocalPipeline {
     private readonly lock: StateLock,
     durable: boolean,
     /** Undefined when the pipeline keeps no journal (in memory). */
-    readonly archive: ArchiveSettings | undefined,
+    private archiveSettings: ArchiveSettings | undefined,
     private readonly recordEvents: boolean,
     private readonly wrapStagePublisher: (publisher: EventPublisher) => EventPublisher,
     userTargets: { queueSink?: QueueSink; warn?: (line: string) => void } = {},
@@ -185,7 +188,7 @@ export class LocalPipeline {
     this.cipher = new EnvelopeCipher(new KeyFileDataKeys(paths.masterKey));
     this.runs = new RunStore(paths);
     this.deadLetters = new DeadLetterStore(paths.dlq);
-    const retentionMs = archive ? archiveRetentionMs(archive) : undefined;
+    const retentionMs = archiveSettings ? archiveRetentionMs(archiveSettings) : undefined;
     this.journal = durable
       ? new Journal({
           dir: paths.journal,
@@ -610,6 +613,7 @@ export class LocalPipeline {
     for await (const record of this.journal.archived(options.from, options.to)) {
       // Replays are journaled too (for durability); they are not archived events to replay again.
       if ('replay-name' in record.event) continue;
+      if (options.signal?.aborted) break;
       if (options.filter && !options.filter(record.event)) continue;
       const run = runOf(record.event);
       if (run !== undefined) await this.takeUp(run, touched);
@@ -621,6 +625,22 @@ export class LocalPipeline {
     // A replay's events were counted once already: a run without a saved tally keeps its summary.
     await this.updateTakenUpRuns(touched, { addToLegacy: false });
     return replayed;
+  }
+
+  /** Whether the bus keeps an archive, and its settings; undefined when it keeps no journal (in memory). */
+  get archive(): ArchiveSettings | undefined {
+    return this.archiveSettings;
+  }
+
+  /**
+   * Replaces the archive settings (the edge's CreateArchive, UpdateArchive, DeleteArchive): stored in
+   * the state directory and applied to the journal at once.
+   */
+  configureArchive(settings: ArchiveSettings): ArchiveSettings {
+    if (!this.journal) throw new Error('an in-memory pipeline keeps no journal, so it keeps no archive');
+    this.archiveSettings = writeArchiveSettings(this.paths.archiveSettings, settings);
+    this.journal.setArchiveRetention(archiveRetentionMs(settings));
+    return settings;
   }
 
   /** Tells other etl commands where the running stack answers (see `etl up`). */

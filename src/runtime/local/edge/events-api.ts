@@ -6,7 +6,8 @@
  *
  * The local stack has one bus, named by the pipeline definition. `default` names it too (the seed
  * put everything on the default bus), by name or ARN. Its rules are the definition's, listed here and
- * never changed, and users' own (PutRule, PutTargets and friends: rules-api.ts).
+ * never changed, and users' own (PutRule, PutTargets and friends: rules-api.ts). Archives and
+ * replays are archives-api.ts's. Both are served through `serve`.
  */
 import { type BusRule, DEFAULT_BUS, type LocalEventBus, type PutEventsResultEntry } from '../bus.ts';
 import type { PutEventsEntry } from '../../../pipeline/events.ts';
@@ -28,15 +29,11 @@ export const EVENTS_OPERATIONS = [
   'ListTargetsByRule',
   'ListEventBuses',
   'DescribeEventBus',
-  'ListArchives',
-  'DescribeArchive',
-  'StartReplay',
-  'DescribeReplay',
 ] as const;
 export type EventsOperation = (typeof EVENTS_OPERATIONS)[number];
 
 /** A JSON 1.1 timestamp member: epoch seconds (what the SDKs send), or an ISO 8601 string. */
-function timestamp(body: Body, member: string): number {
+export function timestamp(body: Body, member: string): number {
   const value = body[member];
   const seconds =
     typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) / 1000 : NaN;
@@ -150,62 +147,27 @@ function parseEntries(body: Body): ParsedEntry[] {
   });
 }
 
-/** The bus's archive, replayed into the bus (LocalPipeline does this). */
-export interface Archive {
-  replay(options: { from: Date; to: Date; name: string; rules?: string[] }): Promise<number>;
-  /** The archive's retention (0: indefinitely). */
-  readonly archive?: { retentionDays: number } | undefined;
-}
-
-/** The local archive keeps every event for its retention; AWS's archives name days too. */
-const ARCHIVE_RETENTION_DAYS = 7;
-
-interface Replay {
-  ReplayName: string;
-  ReplayArn: string;
-  Description?: string;
-  State: 'STARTING' | 'RUNNING' | 'COMPLETED' | 'FAILED';
-  StateReason?: string;
-  EventSourceArn: string;
-  Destination: { Arn: string; FilterArns?: string[] };
-  EventStartTime: number;
-  EventEndTime: number;
-  ReplayStartTime: number;
-  ReplayEndTime?: number;
-}
-
-/** The operations on users' own rules (rules-api.ts), when the stack serves them. */
-export interface RuleOperations {
+/** Operations another module serves on this endpoint: users' rules (rules-api.ts), archives (archives-api.ts). */
+export interface ServedOperations {
   readonly operations: readonly string[];
   handle(operation: string, body: Body): unknown;
 }
 
 export class EventsApi {
   readonly busName: string;
-  private readonly replays = new Map<string, Replay>();
-  private ruleOperations: RuleOperations | undefined;
+  private readonly served: ServedOperations[] = [];
 
   constructor(
     private readonly bus: LocalEventBus,
-    private readonly archive?: Archive,
     /** Users' own rules, listed with the pipeline's (read-only) ones. */
     private readonly userRules?: UserRules,
   ) {
     this.busName = bus.name;
   }
 
-  /** Serves PutRule, PutTargets and the other operations on users' rules. */
-  serveRules(operations: RuleOperations): void {
-    this.ruleOperations = operations;
-  }
-
-  /** The one archive: every event on the bus (the local bus journals them all). */
-  get archiveName(): string {
-    return `${this.busName}-archive`;
-  }
-
-  archiveArn(): string {
-    return `arn:aws:events:${this.bus.region}:${this.bus.account}:archive/${this.archiveName}`;
+  /** Serves another module's operations: users' rules (rules-api.ts), archives (archives-api.ts). */
+  serve(operations: ServedOperations): void {
+    this.served.push(operations);
   }
 
   /** The buses this endpoint answers for: `default` and the pipeline's. */
@@ -231,8 +193,8 @@ export class EventsApi {
   }
 
   async handle(operation: string, body: Body): Promise<unknown> {
-    if (this.ruleOperations?.operations.includes(operation))
-      return this.ruleOperations.handle(operation, body);
+    const served = this.served.find((s) => s.operations.includes(operation));
+    if (served) return served.handle(operation, body);
     switch (operation as EventsOperation) {
       case 'PutEvents':
         return this.putEvents(body);
@@ -248,18 +210,10 @@ export class EventsApi {
         return this.listEventBuses(body);
       case 'DescribeEventBus':
         return this.describeEventBus(body);
-      case 'ListArchives':
-        return { Archives: this.archive ? [this.archiveListShape()] : [] };
-      case 'DescribeArchive':
-        return this.describeArchive(body);
-      case 'StartReplay':
-        return this.startReplay(body);
-      case 'DescribeReplay':
-        return this.describeReplay(body);
       default:
         throw new AwsApiError(
           'UnknownOperationException',
-          `AWSEvents.${operation} is not offered by the local endpoint (it offers ${[...EVENTS_OPERATIONS, ...(this.ruleOperations?.operations ?? [])].join(', ')})`,
+          `AWSEvents.${operation} is not offered by the local endpoint (it offers ${[...EVENTS_OPERATIONS, ...this.served.flatMap((s) => s.operations)].join(', ')})`,
         );
     }
   }
@@ -291,114 +245,6 @@ export class EventsApi {
       FailedEntryCount: results.filter((r) => r.ErrorCode !== undefined).length,
       Entries: results,
     };
-  }
-
-  /** ListArchives' entry; DescribeArchive adds the ARN, as AWS does. */
-  private archiveListShape() {
-    return {
-      ArchiveName: this.archiveName,
-      EventSourceArn: this.busArn(this.busName),
-      State: 'ENABLED',
-      RetentionDays: this.archive?.archive?.retentionDays ?? ARCHIVE_RETENTION_DAYS,
-    };
-  }
-
-  private archiveShape() {
-    return { ...this.archiveListShape(), ArchiveArn: this.archiveArn() };
-  }
-
-  private describeArchive(body: Body): unknown {
-    const name = requiredString(body, 'ArchiveName', 'archiveName');
-    if (!this.archive || name !== this.archiveName) {
-      throw new AwsApiError('ResourceNotFoundException', `Archive ${name} does not exist.`);
-    }
-    return this.archiveShape();
-  }
-
-  /**
-   * StartReplay: the archived events in [EventStartTime, EventEndTime) go back through the rules
-   * (only those in FilterArns, when given), marked with `replay-name`. It runs in the background;
-   * DescribeReplay tells when it is COMPLETED.
-   */
-  private startReplay(body: Body): unknown {
-    const name = requiredString(body, 'ReplayName', 'replayName');
-    if (!/^[.\-_A-Za-z0-9]{1,64}$/.test(name)) {
-      throw constraint(
-        'replayName',
-        name,
-        'Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+',
-      );
-    }
-    if (this.replays.has(name))
-      throw new AwsApiError('ResourceAlreadyExistsException', `Replay ${name} already exists.`);
-    const source = requiredString(body, 'EventSourceArn', 'eventSourceArn');
-    if (!this.archive || source !== this.archiveArn()) {
-      const hint = this.archive ? '' : ' The local bus keeps no archive: start etl up with --archive.';
-      throw new AwsApiError('ResourceNotFoundException', `Archive ${source} does not exist.${hint}`);
-    }
-    const from = timestamp(body, 'EventStartTime');
-    const to = timestamp(body, 'EventEndTime');
-    if (from >= to)
-      throw validation(
-        'Parameter EventStartTime is not valid. Reason: EventStartTime must be before EventEndTime.',
-      );
-    if (to > Date.now() / 1000 + 1) {
-      throw validation('Parameter EventEndTime is not valid. Reason: EventEndTime cannot be in the future.');
-    }
-    const destination = body.Destination as { Arn?: unknown; FilterArns?: unknown } | undefined;
-    if (typeof destination?.Arn !== 'string')
-      throw constraint('destination.arn', undefined, 'Member must not be null');
-    if (!this.isLocalBus(destination.Arn)) {
-      throw new AwsApiError('ResourceNotFoundException', `Event bus ${destination.Arn} does not exist.`);
-    }
-    const filterArns = Array.isArray(destination.FilterArns)
-      ? (destination.FilterArns as unknown[])
-      : undefined;
-    const rules = filterArns?.map((arn) => {
-      const rule = this.bus.listRules().find((r) => this.ruleArn(r.name) === arn);
-      if (!rule) throw new AwsApiError('ResourceNotFoundException', `Rule ${String(arn)} does not exist.`);
-      return rule.name;
-    });
-    const replay: Replay = {
-      ReplayName: name,
-      ReplayArn: `arn:aws:events:${this.bus.region}:${this.bus.account}:replay/${name}`,
-      ...(optionalString(body, 'Description')
-        ? { Description: optionalString(body, 'Description') as string }
-        : {}),
-      State: 'STARTING',
-      EventSourceArn: source,
-      Destination: { Arn: destination.Arn, ...(filterArns ? { FilterArns: filterArns as string[] } : {}) },
-      EventStartTime: from,
-      EventEndTime: to,
-      ReplayStartTime: Date.now() / 1000,
-    };
-    this.replays.set(name, replay);
-    const archive = this.archive;
-    setImmediate(() => {
-      replay.State = 'RUNNING';
-      archive
-        .replay({ from: new Date(from * 1000), to: new Date(to * 1000), name, ...(rules ? { rules } : {}) })
-        .then(
-          () => {
-            replay.State = 'COMPLETED';
-          },
-          (error: unknown) => {
-            replay.State = 'FAILED';
-            replay.StateReason = error instanceof Error ? error.message : String(error);
-          },
-        )
-        .finally(() => {
-          replay.ReplayEndTime = Date.now() / 1000;
-        });
-    });
-    return { ReplayArn: replay.ReplayArn, State: replay.State, ReplayStartTime: replay.ReplayStartTime };
-  }
-
-  private describeReplay(body: Body): unknown {
-    const name = requiredString(body, 'ReplayName', 'replayName');
-    const replay = this.replays.get(name);
-    if (!replay) throw new AwsApiError('ResourceNotFoundException', `Replay ${name} does not exist.`);
-    return replay;
   }
 
   private testEventPattern(body: Body): unknown {

@@ -27,6 +27,7 @@ import {
 } from '../pipeline.ts';
 import { statePaths } from '../state.ts';
 import { DynamoDbProxy } from './dynamodb-proxy.ts';
+import { ArchivesApi } from './archives-api.ts';
 import { EventsApi } from './events-api.ts';
 import { RulesApi } from './rules-api.ts';
 import type { QueueSink } from '../queue-sink.ts';
@@ -207,13 +208,10 @@ export class LocalStack {
         onError: (error) => warn(`s3: ${describe(error)}`),
       });
       const dynamodb = new DynamoDbProxy(started.dynamo.endpoint);
-      // No archive unless the bus keeps one (--archive): ListArchives then answers with none.
-      const events = new EventsApi(
-        started.bus,
-        started.archive?.enabled ? started : undefined,
-        started.userRules,
-      );
-      events.serveRules(new RulesApi(started.userRules, (body) => events.requestBus(body)));
+      const events = new EventsApi(started.bus, started.userRules);
+      events.serve(new RulesApi(started.userRules, (body) => events.requestBus(body)));
+      // No archive unless the bus keeps one (--archive, CreateArchive); none at all in memory.
+      events.serve(new ArchivesApi(events, started.bus, started.archive ? started : undefined));
 
       const landingDir =
         options.landingDir === false ? undefined : resolve(options.landingDir ?? paths.landing);
