@@ -157,7 +157,9 @@ describe('the running stack without an archive', { timeout: 300_000 }, () => {
             Destination: { Arn: `arn:aws:events:us-east-1:000000000000:event-bus/${t.stack.busName}` },
           }),
         ),
-      ).rejects.toThrow(/does not exist\. The local bus keeps no archive: start etl up with --archive\./);
+      ).rejects.toThrow(
+        /does not exist\. The local bus keeps no archive: create one \(CreateArchive\) or start etl up with --archive\./,
+      );
       const replay = await etl([
         'replay',
         '--from',

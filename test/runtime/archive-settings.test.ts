@@ -5,6 +5,7 @@ import {
   applyArchiveSettings,
   DEFAULT_ARCHIVE_RETENTION_DAYS,
   readArchiveSettings,
+  writeArchiveSettings,
 } from '../../src/runtime/local/archive-settings.ts';
 import { tempDir } from '../support/cli.ts';
 
@@ -38,5 +39,21 @@ describe('the archive setting on disk', () => {
         retentionDays: DEFAULT_ARCHIVE_RETENTION_DAYS,
       });
     }
+  });
+
+  it('keeps what CreateArchive named (name, description, pattern) when a command switches retention', () => {
+    const path = join(tempDir(), 'archive.json');
+    const created = {
+      enabled: true,
+      retentionDays: 0,
+      name: 'mine',
+      description: 'kept',
+      eventPattern: '{"source":["a"]}',
+      creationTime: 1_700_000_000,
+    };
+    writeArchiveSettings(path, created);
+    expect(readArchiveSettings(path)).toEqual(created);
+    expect(applyArchiveSettings(path, { retentionDays: 5 })).toEqual({ ...created, retentionDays: 5 });
+    expect(readArchiveSettings(path)).toEqual({ ...created, retentionDays: 5 });
   });
 });

@@ -43,7 +43,7 @@ import {
   type TargetHandler,
 } from './bus.ts';
 import { ensureTable, type LocalDynamo, localClient, startDynalite } from './dynalite.ts';
-import { RuleIndex } from '../../patterns/index.ts';
+import { compilePattern, RuleIndex } from '../../patterns/index.ts';
 import { DeadLetterStore, deadLetteredRow } from './dead-letters.ts';
 import { Journal } from './journal.ts';
 import type { QueueSink } from './queue-sink.ts';
@@ -598,8 +598,9 @@ export class LocalPipeline {
   }
 
   /**
-   * Replays archived events whose time is in [from, to) and that match `filter`, through the rules,
-   * as EventBridge's StartReplay does. Resolves with how many events were replayed.
+   * Replays archived events whose time is in [from, to) and that match `filter` (and the archive's
+   * event pattern, when CreateArchive gave one: only those would have been archived), through the
+   * rules, as EventBridge's StartReplay does. Resolves with how many events were replayed.
    */
   async replay(options: ReplayOptions): Promise<number> {
     if (!this.journal) throw new Error('replay needs the journal, which an in-memory pipeline does not keep');
@@ -608,6 +609,8 @@ export class LocalPipeline {
     const unknown = options.rules?.filter((r) => !known.has(r)) ?? [];
     if (unknown.length > 0) throw new Error(`no rule ${unknown.join(', ')} on the bus`);
     const rules = options.rules ? new Set(options.rules) : undefined;
+    const pattern = this.archiveSettings?.eventPattern;
+    const archived = pattern === undefined ? undefined : compilePattern(pattern);
     let replayed = 0;
     const touched = new Map<string, TakenUp>();
     for await (const record of this.journal.archived(options.from, options.to)) {
@@ -615,6 +618,7 @@ export class LocalPipeline {
       if ('replay-name' in record.event) continue;
       if (options.signal?.aborted) break;
       if (options.filter && !options.filter(record.event)) continue;
+      if (archived && !archived.matches(record.event)) continue;
       const run = runOf(record.event);
       if (run !== undefined) await this.takeUp(run, touched);
       await this.bus.waitForCapacity();

@@ -6,8 +6,8 @@
  * The local bus keeps at most one archive: its journal, kept for the archive's retention. The archive
  * switch (`archive.json`, archive-settings.ts; `etl up --archive`) and CreateArchive / DeleteArchive
  * turn the same thing on and off, so a second archive under another name is refused with a message
- * that says so. An archive's event pattern is honoured when it is replayed: only matching events
- * come back, as only they would have been archived on AWS.
+ * that says so. An archive's event pattern is honoured when it is replayed (LocalPipeline.replay):
+ * only matching events come back, as only they would have been archived on AWS.
  */
 
 import type { ArchiveSettings } from '../archive-settings.ts';
@@ -334,7 +334,6 @@ export class ArchivesApi {
       ReplayStartTime: Date.now() / 1000,
     };
     this.replays.set(name, replay);
-    const archived = settings.eventPattern ? compilePattern(settings.eventPattern) : undefined;
     const cancel = new AbortController();
     this.running.set(name, cancel);
     const host = this.host as ArchiveHost;
@@ -353,7 +352,6 @@ export class ArchivesApi {
           to: new Date(to * 1000),
           name,
           ...(rules ? { rules } : {}),
-          ...(archived ? { filter: (event: AnyEvent) => archived.matches(event) } : {}),
           signal: cancel.signal,
         })
         .then(
