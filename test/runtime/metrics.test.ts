@@ -36,6 +36,9 @@ describe('the local stack’s Prometheus metrics', () => {
       expect(sample(text, 'etl_target_queue_depth{target="load"}')).toBe(0);
       expect(sample(text, 'etl_dlq_events{target="load"}')).toBe(0);
       expect(sample(text, 'etl_stage_batch_seconds_count{stage="load"}')).toBeGreaterThan(0);
+      // The file's rows as the extract stage's inputs (named as the AWS extract task writes them).
+      expect(sample(text, 'etl_stage_inputs_total{stage="extract",outcome="done"}')).toBe(6);
+      expect(sample(text, 'etl_stage_batch_seconds_count{stage="extract"}')).toBe(1);
       // Every event of the run reached the observer: started, 6 extracted, 5 transformed, 5
       // loaded, 1 failed, completed, run-completed.
       expect(sample(text, 'etl_target_events_in_total{rule="observeRule",target="observe"}')).toBe(20);

@@ -27,6 +27,7 @@ import { entry, type PutEventsEntry } from '../../pipeline/events.ts';
 import { mappingForInput } from '../../pipeline/input-format.ts';
 import { runIdForObject } from '../../pipeline/run-id.ts';
 import { extract, ExtractError } from '../../stages/extract.ts';
+import { RowCountingPublisher } from '../../stages/outcome-counts.ts';
 import type { EventPublisher, FieldCipher } from '../../stages/ports.ts';
 import { cipherFromEnv } from './clients.ts';
 import { ConfigError, Env, type EnvSource, pipelineFromEnv, requireEnv, SERVICE_NAME } from './config.ts';
@@ -58,7 +59,7 @@ export interface ExtractTaskResult {
 /** Extracts one object: its run id comes from bucket, key, the ETag S3 served and the version. */
 export async function runExtractTask(target: S3ObjectRef, deps: ExtractTaskDeps): Promise<ExtractTaskResult> {
   const started = performance.now();
-  const counted = new ReportingPublisher(deps.publisher);
+  const counted = new RowCountingPublisher(deps.publisher);
   try {
     return await extractObject(target, { ...deps, publisher: counted });
   } finally {
@@ -123,21 +124,12 @@ export function extractTaskDepsFromEnv(env: EnvSource, logger: Logger): ExtractT
  * The publisher the task puts through, noting what the bus accepted: the rows, and whether the
  * stage already reported the run failed.
  */
-export class ReportingPublisher implements EventPublisher {
-  rowsPut = 0;
-  /** Rows that became `row-failed` (bad rows the stage settled). */
-  rowsFailed = 0;
+export class ReportingPublisher extends RowCountingPublisher {
   failureReported = false;
 
-  constructor(private readonly inner: EventPublisher) {}
-
-  async putEvents(entries: PutEventsEntry[]): Promise<void> {
-    await this.inner.putEvents(entries);
-    for (const e of entries) {
-      if (e.DetailType === DetailType.rowExtracted) this.rowsPut += 1;
-      else if (e.DetailType === DetailType.rowFailed) this.rowsFailed += 1;
-      else if (e.DetailType === DetailType.extractionFailed) this.failureReported = true;
-    }
+  protected override count(entry: PutEventsEntry): void {
+    super.count(entry);
+    if (entry.DetailType === DetailType.extractionFailed) this.failureReported = true;
   }
 }
 

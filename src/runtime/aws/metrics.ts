@@ -62,8 +62,7 @@ export class EtlMetrics {
 
   /** One EMF document: these metrics under these dimensions (plus `service`). */
   private publish(dimensions: Record<string, string>, values: [MetricDefinition, number][]): void {
-    // addDimension, not addDimensions: the latter adds a second dimension set, and every value would
-    // also be counted under `service` alone.
+    // One dimension set per document: `service` (a default dimension) and these.
     for (const [name, value] of Object.entries(dimensions)) this.metrics.addDimension(name, value);
     for (const [metric, value] of values) this.metrics.addMetric(metric.name, MetricUnit[metric.unit], value);
     this.metrics.publishStoredMetrics();

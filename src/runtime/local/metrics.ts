@@ -5,7 +5,12 @@
  * a million-row run pays for a few thousand increments.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { BATCH_SECONDS_BUCKETS, ETL_METRICS, type MetricDefinition } from '../../pipeline/metric-names.ts';
+import {
+  BATCH_SECONDS_BUCKETS,
+  ETL_METRICS,
+  EXTRACT_STAGE,
+  type MetricDefinition,
+} from '../../pipeline/metric-names.ts';
 import type { InputOutcome } from '../../stages/contract.ts';
 import { countOutcomes } from '../../stages/outcome-counts.ts';
 
@@ -82,6 +87,14 @@ export class LocalMetrics {
     for (const [outcome, n] of byOutcome) this.settled.inc({ stage: batch.stage, outcome }, n);
     for (const [reason, n] of retriesByReason) this.retries.inc({ stage: batch.stage, reason }, n);
     if (outputs > 0) this.emitted.inc({ target: batch.target }, outputs);
+  }
+
+  /** A file's extraction: its rows are the extract stage's inputs, its run time the stage's batch. */
+  recordExtraction(rows: { extracted: number; failed: number }, seconds: number): void {
+    const stage = EXTRACT_STAGE;
+    this.latency.observe({ stage }, seconds);
+    this.settled.inc({ stage, outcome: 'done' }, rows.extracted);
+    if (rows.failed > 0) this.settled.inc({ stage, outcome: 'failed' }, rows.failed);
   }
 
   recordDeadLetter(target: string): void {

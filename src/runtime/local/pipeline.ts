@@ -29,6 +29,7 @@ import type { Stage } from '../../stages/contract.ts';
 import { loadStage } from '../../stages/load.ts';
 import { type ObservedEvent, observeStage } from '../../stages/observe.ts';
 import { type FailedRowStore, quarantineStage } from '../../stages/quarantine.ts';
+import { RowCountingPublisher } from '../../stages/outcome-counts.ts';
 import { runStage } from '../../stages/run-stage.ts';
 import type { EventPublisher, FieldCipher, RunCounts } from '../../stages/ports.ts';
 import { EnvelopeCipher } from '../../adapters/envelope-cipher.ts';
@@ -343,6 +344,8 @@ export class LocalPipeline {
     let error: ExtractError | undefined;
     let repeatedKeys = 0;
     const warnings: string[] = [];
+    const rows = new RowCountingPublisher(this.backpressuredPublisher());
+    const extractStarted = performance.now();
     try {
       ({ repeatedKeys } = await extract({
         onWarning: (message) => warnings.push(message),
@@ -350,10 +353,15 @@ export class LocalPipeline {
         run,
         file,
         input: source.open(),
-        publisher: this.backpressuredPublisher(),
+        publisher: rows,
         mapping,
         ...this.cipherFor(mapping),
-      }));
+      }).finally(() =>
+        this.metrics.recordExtraction(
+          { extracted: rows.rowsPut, failed: rows.rowsFailed },
+          (performance.now() - extractStarted) / 1000,
+        ),
+      ));
     } catch (e) {
       if (!(e instanceof ExtractError)) {
         clearInterval(recordProgress);
