@@ -162,7 +162,7 @@ describe('CreateArchive, UpdateArchive and DeleteArchive on a bus started withou
     expect(
       await refusal(t.events, new CreateArchiveCommand({ ArchiveName: 'another', EventSourceArn: busArn })),
     ).toEqual({
-      code: 'LimitExceededException',
+      code: 'ValidationException',
       message:
         'The local bus keeps one archive, and it has one: rows-one-and-two. Update it (UpdateArchive) or delete it (DeleteArchive) first.',
     });
@@ -207,6 +207,24 @@ describe('CreateArchive, UpdateArchive and DeleteArchive on a bus started withou
         }),
       ),
     ).toMatchObject({ code: 'ResourceNotFoundException' });
+  });
+});
+
+describe('CreateArchive on a stack in memory', () => {
+  it('is refused with a message that says why: there is no journal to keep', async () => {
+    const t = await startTestStack({ inMemory: true });
+    try {
+      const busArn = (await t.events.send(new DescribeEventBusCommand({ Name: 'eventbridge-etl' }))).Arn;
+      expect(
+        await refusal(t.events, new CreateArchiveCommand({ ArchiveName: 'mine', EventSourceArn: busArn })),
+      ).toEqual({
+        code: 'ValidationException',
+        message: 'The local stack runs in memory and keeps no journal, so its bus cannot keep an archive.',
+      });
+      expect((await t.events.send(new ListArchivesCommand({}))).Archives).toEqual([]);
+    } finally {
+      await t.close();
+    }
   });
 });
 

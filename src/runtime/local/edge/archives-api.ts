@@ -235,9 +235,9 @@ export class ArchivesApi {
     const existing = this.current;
     if (existing && this.archiveName === name)
       throw new AwsApiError('ResourceAlreadyExistsException', `Archive ${name} already exists.`);
+    // Not LimitExceededException: SDKs and the CLI retry that code as throttling, and waiting helps not.
     if (existing)
-      throw new AwsApiError(
-        'LimitExceededException',
+      throw validation(
         `The local bus keeps one archive, and it has one: ${this.archiveName}. Update it (UpdateArchive) or delete it (DeleteArchive) first.`,
       );
     const creationTime = Math.floor(Date.now() / 1000);
