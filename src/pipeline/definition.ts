@@ -45,6 +45,14 @@ export const Status = {
 /** Stages that receive events from rules. */
 export type TargetName = 'transform' | 'load' | 'observe' | 'quarantine';
 
+/**
+ * What the local SQS API calls a target's queue and its dead-letter queue. (On AWS CloudFormation
+ * names them, from the rule's construct; the definition does not.) Read everywhere a name is needed.
+ */
+export function targetQueueNames(target: string): { queue: string; deadLetterQueue: string } {
+  return { queue: target, deadLetterQueue: `${target}-dlq` };
+}
+
 export interface RuleDefinition {
   /** Rule name on the bus (the seed's construct ids). */
   name: string;

@@ -5,12 +5,14 @@
  * fails again lands in a fresh queue and nothing is overwritten; a redrive a crash cut short leaves
  * that file behind, and the next redrive takes it first.
  */
-import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { appendFileSync, closeSync, openSync, readSync, renameSync, statSync } from 'node:fs';
+import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { DeadLetter } from './bus.ts';
 import { storedEventSchema } from './journal.ts';
-import { appendRecordsSync, readRecords } from './ndjson.ts';
+import { appendRecordsSync, parseLine, readLines, readRecords } from './ndjson.ts';
 
 /** A dead letter as its queue holds it: the event, why it failed, and when. */
 export type DeadLetterRecord = DeadLetter & { time: string };
@@ -113,6 +115,65 @@ export class DeadLetterStore {
     }
   }
 
+  /**
+   * A target's letters, each with a key naming its line (for `remove`): how the SQS API lists a
+   * dead-letter queue's messages.
+   */
+  async *keyed(target: string): AsyncGenerator<{ key: string; letter: DeadLetterRecord }> {
+    for await (const line of readLines(this.queuePath(target))) {
+      const letter = parseLine(line, deadLetterSchema);
+      if (letter) yield { key: letterKey(line), letter };
+    }
+  }
+
+  /**
+   * Removes the letters these keys name from a target's queue (SQS DeleteMessage on its DLQ); returns
+   * how many went. The queue is written afresh beside the old one and renamed over it; letters
+   * appended meanwhile (appends are synchronous, and so is the last step here) are carried over.
+   */
+  async remove(target: string, keys: ReadonlySet<string>): Promise<number> {
+    const path = this.queuePath(target);
+    const temp = `${path}.${process.pid}.removing`;
+    let removed = 0;
+    let read = 0;
+    const out = await open(temp, 'w');
+    try {
+      const start = await stat(path).catch(() => undefined);
+      if (!start) return 0;
+      read = start.size;
+      let kept = '';
+      for await (const line of readLines(path)) {
+        if (keys.has(letterKey(line))) removed++;
+        else kept += `${line}\n`;
+        if (kept.length > 1 << 20) {
+          await out.write(kept);
+          kept = '';
+        }
+      }
+      await out.write(kept);
+    } finally {
+      await out.close();
+    }
+    if (removed === 0) {
+      await rm(temp, { force: true });
+      return 0;
+    }
+    // Synchronously from here: no append can come between the tail's copy and the rename.
+    const size = statSync(path).size;
+    if (size > read) {
+      const tail = Buffer.alloc(size - read);
+      const fd = openSync(path, 'r');
+      try {
+        readSync(fd, tail, 0, tail.length, read);
+      } finally {
+        closeSync(fd);
+      }
+      appendFileSync(temp, tail);
+    }
+    renameSync(temp, path);
+    return removed;
+  }
+
   /** The rows of these runs still in a dead-letter queue, per run. */
   async rowsStillDead(runs: ReadonlySet<string>): Promise<Map<string, Set<number>>> {
     const stillDead = new Map<string, Set<number>>();
@@ -135,6 +196,11 @@ export class DeadLetterStore {
   private async names(): Promise<string[]> {
     return readdir(this.dir).catch(() => [] as string[]);
   }
+}
+
+/** A letter's key: the digest of its line (its time and event make it unique). */
+function letterKey(line: string): string {
+  return createHash('sha256').update(line).digest('hex').slice(0, 32);
 }
 
 /** The run and row a dead-lettered event of transform or load carries, if any. */

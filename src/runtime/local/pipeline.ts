@@ -156,7 +156,8 @@ export class LocalPipeline {
   private readonly journal: Journal | undefined;
   /** The runs' records: source, summary, events and errors. */
   readonly runs: RunStore;
-  private readonly deadLetters: DeadLetterStore;
+  /** The dead-letter queues, a file per target. */
+  readonly deadLetters: DeadLetterStore;
   private readonly completions = new Map<string, (counts: RunCounts) => void>();
   private readonly activeRuns = new Set<string>();
   /** Runs this process tallies from their first event: run here, or taken up from a saved tally. */

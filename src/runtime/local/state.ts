@@ -27,6 +27,8 @@ export interface StatePaths {
   quarantine: string;
   /** Dead-letter queues, a file per target (see dead-letters.ts). */
   dlq: string;
+  /** The user's SQS queues, a directory per queue (see queues.ts). */
+  queues: string;
   lock: string;
   /** `etl up`'s landing queue: the bucket's notifications not yet run. */
   ingest: string;
@@ -61,6 +63,7 @@ export function statePaths(stateDir: string = DEFAULT_STATE_DIR): StatePaths {
     quarantine: join(root, 'bus', QUARANTINE_FILE),
     archiveSettings: join(root, 'archive.json'),
     dlq: join(root, 'dlq'),
+    queues: join(root, 'queues'),
     lock: join(root, 'lock'),
     ingest: join(root, 'ingest.ndjson'),
     s3: join(root, 's3'),

@@ -6,6 +6,8 @@
  *   (services.ts)
  * - `X-Amz-Target: DynamoDB_20120810.<Op>` -> the embedded dynalite (proxied, streamed)
  * - `X-Amz-Target: AWSEvents.<Op>`         -> the EventBridge API over the local bus
+ * - `X-Amz-Target: AmazonSQS.<Op>`, or a request signed for `sqs` (the Query protocol, `Action=...`)
+ *                                          -> the SQS API over the local queues (sqs-http.ts)
  * - any other `X-Amz-Target`               -> UnknownOperationException (JSON)
  * - a Query-protocol POST (`Action=...`)   -> InvalidAction (XML)
  * - `GET /_etl/health`                     -> the stack's names and services, as JSON (not an AWS API)
@@ -34,12 +36,21 @@ import {
 } from './errors.ts';
 import type { EventsApi } from './events-api.ts';
 import { RequestGuard } from './guard.ts';
+import type { SqsApi } from './sqs-api.ts';
+import {
+  sendSqsJsonError,
+  sendSqsQueryError,
+  serveSqsJson,
+  serveSqsQuery,
+  SQS_MAX_BODY_BYTES,
+} from './sqs-http.ts';
 import type { LocalS3 } from './s3.ts';
 import {
   isQueryProtocol,
   localstackHealth,
   sendNotServed,
   SERVED_SERVICES,
+  signingService,
   unservedService,
 } from './services.ts';
 import { jsonNestsDeeperThan, MAX_JSON_DEPTH } from '../../../pipeline/put-events.ts';
@@ -57,6 +68,7 @@ export interface EdgeHandlers {
   s3: LocalS3;
   dynamodb: DynamoDbProxy;
   events: EventsApi;
+  sqs: SqsApi;
   health: () => unknown;
   /** The Prometheus exposition of the stack's metrics. */
   metrics?: () => Promise<{ contentType: string; text: string }>;
@@ -202,13 +214,17 @@ export class EdgeServer {
     const contentType = header(req, 'content-type') ?? '';
     const jsonType = contentType.includes('json-1.0') ? JSON_1_0 : JSON_1_1;
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
-    const queryProtocol = target === undefined && isQueryProtocol(req, path);
+    // SQS's Query protocol is told by its signature (old clients post it to a queue's URL, not `/`).
+    const sqsQuery = target === undefined && signingService(req) === 'sqs';
+    const queryProtocol = sqsQuery || (target === undefined && isQueryProtocol(req, path));
     // A service the stack does not serve, named by the credential scope or the target.
     const unserved = unservedService(req, target);
     const refuse = (error: AwsApiError): void => {
       req.resume();
       res.setHeader('connection', 'close');
-      if (target !== undefined) sendJsonError(res, error, { contentType: jsonType });
+      if (target?.startsWith('AmazonSQS.')) sendSqsJsonError(res, error);
+      else if (sqsQuery) sendSqsQueryError(res, error);
+      else if (target !== undefined) sendJsonError(res, error, { contentType: jsonType });
       else if (queryProtocol) sendQueryError(res, error);
       else if (unserved !== undefined) sendJsonError(res, error, { contentType: 'application/json' });
       else sendS3Error(res, error, path);
@@ -246,13 +262,17 @@ export class EdgeServer {
       this.routeJson(req, res, target, jsonType);
       return;
     }
+    if (sqsQuery) {
+      void this.sqsQuery(req, res);
+      return;
+    }
     if (queryProtocol) {
       req.resume();
       sendQueryError(
         res,
         new AwsApiError(
           'InvalidAction',
-          'The local endpoint serves S3 (REST), DynamoDB and EventBridge (JSON); Query-protocol APIs are not offered',
+          'The local endpoint serves S3 (REST), DynamoDB and EventBridge (JSON) and SQS (JSON and Query); other Query-protocol APIs are not offered',
         ),
       );
       return;
@@ -329,12 +349,16 @@ export class EdgeServer {
       void this.events(handlers, req, res, operation);
       return;
     }
+    if (service === 'AmazonSQS') {
+      void this.sqsJson(handlers, req, res, operation);
+      return;
+    }
     req.resume();
     fail(
       new AwsApiError(
         'UnknownOperationException',
         `The local endpoint does not serve ${service || target}; it serves ${Object.values(SERVED_SERVICES).join(', ')} ` +
-          '(X-Amz-Target DynamoDB_20120810.* and AWSEvents.*)',
+          '(X-Amz-Target DynamoDB_20120810.*, AWSEvents.* and AmazonSQS.*)',
       ),
     );
   }
@@ -368,6 +392,41 @@ export class EdgeServer {
       this.internal(error);
       sendJsonError(res, new AwsApiError('InternalException', 'An internal error occurred', 500));
     }
+  }
+
+  private async sqsJson(
+    handlers: EdgeHandlers,
+    req: IncomingMessage,
+    res: ServerResponse,
+    operation: string,
+  ) {
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, SQS_MAX_BODY_BYTES);
+    } catch (error) {
+      if (error instanceof AwsApiError) sendSqsJsonError(res, error);
+      else this.internal(error);
+      return;
+    }
+    await serveSqsJson(handlers.sqs, req, res, operation, raw, (error) => this.internal(error));
+  }
+
+  private async sqsQuery(req: IncomingMessage, res: ServerResponse) {
+    const handlers = this.handlers;
+    if (!handlers) {
+      req.resume();
+      sendSqsQueryError(res, starting());
+      return;
+    }
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, SQS_MAX_BODY_BYTES);
+    } catch (error) {
+      if (error instanceof AwsApiError) sendSqsQueryError(res, error);
+      else this.internal(error);
+      return;
+    }
+    await serveSqsQuery(handlers.sqs, req, res, raw, (error) => this.internal(error));
   }
 
   internal(error: unknown): void {

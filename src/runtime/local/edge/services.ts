@@ -16,10 +16,11 @@ export const SERVED_SERVICES: Readonly<Record<string, string>> = {
   s3: 'S3',
   dynamodb: 'DynamoDB',
   events: 'EventBridge',
+  sqs: 'SQS',
 };
 
 /** Services often asked for that the stack does not serve: listed by the health endpoints as such. */
-export const LISTED_UNSERVED = ['lambda', 'sts', 'sns', 'sqs'] as const;
+export const LISTED_UNSERVED = ['lambda', 'sts', 'sns'] as const;
 
 /** Names users know services by, for the messages; any other is called by its signing name. */
 const DISPLAY_NAMES: Record<string, string> = {

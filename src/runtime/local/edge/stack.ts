@@ -1,8 +1,8 @@
 /**
  * The local stack behind AWS-compatible endpoints (`etl up`): the local pipeline, S3 with a landing
  * bucket whose ObjectCreated notifications run objects through the pipeline (the seed's
- * S3 -> SQS -> extract path), a landing folder, and one edge port serving S3, DynamoDB and
- * EventBridge to any AWS client given `--endpoint-url`.
+ * S3 -> SQS -> extract path), a landing folder, and one edge port serving S3, DynamoDB,
+ * EventBridge and SQS (the user's queues, and the pipeline's) to any AWS client given `--endpoint-url`.
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -35,6 +35,8 @@ import { type IngestObject, ObjectIngest } from './ingest.ts';
 import { LandingFolder, type LandingOutcome } from './landing-folder.ts';
 import { isValidBucketName, LocalS3, type ObjectCreated } from './s3.ts';
 import { EdgeServer } from './server.ts';
+import { QueueStore } from '../queues.ts';
+import { SqsApi } from './sqs-api.ts';
 import { progressLine, ProgressTracker } from '../progress.ts';
 import { etlServiceStates } from './services.ts';
 
@@ -134,6 +136,9 @@ export class LocalStack {
     readonly landing: LandingFolder | undefined,
     readonly bucket: string,
     readonly stateDir: string,
+    /** The user's SQS queues (also what user rules' queue targets send to: a QueueSink). */
+    readonly queues: QueueStore,
+    private readonly sqs: SqsApi,
     private readonly clients: { s3: S3Client; dynamodb: DynamoDbProxy },
     private readonly log: (line: string | StackRecord) => void,
     private readonly warn: (line: string) => void,
@@ -212,6 +217,23 @@ export class LocalStack {
       events.serve(new RulesApi(started.userRules, (body) => events.requestBus(body)));
       // No archive unless the bus keeps one (--archive, CreateArchive); none at all in memory.
       events.serve(new ArchivesApi(events, started.bus, started.archive ? started : undefined));
+      const queues = new QueueStore({
+        dir: paths.queues,
+        account: started.bus.account,
+        region: started.bus.region,
+      });
+      const { definition } = started;
+      const sqs = new SqsApi(queues, {
+        busName: started.bus.name,
+        targets: Object.entries(definition.delivery).map(([target, delivery]) => ({
+          target,
+          rule: definition.rules.find((r) => r.target === target)?.name ?? target,
+          maxReceiveCount: delivery.maxReceiveCount,
+        })),
+        depth: () => started.bus.depth(),
+        deadLetters: started.deadLetters,
+        redriveDeadLetters: (target) => started.redriveDeadLetters(target),
+      });
 
       const landingDir =
         options.landingDir === false ? undefined : resolve(options.landingDir ?? paths.landing);
@@ -236,6 +258,8 @@ export class LocalStack {
         landing,
         bucket,
         paths.root,
+        queues,
+        sqs,
         { s3: s3Client, dynamodb },
         log,
         warn,
@@ -244,6 +268,7 @@ export class LocalStack {
         s3,
         dynamodb,
         events,
+        sqs,
         health: () => stack.describe(),
         metrics: () => started.metrics.exposition(),
         onError: (error) => warn(`edge: internal error: ${describe(error)}`),
@@ -368,7 +393,9 @@ export class LocalStack {
       for (const object of dropped) {
         this.warn(`${s3Url(object)}: not run (the stack stopped first); the next etl up runs it`);
       }
+      this.queues.close();
       await this.edge.close();
+      await this.sqs.close();
       this.clients.dynamodb.close();
       this.clients.s3.destroy();
       this.s3.close();
