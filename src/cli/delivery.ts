@@ -9,7 +9,16 @@ import {
   ResourceNotFoundException,
   StartReplayCommand,
 } from '@aws-sdk/client-eventbridge';
+import {
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  ListMessageMoveTasksCommand,
+  QueueDoesNotExist,
+  SQSClient,
+  StartMessageMoveTaskCommand,
+} from '@aws-sdk/client-sqs';
 import { compilePattern, InvalidEventPatternException } from '../patterns/index.ts';
+import { definePipeline, targetQueueNames } from '../pipeline/definition.ts';
 import { DeadLetterStore } from '../runtime/local/dead-letters.ts';
 import { readQuarantine } from '../runtime/local/journal.ts';
 import { readLock } from '../runtime/local/lock.ts';
@@ -71,20 +80,18 @@ export function registerDelivery(program: Command): void {
     const parent = command.parent?.opts() as { stateDir?: string; json?: boolean };
     const stateDir = parent.stateDir ?? options.stateDir;
     const json = options.json ?? parent.json;
-    const pipeline = await LocalPipeline.start({ stateDir });
-    try {
-      await pipeline.recover();
-      const result = await pipeline.redriveDeadLetters(options.target);
-      const targets = Object.entries(result);
-      if (json) console.log(JSON.stringify({ targets: result }));
-      else if (targets.length === 0) console.log('no dead-lettered events');
-      else
-        for (const [target, counts] of targets)
-          console.log(`${target}: ${counts.redriven} redriven, ${counts.deadAgain} dead-lettered again`);
-      if (targets.some(([, c]) => c.deadAgain > 0)) process.exitCode = 1;
-    } finally {
-      await pipeline.close();
-    }
+    const owner = readLock(statePaths(stateDir).lock);
+    // `etl up` owns the state: ask it, through SQS's StartMessageMoveTask, as one would ask AWS.
+    const result = owner?.endpoint
+      ? await redriveThroughEndpoint(owner.endpoint, options.target)
+      : await redriveHere(stateDir, options.target);
+    const targets = Object.entries(result);
+    if (json) console.log(JSON.stringify({ targets: result }));
+    else if (targets.length === 0) console.log('no dead-lettered events');
+    else
+      for (const [target, counts] of targets)
+        console.log(`${target}: ${counts.redriven} redriven, ${counts.deadAgain} dead-lettered again`);
+    if (targets.some(([, c]) => c.deadAgain > 0)) process.exitCode = 1;
   });
 
   withStateDir(
@@ -151,6 +158,84 @@ export function registerDelivery(program: Command): void {
       }
     },
   );
+}
+
+type RedriveCounts = Record<string, { redriven: number; deadAgain: number }>;
+
+async function redriveHere(stateDir: string, target: string | undefined): Promise<RedriveCounts> {
+  const pipeline = await LocalPipeline.start({ stateDir });
+  try {
+    await pipeline.recover();
+    return await pipeline.redriveDeadLetters(target);
+  } finally {
+    await pipeline.close();
+  }
+}
+
+/**
+ * The redrive `etl up` runs for us: a message move task per target's dead-letter queue holding
+ * letters, each waited for (ListMessageMoveTasks), then what came back to the queue counted.
+ */
+async function redriveThroughEndpoint(endpoint: string, only: string | undefined): Promise<RedriveCounts> {
+  const client = new SQSClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const result: RedriveCounts = {};
+  try {
+    const targets = Object.keys(definePipeline().delivery).filter((t) => only === undefined || t === only);
+    for (const target of targets.sort()) {
+      const queue = await deadLetterQueue(client, targetQueueNames(target).deadLetterQueue);
+      if (!queue || queue.letters === 0) continue;
+      const { TaskHandle } = await client.send(new StartMessageMoveTaskCommand({ SourceArn: queue.arn }));
+      for (;;) {
+        const { Results = [] } = await client.send(
+          new ListMessageMoveTasksCommand({ SourceArn: queue.arn, MaxResults: 10 }),
+        );
+        // The task of ours: the newest one (a finished task no longer shows its handle).
+        const task = Results.find((r) => r.TaskHandle === TaskHandle) ?? Results[0];
+        if (task?.Status === 'FAILED') throw new UserError(`redriving ${target}: ${task.FailureReason}`);
+        if (task && task.Status !== 'RUNNING') {
+          const after = await deadLetterQueue(client, targetQueueNames(target).deadLetterQueue);
+          result[target] = {
+            redriven: task.ApproximateNumberOfMessagesMoved ?? 0,
+            deadAgain: after?.letters ?? 0,
+          };
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    return result;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** A dead-letter queue's ARN and how many letters it holds, or undefined when there is none. */
+async function deadLetterQueue(
+  client: SQSClient,
+  name: string,
+): Promise<{ arn: string; letters: number } | undefined> {
+  try {
+    const { QueueUrl } = await client.send(new GetQueueUrlCommand({ QueueName: name }));
+    const { Attributes = {} } = await client.send(
+      new GetQueueAttributesCommand({
+        QueueUrl,
+        AttributeNames: ['QueueArn', 'ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    return {
+      arn: Attributes.QueueArn ?? '',
+      letters:
+        Number(Attributes.ApproximateNumberOfMessages ?? 0) +
+        Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+    };
+  } catch (error) {
+    if (error instanceof QueueDoesNotExist) return undefined;
+    throw error;
+  }
 }
 
 function patternFilter(pattern: string): (event: unknown) => boolean {
