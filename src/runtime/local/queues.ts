@@ -367,6 +367,13 @@ function parseMessageLine(line: Buffer): MessageLine | undefined {
 
 type DeadLetterMover = (arn: string, message: SendInput) => boolean;
 
+interface StoreLimits {
+  /** A new segment file past this size. */
+  segmentBytes: number;
+  /** Changes appended before they are folded into the snapshot. */
+  changesPerSnapshot: number;
+}
+
 /** One queue: its messages and attributes. Made and found through QueueStore. */
 export class LocalQueue {
   private readonly window = new Map<number, Entry>();
@@ -390,9 +397,11 @@ export class LocalQueue {
     readonly arn: string,
     /** Sends a message received too often to the dead-letter queue its redrive policy names; false if there is none. */
     private readonly moveToDeadLetter: DeadLetterMover,
+    private readonly limits: StoreLimits,
   ) {
     this.read = { segment: 1, offset: 0, seq: 1 };
     this.writeSegment = 1;
+    this.segments.set(1, { size: 0, live: 0 });
   }
 
   get name(): string {
@@ -431,17 +440,28 @@ export class LocalQueue {
     }
   }
 
-  static create(dir: string, meta: QueueMeta, arn: string, mover: DeadLetterMover): LocalQueue {
+  static create(
+    dir: string,
+    meta: QueueMeta,
+    arn: string,
+    mover: DeadLetterMover,
+    limits: StoreLimits,
+  ): LocalQueue {
     mkdirSync(dir, { recursive: true });
     writeJsonWhole(join(dir, 'queue.json'), meta);
-    return new LocalQueue(dir, meta, arn, mover);
+    return new LocalQueue(dir, meta, arn, mover, limits);
   }
 
   /** Opens a queue's directory: its snapshot, the changes since, and its segments counted. */
-  static open(dir: string, arnOf: (name: string) => string, mover: DeadLetterMover): LocalQueue | undefined {
+  static open(
+    dir: string,
+    arnOf: (name: string) => string,
+    mover: DeadLetterMover,
+    limits: StoreLimits,
+  ): LocalQueue | undefined {
     const meta = readJson<QueueMeta>(join(dir, 'queue.json'));
     if (!meta || typeof meta.name !== 'string') return undefined;
-    const queue = new LocalQueue(dir, meta, arnOf(meta.name), mover);
+    const queue = new LocalQueue(dir, meta, arnOf(meta.name), mover, limits);
     queue.load();
     return queue;
   }
@@ -473,6 +493,7 @@ export class LocalQueue {
       .map(Number)
       .sort((a, b) => a - b);
     // Count every segment's messages left: those in the window, and those past it not deleted.
+    this.segments.clear();
     for (const first of firsts) {
       const path = join(this.dir, segmentName(first));
       const segment = { size: statSync(path).size, live: 0 };
@@ -495,6 +516,10 @@ export class LocalQueue {
     this.writeSegment = firsts.at(-1) ?? this.nextSeq;
     if (!this.segments.has(this.writeSegment)) this.segments.set(this.writeSegment, { size: 0, live: 0 });
     this.dropEmptySegments();
+    // Messages changed since the snapshot were in the window before: take them (and those sent
+    // between them) back into it, so that their state counts now.
+    while (this.pending.size > 0 && this.beyond > 0) this.loadMore();
+    this.pending.clear();
   }
 
   private apply(entry: Entry, change: Change): void {
@@ -550,7 +575,7 @@ export class LocalQueue {
       ...(input.origin ? { o: input.origin } : {}),
     };
     let segment = this.segments.get(this.writeSegment) as { size: number; live: number };
-    if (segment.size >= SEGMENT_BYTES) {
+    if (segment.size >= this.limits.segmentBytes) {
       this.writeSegment = record.s;
       segment = { size: 0, live: 0 };
       this.segments.set(this.writeSegment, segment);
@@ -871,7 +896,7 @@ export class LocalQueue {
   private change(change: Omit<Extract<Change, { x: 1 }>, 'n'> | Omit<Exclude<Change, { x: 1 }>, 'n'>): void {
     this.changeN++;
     appendFileSync(join(this.dir, 'changes.ndjson'), `${JSON.stringify({ n: this.changeN, ...change })}\n`);
-    if (++this.changesSinceSnapshot >= CHANGES_PER_SNAPSHOT) this.snapshot();
+    if (++this.changesSinceSnapshot >= this.limits.changesPerSnapshot) this.snapshot();
   }
 
   /** Folds the changes into `state.json` and starts the change log afresh. */
@@ -888,9 +913,12 @@ export class LocalQueue {
   }
 
   /** Takes the queue out of use (deleted, or the store closing) and ends its long polls. */
-  retire(): void {
+  retire(options: { snapshot?: boolean } = {}): void {
+    if (this.deleted) return;
     this.deleted = true;
     this.wake();
+    // A clean stop folds the changes in: the next start reads one file instead of replaying them.
+    if (options.snapshot && this.changesSinceSnapshot > 0) this.snapshot();
   }
 }
 
@@ -899,6 +927,8 @@ export interface QueueStoreOptions {
   dir: string;
   account: string;
   region: string;
+  /** Smaller segments and snapshots more often (tests). */
+  limits?: Partial<StoreLimits>;
 }
 
 /** The user's queues, by name; also the bus's QueueSink for user rules' queue targets. */
@@ -907,18 +937,28 @@ export class QueueStore implements QueueSink {
   readonly account: string;
   readonly region: string;
   private readonly dir: string;
+  private readonly limits: StoreLimits;
 
   /** A redrive policy's dead-letter queue takes the message if it exists (else it stays, as on AWS). */
   private readonly mover: DeadLetterMover = (arn, message) => {
     if (!this.has(arn)) return false;
-    this.sendMessage(arn, message);
-    return true;
+    try {
+      this.sendMessage(arn, message);
+      return true;
+    } catch {
+      return false; // too large for the DLQ's MaximumMessageSize: it stays where it is
+    }
   };
 
   constructor(options: QueueStoreOptions) {
     this.dir = options.dir;
     this.account = options.account;
     this.region = options.region;
+    this.limits = {
+      segmentBytes: SEGMENT_BYTES,
+      changesPerSnapshot: CHANGES_PER_SNAPSHOT,
+      ...options.limits,
+    };
     mkdirSync(this.dir, { recursive: true });
     for (const name of readdirSync(this.dir)) {
       if (name.startsWith('.')) {
@@ -926,7 +966,7 @@ export class QueueStore implements QueueSink {
         rmSync(join(this.dir, name), { recursive: true, force: true });
         continue;
       }
-      const queue = LocalQueue.open(join(this.dir, name), (n) => this.arnOf(n), this.mover);
+      const queue = LocalQueue.open(join(this.dir, name), (n) => this.arnOf(n), this.mover, this.limits);
       if (queue) this.queues.set(queue.name, queue);
     }
   }
@@ -979,6 +1019,7 @@ export class QueueStore implements QueueSink {
       { name, created: now, modified: now, attributes: { ...defaults, ...given }, tags },
       this.arnOf(name),
       this.mover,
+      this.limits,
     );
     this.queues.set(name, queue);
     return queue;
@@ -1014,6 +1055,6 @@ export class QueueStore implements QueueSink {
 
   /** Ends every long poll (the stack is stopping). */
   close(): void {
-    for (const queue of this.queues.values()) queue.retire();
+    for (const queue of this.queues.values()) queue.retire({ snapshot: true });
   }
 }

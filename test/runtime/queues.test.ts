@@ -1,0 +1,111 @@
+/**
+ * The queue store's files: what a process that stops without warning leaves is read back whole,
+ * consumed segments go, and the window keeps memory bounded while every message is delivered once.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { md5OfMessageAttributes, QueueStore, type ReceivedMessage } from '../../src/runtime/local/queues.ts';
+import { tempDir } from '../support/cli.ts';
+
+const account = '000000000000';
+const region = 'us-east-1';
+
+function open(dir: string, limits = { segmentBytes: 4_096, changesPerSnapshot: 50 }): QueueStore {
+  return new QueueStore({ dir, account, region, limits });
+}
+
+async function drain(
+  store: QueueStore,
+  name: string,
+  options: { delete: boolean },
+): Promise<ReceivedMessage[]> {
+  const queue = store.get(name);
+  if (!queue) throw new Error(`no queue ${name}`);
+  const all: ReceivedMessage[] = [];
+  for (;;) {
+    const batch = await queue.receive({ max: 10, waitSeconds: 0 });
+    if (batch.length === 0) return all;
+    all.push(...batch);
+    if (options.delete) for (const m of batch) queue.deleteMessage(m.receiptHandle);
+  }
+}
+
+describe('the queue store', () => {
+  it('reads back what a process left without closing: messages, receives, deletes, handles', async () => {
+    const dir = join(tempDir('etl-queues-'), 'queues');
+    const first = open(dir);
+    const queue = first.create('jobs', { VisibilityTimeout: '600' });
+    for (let i = 0; i < 300; i++) queue.send({ body: `job ${i} ${'x'.repeat(50)}` });
+    const received = await queue.receive({ max: 10 });
+    for (const m of received.slice(0, 5)) queue.deleteMessage(m.receiptHandle);
+    const kept = received.slice(5);
+    expect(queue.counts()).toEqual({ visible: 290, inFlight: 5, delayed: 0 });
+    // Many segments of 4 KB; the first is still needed (messages in flight).
+    const segments = readdirSync(join(dir, 'jobs')).filter((n) => n.startsWith('messages-'));
+    expect(segments.length).toBeGreaterThan(3);
+
+    // No close: as after kill -9 (appends are synchronous, so everything is in the files).
+    const second = open(dir);
+    const again = second.get('jobs');
+    expect(again?.attributes.VisibilityTimeout).toBe('600');
+    expect(again?.counts()).toEqual({ visible: 290, inFlight: 5, delayed: 0 });
+    for (const m of kept) again?.deleteMessage(m.receiptHandle);
+    expect(again?.counts()).toEqual({ visible: 290, inFlight: 0, delayed: 0 });
+    const rest = await drain(second, 'jobs', { delete: true });
+    const bodies = new Set([...received, ...rest].map((m) => m.body));
+    expect(rest).toHaveLength(290);
+    expect(bodies.size).toBe(300);
+    // Every segment consumed is gone; the one being written to stays.
+    expect(readdirSync(join(dir, 'jobs')).filter((n) => n.startsWith('messages-'))).toHaveLength(1);
+
+    const third = open(dir);
+    expect(third.get('jobs')?.counts()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    expect(await drain(third, 'jobs', { delete: false })).toEqual([]);
+  });
+
+  it('keeps receive counts and the window across snapshots and reopenings', async () => {
+    const dir = join(tempDir('etl-queues-'), 'queues');
+    const store = open(dir, { segmentBytes: 1_000_000, changesPerSnapshot: 7 });
+    const queue = store.create('counted', {});
+    for (let i = 0; i < 2_500; i++) queue.send({ body: `m${i}` });
+    // Visible again at once: each receive counts.
+    for (let round = 1; round <= 3; round++) {
+      const got = await queue.receive({ max: 3, visibilityTimeout: 0 });
+      expect(got.map((m) => [m.body, m.receiveCount])).toEqual([
+        ['m0', round],
+        ['m1', round],
+        ['m2', round],
+      ]);
+    }
+    const reopened = open(dir, { segmentBytes: 1_000_000, changesPerSnapshot: 7 }).get('counted');
+    const next = await reopened?.receive({ max: 4, visibilityTimeout: 600 });
+    expect(next?.map((m) => [m.body, m.receiveCount])).toEqual([
+      ['m0', 4],
+      ['m1', 4],
+      ['m2', 4],
+      ['m3', 1],
+    ]);
+    expect(reopened?.counts()).toEqual({ visible: 2_496, inFlight: 4, delayed: 0 });
+  });
+
+  it('computes MD5OfMessageAttributes as SQS documents it: names sorted, each part length-prefixed', () => {
+    const part = (bytes: Buffer): Buffer => {
+      const length = Buffer.alloc(4);
+      length.writeUInt32BE(bytes.length);
+      return Buffer.concat([length, bytes]);
+    };
+    const text = (s: string): Buffer => part(Buffer.from(s, 'utf8'));
+    const expected = createHash('md5')
+      .update(Buffer.concat([text('alpha'), text('Binary'), Buffer.from([2]), part(Buffer.from([0, 255]))]))
+      .update(Buffer.concat([text('beta'), text('Number'), Buffer.from([1]), text('12.5')]))
+      .digest('hex');
+    expect(
+      md5OfMessageAttributes({
+        beta: { DataType: 'Number', StringValue: '12.5' },
+        alpha: { DataType: 'Binary', BinaryValue: Buffer.from([0, 255]).toString('base64') },
+      }),
+    ).toBe(expected);
+  });
+});
