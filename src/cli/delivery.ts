@@ -77,14 +77,16 @@ export function registerDelivery(program: Command): void {
       .option('--json', 'the counts per target as one JSON object'),
   ).action(async (options: { stateDir: string; target?: string; json?: boolean }, command: Command) => {
     // `dlq`'s own options come first: commander gives `--state-dir` and `--json` to the parent.
-    const parent = command.parent?.opts() as { stateDir?: string; json?: boolean };
+    const parent = command.parent?.opts() as { stateDir?: string; json?: boolean; target?: string };
     const stateDir = parent.stateDir ?? options.stateDir;
     const json = options.json ?? parent.json;
+    // `dlq` has a --target of its own (a filter of the listing): commander gives it that one.
+    const target = options.target ?? parent.target;
     const owner = readLock(statePaths(stateDir).lock);
     // `etl up` owns the state: ask it, through SQS's StartMessageMoveTask, as one would ask AWS.
     const result = owner?.endpoint
-      ? await redriveThroughEndpoint(owner.endpoint, options.target)
-      : await redriveHere(stateDir, options.target);
+      ? await redriveThroughEndpoint(owner.endpoint, target)
+      : await redriveHere(stateDir, target);
     const targets = Object.entries(result);
     if (json) console.log(JSON.stringify({ targets: result }));
     else if (targets.length === 0) console.log('no dead-lettered events');
