@@ -103,8 +103,8 @@ describe('the edge: DynamoDB proxied to the embedded table, and routing of every
     expect(JSON.parse(res.body)).toEqual({
       __type: 'UnknownOperationException',
       message:
-        'The local endpoint does not serve NoSuchService_20990101; it serves S3, DynamoDB, EventBridge ' +
-        '(X-Amz-Target DynamoDB_20120810.* and AWSEvents.*)',
+        'The local endpoint does not serve NoSuchService_20990101; it serves S3, DynamoDB, EventBridge, SQS ' +
+        '(X-Amz-Target DynamoDB_20120810.*, AWSEvents.* and AmazonSQS.*)',
     });
   });
 

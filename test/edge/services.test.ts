@@ -42,7 +42,7 @@ function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-const NOT_SERVED = 'is not served here: this local stack (etl up) serves S3, DynamoDB and EventBridge';
+const NOT_SERVED = 'is not served here: this local stack (etl up) serves S3, DynamoDB, EventBridge and SQS';
 
 describe('services the stack does not serve', () => {
   let t: TestStack;
@@ -55,7 +55,6 @@ describe('services the stack does not serve', () => {
     [['lambda', 'list-functions'], 'ListFunctions', 'Lambda (lambda)'],
     [['sts', 'get-caller-identity'], 'GetCallerIdentity', 'STS (sts)'],
     [['sns', 'list-topics'], 'ListTopics', 'SNS (sns)'],
-    [['sqs', 'list-queues'], 'ListQueues', 'SQS (sqs)'],
   ])('aws %j is told the service is not served, in its own protocol', async (args, operation, name) => {
     const result = await aws(t.stack.endpoint, args);
     expect(result.code).not.toBe(0);
@@ -156,8 +155,9 @@ describe('services the stack does not serve', () => {
     },
   );
 
-  it('still serves S3, DynamoDB and EventBridge to the AWS CLI', async () => {
+  it('still serves S3, DynamoDB, EventBridge and SQS to the AWS CLI', async () => {
     expect((await aws(t.stack.endpoint, ['s3api', 'list-buckets'])).code).toBe(0);
+    expect((await aws(t.stack.endpoint, ['sqs', 'list-queues'])).stdout).toContain('/000000000000/transform');
     expect((await aws(t.stack.endpoint, ['dynamodb', 'list-tables'])).stdout).toContain('TransformedData');
     expect((await aws(t.stack.endpoint, ['events', 'list-event-buses'])).stdout).toContain('eventbridge-etl');
   });
@@ -185,8 +185,8 @@ describe('the health endpoints', () => {
         events: 'running',
         lambda: 'disabled',
         sts: 'disabled',
+        sqs: 'running',
         sns: 'disabled',
-        sqs: 'disabled',
       },
       edition: 'eventbridge-etl',
       version: '9.8.7',
@@ -211,8 +211,8 @@ describe('the health endpoints', () => {
         events: 'running',
         lambda: 'not served',
         sts: 'not served',
+        sqs: 'running',
         sns: 'not served',
-        sqs: 'not served',
       },
     });
   });
