@@ -124,4 +124,21 @@ describe('the dead-letter store', () => {
     expect([...dead.keys()]).toEqual(['run-1']);
     expect([...(dead.get('run-1') ?? [])].sort()).toEqual([1, 3]);
   });
+
+  it('removes a letter by its key (SQS DeleteMessage on the DLQ), keeping letters appended meanwhile', async () => {
+    const dir = join(tempDir(), 'dlq');
+    const store = new DeadLetterStore(dir);
+    for (const id of ['a', 'b', 'c']) store.append(letter('load', id));
+    const keyed = await collect(store.keyed('load'));
+    expect(keyed.map((k) => k.letter.event.id)).toEqual(['a', 'b', 'c']);
+    expect(new Set(keyed.map((k) => k.key)).size).toBe(3);
+    const removing = store.remove('load', new Set([keyed[1]?.key as string]));
+    // Dead-lettered while the queue is being written afresh: it must survive the rename.
+    store.append(letter('load', 'd'));
+    expect(await removing).toBe(1);
+    expect(ids(await collect(store.read({ target: 'load' })))).toEqual(['a', 'c', 'd']);
+    expect(await store.remove('load', new Set(['no-such-key']))).toBe(0);
+    expect(await store.remove('observe', new Set([keyed[0]?.key as string]))).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['load.ndjson']);
+  });
 });

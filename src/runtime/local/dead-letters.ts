@@ -6,7 +6,7 @@
  * that file behind, and the next redrive takes it first.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, openSync, readSync, renameSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -133,16 +133,15 @@ export class DeadLetterStore {
    */
   async remove(target: string, keys: ReadonlySet<string>): Promise<number> {
     const path = this.queuePath(target);
+    const start = await stat(path).catch(() => undefined);
+    if (!start) return 0;
     const temp = `${path}.${process.pid}.removing`;
     let removed = 0;
-    let read = 0;
     const out = await open(temp, 'w');
     try {
-      const start = await stat(path).catch(() => undefined);
-      if (!start) return 0;
-      read = start.size;
       let kept = '';
-      for await (const line of readLines(path)) {
+      // What the file held when we began; what is appended meanwhile is carried over below.
+      for await (const line of readLines(path, start.size)) {
         if (keys.has(letterKey(line))) removed++;
         else kept += `${line}\n`;
         if (kept.length > 1 << 20) {
@@ -154,17 +153,18 @@ export class DeadLetterStore {
     } finally {
       await out.close();
     }
-    if (removed === 0) {
-      await rm(temp, { force: true });
+    // Synchronously from here: no append can come between the tail's copy and the rename.
+    const now = statSync(path, { throwIfNoEntry: false });
+    // Nothing to remove, or the queue was taken for a redrive meanwhile (another file now): leave it.
+    if (removed === 0 || !now || now.ino !== start.ino || now.size < start.size) {
+      rmSync(temp, { force: true });
       return 0;
     }
-    // Synchronously from here: no append can come between the tail's copy and the rename.
-    const size = statSync(path).size;
-    if (size > read) {
-      const tail = Buffer.alloc(size - read);
+    if (now.size > start.size) {
+      const tail = Buffer.alloc(now.size - start.size);
       const fd = openSync(path, 'r');
       try {
-        readSync(fd, tail, 0, tail.length, read);
+        readSync(fd, tail, 0, tail.length, start.size);
       } finally {
         closeSync(fd);
       }

@@ -8,9 +8,10 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { z } from 'zod';
 
-/** The non-empty lines of a file, streamed; a file not written yet has none. */
-export async function* readLines(path: string): AsyncGenerator<string> {
-  const stream = createReadStream(path);
+/** The non-empty lines of a file (its first `bytes` only, if given), streamed; a file not written yet has none. */
+export async function* readLines(path: string, bytes?: number): AsyncGenerator<string> {
+  if (bytes === 0) return;
+  const stream = createReadStream(path, bytes === undefined ? {} : { end: bytes - 1 });
   try {
     for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
       if (line) yield line;

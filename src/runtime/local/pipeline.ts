@@ -46,6 +46,7 @@ import {
 import { ensureTable, type LocalDynamo, localClient, startDynalite } from './dynalite.ts';
 import { compilePattern, RuleIndex } from '../../patterns/index.ts';
 import { DeadLetterStore, deadLetteredRow } from './dead-letters.ts';
+import { QueueStore } from './queues.ts';
 import { Journal } from './journal.ts';
 import type { QueueSink } from './queue-sink.ts';
 import { UserRules } from './user-rules.ts';
@@ -158,6 +159,8 @@ export class LocalPipeline {
   readonly runs: RunStore;
   /** The dead-letter queues, a file per target. */
   readonly deadLetters: DeadLetterStore;
+  /** The user's SQS queues (the edge's SQS API; user rules' queue targets send to them). */
+  readonly queues: QueueStore;
   private readonly completions = new Map<string, (counts: RunCounts) => void>();
   private readonly activeRuns = new Set<string>();
   /** Runs this process tallies from their first event: run here, or taken up from a saved tally. */
@@ -203,6 +206,7 @@ export class LocalPipeline {
       onDeadLetter: (letter) => this.deadLetter(letter),
       ...(this.journal ? { journal: this.journal } : {}),
     });
+    this.queues = new QueueStore({ dir: paths.queues, account: this.bus.account, region: this.bus.region });
     const targets = Object.keys(definition.delivery);
     this.metrics = new LocalMetrics(
       () => this.bus.depth(),
@@ -664,6 +668,7 @@ export class LocalPipeline {
   async close(): Promise<void> {
     this.userRules.stop();
     await this.bus.whenIdle();
+    this.queues.close();
     await this.runs.close();
     await this.dynamo.close();
     this.journal?.close();

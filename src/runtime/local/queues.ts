@@ -15,7 +15,8 @@
  * sent, at most LOAD_BATCH at a time and only when the window has too few to receive; a message
  * leaves it when deleted. So the window holds the messages in flight (at most MAX_IN_FLIGHT, SQS's
  * own limit for a standard queue, after which ReceiveMessage answers OverLimit), those received and
- * visible again (received first, before any not yet received), and a batch not yet received. The
+ * visible again (received first, before any not yet received), and never-received ones, loaded
+ * while fewer than MAX_WAITING wait there (delayed messages wait in the window until visible). The
  * messages past the window were never received: a count of them is all that is kept.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -53,6 +54,8 @@ const TEXT_ATTRIBUTES = new Set(['RedrivePolicy', 'RedriveAllowPolicy', 'Policy'
 export const MAX_IN_FLIGHT = 120_000;
 /** Messages taken into the window at a time. */
 const LOAD_BATCH = 1_000;
+/** Never-received messages (delayed ones, say) the window holds at most before it stops loading. */
+const MAX_WAITING = 10 * LOAD_BATCH;
 const SEGMENT_BYTES = 8 * 1024 * 1024;
 /** Changes appended before they are folded into the snapshot. */
 const CHANGES_PER_SNAPSHOT = 10_000;
@@ -619,12 +622,14 @@ export class LocalQueue {
         const timer = setTimeout(wake, Math.max(1, Math.min(deadline, nextVisible) - Date.now()));
         const onAbort = (): void => wake();
         options.signal?.addEventListener('abort', onAbort);
+        const waiters = this.waiters;
         function wake(): void {
           clearTimeout(timer);
           options.signal?.removeEventListener('abort', onAbort);
+          waiters.delete(wake);
           resolve();
         }
-        this.waiters.add(wake);
+        waiters.add(wake);
       });
     }
   }
@@ -641,23 +646,28 @@ export class LocalQueue {
     const retentionMs = this.number('MessageRetentionPeriod') * 1000;
     const visibility = options.visibilityTimeout ?? this.number('VisibilityTimeout');
     const redrive = this.redrivePolicy;
+    let waiting = 0;
     const picked: Entry[] = [];
     for (let pass = 0; pass < 2 && picked.length < options.max; pass++) {
       if (pass === 1) {
-        if (this.beyond === 0) break;
+        // More from disk only while the window holds few never-received messages (delayed ones
+        // stay there until visible): memory stays bounded however many are delayed.
+        if (this.beyond === 0 || waiting >= MAX_WAITING) break;
         this.loadMore();
       }
       let inFlight = 0;
+      waiting = 0;
       for (const entry of this.window.values()) {
         if (entry.sent + retentionMs <= now) {
           this.remove(entry);
           continue;
         }
+        if (entry.count === 0) waiting++;
         if (entry.visibleAt > now) {
           if (entry.count > 0) inFlight++;
           continue;
         }
-        if (picked.includes(entry)) continue;
+        if (picked.includes(entry) || picked.length >= options.max) continue;
         if (redrive && entry.count >= redrive.maxReceiveCount) {
           const line = this.lineOf(entry);
           if (
@@ -672,7 +682,6 @@ export class LocalQueue {
             continue;
           }
         }
-        if (picked.length >= options.max) break;
         picked.push(entry);
       }
       if (pass === 0 && inFlight + picked.length > MAX_IN_FLIGHT) {
@@ -933,7 +942,8 @@ export interface QueueStoreOptions {
 
 /** The user's queues, by name; also the bus's QueueSink for user rules' queue targets. */
 export class QueueStore implements QueueSink {
-  private readonly queues = new Map<string, LocalQueue>();
+  /** The queues by name; opened (their files read) on first use, so a command that uses none pays nothing. */
+  private readonly queues = new Map<string, LocalQueue | undefined>();
   readonly account: string;
   readonly region: string;
   private readonly dir: string;
@@ -959,15 +969,20 @@ export class QueueStore implements QueueSink {
       changesPerSnapshot: CHANGES_PER_SNAPSHOT,
       ...options.limits,
     };
-    mkdirSync(this.dir, { recursive: true });
-    for (const name of readdirSync(this.dir)) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      // No queue made yet.
+    }
+    for (const name of names) {
       if (name.startsWith('.')) {
         // A queue whose deletion a crash cut short.
         rmSync(join(this.dir, name), { recursive: true, force: true });
         continue;
       }
-      const queue = LocalQueue.open(join(this.dir, name), (n) => this.arnOf(n), this.mover, this.limits);
-      if (queue) this.queues.set(queue.name, queue);
+      if (QUEUE_NAME.test(name) && statSync(join(this.dir, name, 'queue.json'), { throwIfNoEntry: false }))
+        this.queues.set(name, undefined);
     }
   }
 
@@ -986,7 +1001,14 @@ export class QueueStore implements QueueSink {
   }
 
   get(name: string): LocalQueue | undefined {
-    return this.queues.get(name);
+    if (!this.queues.has(name)) return undefined;
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = LocalQueue.open(join(this.dir, name), (n) => this.arnOf(n), this.mover, this.limits);
+      if (queue) this.queues.set(name, queue);
+      else this.queues.delete(name);
+    }
+    return queue;
   }
 
   /**
@@ -997,7 +1019,7 @@ export class QueueStore implements QueueSink {
     assertQueueName(name);
     const given: Record<string, string> = {};
     for (const [key, value] of Object.entries(attributes)) given[key] = validateQueueAttribute(key, value);
-    const existing = this.queues.get(name);
+    const existing = this.get(name);
     if (existing) {
       for (const [key, value] of Object.entries(given)) {
         const current =
@@ -1026,7 +1048,7 @@ export class QueueStore implements QueueSink {
   }
 
   delete(name: string): void {
-    const queue = this.queues.get(name);
+    const queue = this.get(name);
     if (!queue) throw sqsError.nonExistentQueue();
     this.queues.delete(name);
     queue.retire();
@@ -1048,13 +1070,13 @@ export class QueueStore implements QueueSink {
   /** Sends to the queue an ARN names; throws NonExistentQueue when there is none. */
   sendMessage(queueArn: string, message: SendInput): SentMessage {
     const name = this.nameOfArn(queueArn);
-    const queue = name === undefined ? undefined : this.queues.get(name);
+    const queue = name === undefined ? undefined : this.get(name);
     if (!queue) throw sqsError.nonExistentQueue();
     return queue.send(message);
   }
 
   /** Ends every long poll (the stack is stopping). */
   close(): void {
-    for (const queue of this.queues.values()) queue.retire({ snapshot: true });
+    for (const queue of this.queues.values()) queue?.retire({ snapshot: true });
   }
 }

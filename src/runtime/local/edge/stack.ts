@@ -35,7 +35,6 @@ import { type IngestObject, ObjectIngest } from './ingest.ts';
 import { LandingFolder, type LandingOutcome } from './landing-folder.ts';
 import { isValidBucketName, LocalS3, type ObjectCreated } from './s3.ts';
 import { EdgeServer } from './server.ts';
-import { QueueStore } from '../queues.ts';
 import { SqsApi } from './sqs-api.ts';
 import { progressLine, ProgressTracker } from '../progress.ts';
 import { etlServiceStates } from './services.ts';
@@ -136,8 +135,6 @@ export class LocalStack {
     readonly landing: LandingFolder | undefined,
     readonly bucket: string,
     readonly stateDir: string,
-    /** The user's SQS queues (also what user rules' queue targets send to: a QueueSink). */
-    readonly queues: QueueStore,
     private readonly sqs: SqsApi,
     private readonly clients: { s3: S3Client; dynamodb: DynamoDbProxy },
     private readonly log: (line: string | StackRecord) => void,
@@ -217,13 +214,8 @@ export class LocalStack {
       events.serve(new RulesApi(started.userRules, (body) => events.requestBus(body)));
       // No archive unless the bus keeps one (--archive, CreateArchive); none at all in memory.
       events.serve(new ArchivesApi(events, started.bus, started.archive ? started : undefined));
-      const queues = new QueueStore({
-        dir: paths.queues,
-        account: started.bus.account,
-        region: started.bus.region,
-      });
       const { definition } = started;
-      const sqs = new SqsApi(queues, {
+      const sqs = new SqsApi(started.queues, {
         busName: started.bus.name,
         targets: Object.entries(definition.delivery).map(([target, delivery]) => ({
           target,
@@ -258,7 +250,6 @@ export class LocalStack {
         landing,
         bucket,
         paths.root,
-        queues,
         sqs,
         { s3: s3Client, dynamodb },
         log,
@@ -393,7 +384,8 @@ export class LocalStack {
       for (const object of dropped) {
         this.warn(`${s3Url(object)}: not run (the stack stopped first); the next etl up runs it`);
       }
-      this.queues.close();
+      // Long polls end now (empty), before the port closes.
+      this.pipeline.queues.close();
       await this.edge.close();
       await this.sqs.close();
       this.clients.dynamodb.close();
