@@ -1,6 +1,6 @@
 /**
  * `etl up`: the local stack behind AWS-compatible endpoints, until Ctrl-C. One port serves S3,
- * DynamoDB and EventBridge, so `--endpoint-url` works for the AWS CLI and the SDKs alike.
+ * DynamoDB, EventBridge and SQS, so `--endpoint-url` works for the AWS CLI and the SDKs alike.
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { EdgePortInUseError } from '../runtime/local/edge/server.ts';
@@ -52,7 +52,7 @@ export function registerUp(program: Command): void {
       program
         .command('up')
         .description(
-          'run the local stack until Ctrl-C: S3, DynamoDB and EventBridge on one port for --endpoint-url; ' +
+          'run the local stack until Ctrl-C: S3, DynamoDB, EventBridge and SQS on one port for --endpoint-url; ' +
             'objects put in the landing bucket and files dropped in the landing folder are run through the pipeline',
         )
         .option('--port <n>', 'the edge port (0: any free port)', parsePort, DEFAULT_EDGE_PORT)
@@ -109,6 +109,7 @@ export function registerUp(program: Command): void {
       `  landing folder: ${stack.landing?.dir ?? '(none)'}`,
       `  table:          ${stack.tableName}`,
       `  event bus:      ${stack.busName} (also answers as "default")`,
+      `  queues (SQS):   each stage's and its DLQ (aws sqs list-queues); yours with aws sqs create-queue`,
       `  state:          ${stack.stateDir}`,
       `  try:            aws s3 cp data/test_data.csv s3://${stack.bucket}/ --endpoint-url ${endpoint}`,
     ];
