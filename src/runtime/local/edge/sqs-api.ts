@@ -82,13 +82,6 @@ const QUEUE_ATTRIBUTE_NAMES = [
   'VisibilityTimeout',
 ] as const;
 
-const SYSTEM_ATTRIBUTES = [
-  'SenderId',
-  'SentTimestamp',
-  'ApproximateReceiveCount',
-  'ApproximateFirstReceiveTimestamp',
-] as const;
-
 /** The SDKs' exception names for SQS's Query error codes (the JSON protocol's `__type`). */
 export function jsonErrorName(code: string): string {
   if (code === 'AWS.SimpleQueueService.NonExistentQueue') return 'QueueDoesNotExist';
@@ -941,5 +934,3 @@ function selectAttributes(
   }
   return Object.keys(selected).length ? selected : undefined;
 }
-
-export { SYSTEM_ATTRIBUTES };
