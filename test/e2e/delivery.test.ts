@@ -78,6 +78,14 @@ describe('retries, dead-letter queues, redrive and replay', () => {
     } finally {
       await pipeline.close();
     }
+    // `--target` names the queue redriven (commander hands it to `dlq`, which has one too).
+    const other = await etl(['dlq', 'redrive', '--target', 'transform', '--state-dir', state]);
+    expect(other).toMatchObject({ code: 0, stdout: 'no dead-lettered events\n' });
+    expect(
+      readFileSync(join(state, 'dlq', 'load.ndjson'), 'utf8')
+        .trim()
+        .split('\n'),
+    ).toHaveLength(5);
     // `etl dlq redrive` in a process of its own, as a user runs it.
     const redrive = await etl(['dlq', 'redrive', '--json', '--state-dir', state]);
     expect(redrive.code).toBe(0);
