@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { md5OfMessageAttributes, QueueStore, type ReceivedMessage } from '../../src/runtime/local/queues.ts';
 import { tempDir } from '../support/cli.ts';
 
@@ -88,6 +88,39 @@ describe('the queue store', () => {
       ['m3', 1],
     ]);
     expect(reopened?.counts()).toEqual({ visible: 2_496, inFlight: 4, delayed: 0 });
+  });
+
+  it('drops messages past their retention period, read or not, and their segments with them', async () => {
+    const dir = join(tempDir('etl-queues-'), 'queues');
+    const store = open(dir, { segmentBytes: 2_000, changesPerSnapshot: 50 });
+    const queue = store.create('short-lived', { MessageRetentionPeriod: '60' });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      // More than the window takes: 500 are never read before they expire.
+      for (let i = 0; i < 1_500; i++) queue.send({ body: `old ${i} ${'x'.repeat(40)}` });
+      const [inFlight] = await queue.receive({ max: 1, visibilityTimeout: 600 });
+      expect(inFlight?.body).toMatch(/^old 0 /);
+      expect(
+        readdirSync(join(dir, 'short-lived')).filter((n) => n.startsWith('messages-')).length,
+      ).toBeGreaterThan(5);
+      vi.setSystemTime(Date.now() + 61_000);
+      expect(queue.counts()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+      queue.send({ body: 'fresh' });
+      expect(queue.counts()).toEqual({ visible: 1, inFlight: 0, delayed: 0 });
+      const received = await queue.receive({ max: 10 });
+      expect(received.map((m) => m.body)).toEqual(['fresh']);
+      // Only the segment written to now is left.
+      expect(readdirSync(join(dir, 'short-lived')).filter((n) => n.startsWith('messages-'))).toHaveLength(1);
+      queue.deleteMessage(received[0]?.receiptHandle as string);
+      // Read back (without a close): nothing left, and a new message is not taken for a deleted one.
+      const again = open(dir, { segmentBytes: 2_000, changesPerSnapshot: 50 }).get('short-lived');
+      expect(again?.counts()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+      again?.send({ body: 'next' });
+      const third = open(dir, { segmentBytes: 2_000, changesPerSnapshot: 50 }).get('short-lived');
+      expect((await third?.receive({ max: 10 }))?.map((m) => m.body)).toEqual(['next']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('computes MD5OfMessageAttributes as SQS documents it: names sorted, each part length-prefixed', () => {

@@ -56,6 +56,8 @@ export const MAX_IN_FLIGHT = 120_000;
 const LOAD_BATCH = 1_000;
 /** Never-received messages (delayed ones, say) the window holds at most before it stops loading. */
 const MAX_WAITING = 10 * LOAD_BATCH;
+/** How often whole unread segments past retention are looked for. */
+const EXPIRY_CHECK_MS = 10_000;
 const SEGMENT_BYTES = 8 * 1024 * 1024;
 /** Changes appended before they are folded into the snapshot. */
 const CHANGES_PER_SNAPSHOT = 10_000;
@@ -148,6 +150,8 @@ type Change =
 interface Snapshot {
   /** The last change folded in. */
   n: number;
+  /** The seq the next message sent gets. */
+  next?: number;
   /** The next message not in the window: its segment, byte offset and seq. */
   read: { segment: number; offset: number; seq: number };
   entries: Entry[];
@@ -370,6 +374,13 @@ function parseMessageLine(line: Buffer): MessageLine | undefined {
 
 type DeadLetterMover = (arn: string, message: SendInput) => boolean;
 
+/** A segment file: its size, how many of its messages are left, and when the newest was sent. */
+interface Segment {
+  size: number;
+  live: number;
+  newest: number;
+}
+
 interface StoreLimits {
   /** A new segment file past this size. */
   segmentBytes: number;
@@ -381,7 +392,8 @@ interface StoreLimits {
 export class LocalQueue {
   private readonly window = new Map<number, Entry>();
   /** Segments by first seq, with their size and how many of their messages are left. */
-  private readonly segments = new Map<number, { size: number; live: number }>();
+  private readonly segments = new Map<number, Segment>();
+  private lastExpiry = 0;
   private read: Snapshot['read'];
   /** Never-received messages past the window. */
   private beyond = 0;
@@ -404,7 +416,7 @@ export class LocalQueue {
   ) {
     this.read = { segment: 1, offset: 0, seq: 1 };
     this.writeSegment = 1;
-    this.segments.set(1, { size: 0, live: 0 });
+    this.segments.set(1, { size: 0, live: 0, newest: 0 });
   }
 
   get name(): string {
@@ -474,6 +486,7 @@ export class LocalQueue {
     if (snapshot) {
       this.read = snapshot.read;
       this.changeN = snapshot.n;
+      this.nextSeq = Math.max(this.nextSeq, snapshot.next ?? 1);
       for (const entry of snapshot.entries) this.window.set(entry.seq, entry);
     }
     for (const line of linesFrom(join(this.dir, 'changes.ndjson'), 0)) {
@@ -486,6 +499,8 @@ export class LocalQueue {
       if (typeof change.n !== 'number' || change.n <= this.changeN) continue;
       this.changeN = change.n;
       this.changesSinceSnapshot++;
+      // A seq a change names is never given to another message (its change would apply to it).
+      this.nextSeq = Math.max(this.nextSeq, change.s + 1);
       const entry = this.window.get(change.s);
       if (entry) this.apply(entry, change);
       else if (change.s >= this.read.seq) this.pending.set(change.s, change);
@@ -499,11 +514,13 @@ export class LocalQueue {
     this.segments.clear();
     for (const first of firsts) {
       const path = join(this.dir, segmentName(first));
-      const segment = { size: statSync(path).size, live: 0 };
+      const segment = { size: statSync(path).size, live: 0, newest: 0 };
       this.segments.set(first, segment);
       for (const { line } of linesFrom(path, 0)) {
-        const seq = parseMessageLine(line)?.s;
-        if (seq === undefined) continue;
+        const record = parseMessageLine(line);
+        if (record === undefined) continue;
+        const seq = record.s;
+        segment.newest = Math.max(segment.newest, record.t);
         this.nextSeq = Math.max(this.nextSeq, seq + 1);
         if (seq < this.read.seq) {
           if (this.window.has(seq)) segment.live++;
@@ -517,7 +534,8 @@ export class LocalQueue {
       if (!this.segments.has(entry.segment)) this.window.delete(entry.seq);
     this.nextSeq = Math.max(this.nextSeq, this.read.seq);
     this.writeSegment = firsts.at(-1) ?? this.nextSeq;
-    if (!this.segments.has(this.writeSegment)) this.segments.set(this.writeSegment, { size: 0, live: 0 });
+    if (!this.segments.has(this.writeSegment))
+      this.segments.set(this.writeSegment, { size: 0, live: 0, newest: 0 });
     this.dropEmptySegments();
     // Messages changed since the snapshot were in the window before: take them (and those sent
     // between them) back into it, so that their state counts now.
@@ -577,16 +595,17 @@ export class LocalQueue {
       ...(hasAttributes ? { a: input.attributes, h: md5OfMessageAttributes(input.attributes ?? {}) } : {}),
       ...(input.origin ? { o: input.origin } : {}),
     };
-    let segment = this.segments.get(this.writeSegment) as { size: number; live: number };
+    let segment = this.segments.get(this.writeSegment) as Segment;
     if (segment.size >= this.limits.segmentBytes) {
       this.writeSegment = record.s;
-      segment = { size: 0, live: 0 };
+      segment = { size: 0, live: 0, newest: 0 };
       this.segments.set(this.writeSegment, segment);
     }
     const line = Buffer.from(`${JSON.stringify(record)}\n`);
     appendFileSync(join(this.dir, segmentName(this.writeSegment)), line);
     this.nextSeq++;
     segment.size += line.length;
+    segment.newest = now;
     segment.live++;
     this.beyond++;
     this.wake();
@@ -642,6 +661,7 @@ export class LocalQueue {
 
   private receiveNow(options: { max: number; visibilityTimeout?: number }): ReceivedMessage[] {
     this.assertLive();
+    this.expireUnread();
     const now = Date.now();
     const retentionMs = this.number('MessageRetentionPeriod') * 1000;
     const visibility = options.visibilityTimeout ?? this.number('VisibilityTimeout');
@@ -825,16 +845,50 @@ export class LocalQueue {
     for (const first of this.segments.keys()) rmSync(join(this.dir, segmentName(first)), { force: true });
     this.segments.clear();
     this.writeSegment = fresh;
-    this.segments.set(fresh, { size: 0, live: 0 });
+    this.segments.set(fresh, { size: 0, live: 0, newest: 0 });
+  }
+
+  /**
+   * Drops, now and then, whole segments no message of which was read yet and all past the retention
+   * period: the messages nobody receives go as on SQS (those in the window go as they are met).
+   */
+  private expireUnread(): void {
+    const now = Date.now();
+    if (now - this.lastExpiry < EXPIRY_CHECK_MS) return;
+    this.lastExpiry = now;
+    const retentionMs = this.number('MessageRetentionPeriod') * 1000;
+    const firsts = [...this.segments.keys()].sort((a, b) => a - b);
+    for (const [i, first] of firsts.entries()) {
+      const segment = this.segments.get(first) as Segment;
+      if (first < this.read.segment || segment.newest + retentionMs > now) continue;
+      if (first === this.writeSegment) {
+        // All of it expired: new sends start a segment of their own.
+        this.writeSegment = this.nextSeq;
+        this.segments.set(this.nextSeq, { size: 0, live: 0, newest: 0 });
+      }
+      let unread = segment.live;
+      if (first === this.read.segment && this.read.offset > 0) {
+        // Partly read: those in the window go as they are met; the rest is skipped over.
+        for (const entry of this.window.values()) if (entry.segment === first) unread--;
+        const next = firsts[i + 1] ?? this.nextSeq;
+        this.read = { segment: next, offset: 0, seq: next };
+      }
+      this.beyond -= unread;
+      segment.live -= unread;
+    }
+    this.dropEmptySegments();
   }
 
   /** The messages visible, in flight (received, not visible) and delayed (sent, not yet visible). */
   counts(): { visible: number; inFlight: number; delayed: number } {
+    this.expireUnread();
     const now = Date.now();
+    const retentionMs = this.number('MessageRetentionPeriod') * 1000;
     let visible = this.beyond;
     let inFlight = 0;
     let delayed = 0;
     for (const entry of this.window.values()) {
+      if (entry.sent + retentionMs <= now) continue;
       if (entry.visibleAt <= now) visible++;
       else if (entry.count > 0) inFlight++;
       else delayed++;
@@ -910,7 +964,12 @@ export class LocalQueue {
 
   /** Folds the changes into `state.json` and starts the change log afresh. */
   private snapshot(): void {
-    const snapshot: Snapshot = { n: this.changeN, read: this.read, entries: [...this.window.values()] };
+    const snapshot: Snapshot = {
+      n: this.changeN,
+      next: this.nextSeq,
+      read: this.read,
+      entries: [...this.window.values()],
+    };
     writeJsonWhole(join(this.dir, 'state.json'), snapshot);
     // Changes the snapshot holds are skipped by their number if this truncation is lost to a crash.
     writeFileSync(join(this.dir, 'changes.ndjson'), '');
