@@ -138,6 +138,10 @@ describe('the dead-letter store', () => {
     expect(await removing).toBe(1);
     expect(ids(await collect(store.read({ target: 'load' })))).toEqual(['a', 'c', 'd']);
     expect(await store.remove('load', new Set(['no-such-key']))).toBe(0);
+    // Removals at once (two DeleteMessage calls) each take effect.
+    const left = await collect(store.keyed('load'));
+    expect(await Promise.all(left.map((k) => store.remove('load', new Set([k.key]))))).toEqual([1, 1, 1]);
+    expect(ids(await collect(store.read({ target: 'load' })))).toEqual([]);
     expect(await store.remove('observe', new Set([keyed[0]?.key as string]))).toBe(0);
     expect(readdirSync(dir).sort()).toEqual(['load.ndjson']);
   });

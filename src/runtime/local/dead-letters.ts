@@ -131,7 +131,18 @@ export class DeadLetterStore {
    * how many went. The queue is written afresh beside the old one and renamed over it; letters
    * appended meanwhile (appends are synchronous, and so is the last step here) are carried over.
    */
-  async remove(target: string, keys: ReadonlySet<string>): Promise<number> {
+  remove(target: string, keys: ReadonlySet<string>): Promise<number> {
+    // One at a time per queue: each writes the queue afresh from the last one's result.
+    const removal = (this.removals.get(target) ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => this.removeNow(target, keys));
+    this.removals.set(target, removal);
+    return removal;
+  }
+
+  private readonly removals = new Map<string, Promise<unknown>>();
+
+  private async removeNow(target: string, keys: ReadonlySet<string>): Promise<number> {
     const path = this.queuePath(target);
     const start = await stat(path).catch(() => undefined);
     if (!start) return 0;
