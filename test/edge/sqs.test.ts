@@ -97,6 +97,21 @@ describe('the SQS API of the local stack', () => {
     expect(send).toBeInstanceOf(QueueDoesNotExist);
   });
 
+  it("takes back queue URLs of any host (LocalStack's sqs.REGION.localhost.localstack.cloud too), by their path", async () => {
+    const url = await create('any-host');
+    const localstack = 'http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/any-host';
+    await sqs.send(new SendMessageCommand({ QueueUrl: localstack, MessageBody: 'via localstack url' }));
+    expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl: url }))).Messages?.[0]?.Body).toBe(
+      'via localstack url',
+    );
+    const otherAccount = await failure(
+      sqs.send(
+        new SendMessageCommand({ QueueUrl: 'http://localhost:4566/111111111111/any-host', MessageBody: 'x' }),
+      ),
+    );
+    expect(otherAccount).toBeInstanceOf(QueueDoesNotExist);
+  });
+
   it('refuses FIFO queues and bad names and attributes with InvalidParameterValue', async () => {
     const fifo = await failure(create('jobs.fifo', { FifoQueue: 'true' }));
     expect(fifo.name).toBe('InvalidParameterValue');
