@@ -121,6 +121,16 @@ describe('the SQS API of the local stack', () => {
     expect(range.name).toBe('InvalidParameterValue');
     expect(range.message).toMatch(/VisibilityTimeout/);
     expect(await failure(create('unknown-attr', { Colour: 'red' }))).toBeInstanceOf(InvalidAttributeName);
+    const noTarget = await failure(
+      create('redriven', {
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: 'arn:aws:sqs:us-east-1:000000000000:nowhere',
+          maxReceiveCount: 3,
+        }),
+      }),
+    );
+    expect(noTarget.name).toBe('InvalidParameterValue');
+    expect(noTarget.message).toMatch(/Dead letter target does not exist/);
   });
 
   it('reports and changes attributes: the defaults, counts, ARN and timestamps', async () => {

@@ -382,8 +382,22 @@ export class SqsApi {
         this.managed(this.resolveName(name), 'CreateQueue with attributes');
       return { QueueUrl: this.url(name, context) };
     }
-    this.store.create(name, stringMap(body, 'Attributes'), stringMap(body, 'tags'));
+    const attributes = stringMap(body, 'Attributes');
+    this.assertDeadLetterTarget(attributes);
+    this.store.create(name, attributes, stringMap(body, 'tags'));
     return { QueueUrl: this.url(name, context) };
+  }
+
+  /** A redrive policy must name one of the user's queues (the pipeline's DLQs take only their letters). */
+  private assertDeadLetterTarget(attributes: Record<string, string>): void {
+    if (!attributes.RedrivePolicy) return;
+    const policy = validateQueueAttribute('RedrivePolicy', attributes.RedrivePolicy);
+    const arn = (JSON.parse(policy) as { deadLetterTargetArn: string }).deadLetterTargetArn;
+    if (!this.store.has(arn)) {
+      throw sqsError.invalidParameter(
+        `Value ${attributes.RedrivePolicy} for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist (${arn} is not one of your queues).`,
+      );
+    }
   }
 
   private deleteQueue(body: Body): Body {
@@ -499,6 +513,7 @@ export class SqsApi {
     const attributes: Record<string, string> = {};
     for (const [name, value] of Object.entries(stringMap(body, 'Attributes')))
       attributes[name] = validateQueueAttribute(name, value);
+    this.assertDeadLetterTarget(attributes);
     queue.setAttributes(attributes);
     return {};
   }
