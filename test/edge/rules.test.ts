@@ -827,44 +827,7 @@ describe('stopping with a user target still retrying', () => {
   });
 });
 
-describe('without the local queues', () => {
-  it('refuses SQS targets and dead-letter queues per entry, saying why', async () => {
-    const t = await startTestStack();
-    try {
-      await t.events.send(new PutRuleCommand({ Name: 'no-sqs', EventPattern: '{"source": ["my.app"]}' }));
-      const put = await t.events.send(
-        new PutTargetsCommand({
-          Rule: 'no-sqs',
-          Targets: [
-            { Id: 'q', Arn: queueArn('q') },
-            {
-              Id: 'log',
-              Arn: `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:g`,
-              DeadLetterConfig: { Arn: queueArn('dlq') },
-            },
-            { Id: 'ok', Arn: `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:g` },
-          ],
-        }),
-      );
-      expect(put.FailedEntries).toEqual([
-        {
-          TargetId: 'q',
-          ErrorCode: 'ValidationException',
-          ErrorMessage: `Target ${queueArn('q')}: the local stack serves no SQS queues in this process.`,
-        },
-        {
-          TargetId: 'log',
-          ErrorCode: 'ValidationException',
-          ErrorMessage: `DeadLetterConfig.Arn ${queueArn('dlq')}: the local stack serves no SQS queues in this process.`,
-        },
-      ]);
-      const { Targets } = await t.events.send(new ListTargetsByRuleCommand({ Rule: 'no-sqs' }));
-      expect(Targets?.map((target) => target.Id)).toEqual(['ok']);
-    } finally {
-      await t.close();
-    }
-  });
-
+describe('a user rules file', () => {
   it('names a user rules file it cannot read, in one line', async () => {
     const first = await startTestStack();
     const stateDir = first.stateDir;

@@ -92,7 +92,7 @@ export interface LocalPipelineOptions {
   dynamoEndpoint?: string;
   /** Wraps what the stages publish through (instrumentation; tests inject faults with it). */
   wrapStagePublisher?: (publisher: EventPublisher) => EventPublisher;
-  /** The local queues, for user rules' SQS targets and dead-letter queues (absent: those are refused). */
+  /** The local queues for user rules' SQS targets and dead-letter queues (default: the state directory's, `queues/`). */
   queueSink?: QueueSink;
   /** Where user targets' problems go (a dead letter dropped); default stderr. */
   warn?: (line: string) => void;
@@ -225,6 +225,8 @@ export class LocalPipeline {
       managedRules: new Set(definition.rules.map((r) => r.name)),
       stages: this.stageHandlers,
       ...userTargets,
+      // The pipeline's own queues unless the caller brings others (tests record what is sent).
+      queueSink: userTargets.queueSink ?? this.queues,
     });
   }
 

@@ -1122,8 +1122,18 @@ export class QueueStore implements QueueSink {
     return name !== undefined && this.queues.has(name);
   }
 
-  send(queueArn: string, body: string): void {
-    this.sendMessage(queueArn, { body });
+  send(queueArn: string, body: string, attributes?: Readonly<Record<string, string>>): void {
+    const entries = Object.entries(attributes ?? {});
+    this.sendMessage(queueArn, {
+      body,
+      ...(entries.length > 0
+        ? {
+            attributes: Object.fromEntries(
+              entries.map(([name, value]) => [name, { DataType: 'String', StringValue: value }]),
+            ),
+          }
+        : {}),
+    });
   }
 
   /** Sends to the queue an ARN names; throws NonExistentQueue when there is none. */

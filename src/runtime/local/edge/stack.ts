@@ -78,7 +78,7 @@ export interface LocalStackOptions {
   recordEvents?: boolean;
   /** The version the health endpoints report (`etl up` passes its own). */
   version?: string;
-  /** The local queues, for user rules' SQS targets and dead-letter queues (absent: those are refused). */
+  /** The local queues for user rules' SQS targets and dead-letter queues (default: the state directory's, `queues/`). */
   queueSink?: QueueSink;
 }
 
