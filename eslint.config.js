@@ -18,6 +18,14 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's page script runs in the browser, as a classic script (no build step).
+    files: ['src/runtime/local/dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', fetch: 'readonly', EventSource: 'readonly' },
+    },
+  },
+  {
     // Imports flow one way: runtimes -> stages -> pipeline definition.
     files: ['src/stages/**/*.ts', 'src/pipeline/**/*.ts', 'src/patterns/**/*.ts'],
     rules: {

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { readLock } from '../runtime/local/lock.ts';
-import { RunStore } from '../runtime/local/runs.ts';
+import { RunStore, runState } from '../runtime/local/runs.ts';
 import { statePaths } from '../runtime/local/state.ts';
 import { parseLimit, writeListing } from './listing.ts';
 import { withStateDir } from './options.ts';
@@ -105,21 +105,11 @@ export function registerRuns(program: Command): void {
       .option('--limit <n>', 'at most this many runs', parseLimit),
   ).action(async (options: Omit<ListingOptions, 'run'>) => {
     const paths = statePaths(options.stateDir);
-    // A run without a summary is running while a process holds the state directory, else cut short
-    // (the next `etl run` or `etl up` on this directory finishes it).
-    const running = readLock(paths.lock) !== undefined;
-    const runs = (await new RunStore(paths).list()).map(({ unfinished, ...summary }) => ({
-      ...summary,
-      state: unfinished
-        ? running
-          ? 'running'
-          : 'interrupted'
-        : summary.error
-          ? 'failed'
-          : summary.completed
-            ? 'completed'
-            : 'incomplete',
-    }));
+    const held = readLock(paths.lock) !== undefined;
+    const runs = (await new RunStore(paths).list()).map((listed) => {
+      const { unfinished: _, ...summary } = listed;
+      return { ...summary, state: runState(listed, held) };
+    });
     await writeListing(runs, {
       ...options,
       row: (r) => ({

@@ -137,3 +137,11 @@ export function archiveRequestFromOptions(options: DiskOptions): ArchiveRequest 
     ...(options.archiveRetention === undefined ? {} : { retentionDays: options.archiveRetention }),
   };
 }
+
+/** A TCP port from the command line. */
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65_535)
+    throw new InvalidArgumentError('a port is 0 to 65535 (0: any free port)');
+  return port;
+}

@@ -3,11 +3,14 @@ import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { assertReadableFile, LocalPipeline, type RunReport } from '../runtime/local/pipeline.ts';
 import type { InputFormat } from '../pipeline/input-format.ts';
+import type { DashboardServer } from '../runtime/local/dashboard/standalone.ts';
 import { progressLine, ProgressTracker } from '../runtime/local/progress.ts';
+import { UserError } from './errors.ts';
 import {
   archiveRequestFromOptions,
   definitionFromOptions,
   parseInputFormat,
+  parsePort,
   type PipelineOptions,
   withPipelineOptions,
   withStateDir,
@@ -25,12 +28,23 @@ export function registerRun(program: Command): void {
           '--format <format>',
           'csv or jsonl (default: the mapping\'s "format", else by name: .jsonl and .ndjson are JSON Lines)',
           parseInputFormat,
+        )
+        .option(
+          '--dashboard [port]',
+          'serve the live dashboard on 127.0.0.1 (on PORT; default: any free port) while the files run; ' +
+            'it stops with the run, showing its final numbers',
+          parsePort,
         ),
     ),
   ).action(
     async (
       files: string[],
-      options: { stateDir: string; json?: boolean; format?: InputFormat } & PipelineOptions,
+      options: {
+        stateDir: string;
+        json?: boolean;
+        format?: InputFormat;
+        dashboard?: number | true;
+      } & PipelineOptions,
     ) => {
       const json = options.json === true;
       const definition = definitionFromOptions(options);
@@ -43,7 +57,26 @@ export function registerRun(program: Command): void {
         recordEvents: options.recordEvents === true,
       });
       const reports: RunReport[] = [];
+      let dashboard: DashboardServer | undefined;
       try {
+        if (options.dashboard !== undefined) {
+          const { DashboardServer, DashboardPortInUseError } =
+            await import('../runtime/local/dashboard/standalone.ts');
+          const port = options.dashboard === true ? 0 : options.dashboard;
+          try {
+            dashboard = await DashboardServer.listen({
+              pipeline,
+              port,
+              onError: (error) => console.error(`etl run: dashboard: ${String(error)}`),
+            });
+          } catch (error) {
+            if (error instanceof DashboardPortInUseError)
+              throw new UserError(`--dashboard: ${error.message}; name another port, or none for a free one`);
+            throw error;
+          }
+          if (json) console.log(JSON.stringify({ type: 'dashboard', url: dashboard.url }));
+          else console.error(`etl run: dashboard at ${dashboard.url} (until the run ends)`);
+        }
         for (const report of await pipeline.recover()) {
           if (!json) console.log(`recovered a run cut short earlier:`);
           printTally(report, { json, recovered: true });
@@ -63,6 +96,7 @@ export function registerRun(program: Command): void {
           }
         }
       } finally {
+        await dashboard?.close();
         await pipeline.close();
       }
       const fileError = reports.find((r) => r.error);

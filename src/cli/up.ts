@@ -15,6 +15,7 @@ import { etlVersion } from './version.ts';
 import {
   archiveRequestFromOptions,
   definitionFromOptions,
+  parsePort,
   type PipelineOptions,
   withPipelineOptions,
   withStateDir,
@@ -29,13 +30,6 @@ interface UpOptions extends PipelineOptions {
   bucket: string;
   allowHost: string[];
   json?: boolean;
-}
-
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!/^\d+$/.test(value) || port > 65_535)
-    throw new InvalidArgumentError('a port is 0 to 65535 (0: any free port)');
-  return port;
 }
 
 function parseHostName(value: string): string {
@@ -105,6 +99,7 @@ export function registerUp(program: Command): void {
     const lines = [
       'etl up: the local stack is up (Ctrl-C to stop)',
       `  endpoint:       ${endpoint}`,
+      `  dashboard:      ${stack.dashboardUrl}`,
       `  landing bucket: ${stack.bucket}`,
       `  landing folder: ${stack.landing?.dir ?? '(none)'}`,
       `  table:          ${stack.tableName}`,

@@ -54,6 +54,9 @@ export type TargetHandler = (
   receivedAt?: readonly number[],
 ) => Promise<BatchOutcome | void>;
 
+/** Told of an accepted event and the names of the rules it matched. */
+export type AcceptedListener = (event: AnyEvent, rules: readonly string[]) => void;
+
 export interface BusRule {
   name: string;
   eventPattern: unknown;
@@ -177,6 +180,7 @@ export class LocalEventBus {
   private idleWaiters: (() => void)[] = [];
   private readonly onDeadLetter: ((letter: DeadLetter) => void) | undefined;
   private readonly journal: Journal | undefined;
+  private readonly acceptedListeners = new Set<AcceptedListener>();
 
   constructor(options: LocalEventBusOptions) {
     this.name = options.name ?? 'default';
@@ -349,7 +353,22 @@ export class LocalEventBus {
     }
     const now = Date.now();
     for (const [i, a] of accepted.entries()) this.enqueue(a.targets, a.event, seq === 0 ? 0 : seq + i, now);
+    if (this.acceptedListeners.size > 0) {
+      for (const { event } of accepted) {
+        const rules = this.router.matchNames(event);
+        for (const listener of this.acceptedListeners) listener(event, rules);
+      }
+    }
     return results;
+  }
+
+  /**
+   * Tells `listener` of every event PutEvents accepted, with the names of the rules it matched (for
+   * the dashboard's match counts and tail). Returns the function that stops it.
+   */
+  onAccepted(listener: AcceptedListener): () => void {
+    this.acceptedListeners.add(listener);
+    return () => void this.acceptedListeners.delete(listener);
   }
 
   /** Resolves when the bus has room: producers call this so that a large file cannot outrun the stages. */
@@ -374,6 +393,13 @@ export class LocalEventBus {
     const depth: Record<string, number> = {};
     for (const [name, q] of this.targets) depth[name] = q.length + q.inFlightEvents;
     return depth;
+  }
+
+  /** Events queued for a delivery and events in flight, per target. */
+  targetLoads(): Record<string, { queued: number; inFlight: number }> {
+    const loads: Record<string, { queued: number; inFlight: number }> = {};
+    for (const [name, q] of this.targets) loads[name] = { queued: q.length, inFlight: q.inFlightEvents };
+    return loads;
   }
 
   /** The current time as EventBridge stamps it, formatted once a second rather than once an event. */

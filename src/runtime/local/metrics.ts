@@ -21,6 +21,17 @@ function described<const M extends MetricDefinition>(
   return { name: metric.name, help: metric.help, labelNames: metric.labels };
 }
 
+export interface MetricsSnapshot {
+  /** Inputs settled per stage since the start, by outcome. */
+  stages: Record<string, { done: number; failed: number; retry: number }>;
+  /** Inputs handed back for another delivery, per stage. */
+  retries: Record<string, number>;
+  /** Events dead-lettered since the start, per target. */
+  deadLettered: Record<string, number>;
+  /** Events in each target's dead-letter queue now. */
+  dlq: Record<string, number>;
+}
+
 export class LocalMetrics {
   readonly registry = new Registry();
 
@@ -59,7 +70,10 @@ export class LocalMetrics {
    * @param depth events queued or in flight per target, read when the metrics are collected
    * @param deadLetters events in each target's dead-letter queue now
    */
-  constructor(depth: () => Record<string, number>, deadLetters: () => Promise<Record<string, number>>) {
+  constructor(
+    depth: () => Record<string, number>,
+    private readonly deadLetters: () => Promise<Record<string, number>>,
+  ) {
     new Gauge({
       ...described(ETL_METRICS.targetQueueDepth),
       registers: [this.registry],
@@ -99,6 +113,29 @@ export class LocalMetrics {
 
   recordDeadLetter(target: string): void {
     this.deadLettered.inc({ target });
+  }
+
+  /**
+   * The counters as numbers, read from the same registry as the exposition (the dashboard): inputs
+   * each stage settled by outcome, retries by stage, events dead-lettered and in each DLQ per target.
+   */
+  async snapshot(): Promise<MetricsSnapshot> {
+    const stages: MetricsSnapshot['stages'] = {};
+    for (const { labels, value } of (await this.settled.get()).values) {
+      const stage = String(labels.stage);
+      const counts = (stages[stage] ??= { done: 0, failed: 0, retry: 0 });
+      const outcome = String(labels.outcome);
+      if (outcome === 'done' || outcome === 'failed' || outcome === 'retry') counts[outcome] += value;
+    }
+    const retries: Record<string, number> = {};
+    for (const { labels, value } of (await this.retries.get()).values) {
+      const stage = String(labels.stage);
+      retries[stage] = (retries[stage] ?? 0) + value;
+    }
+    const deadLettered: Record<string, number> = {};
+    for (const { labels, value } of (await this.deadLettered.get()).values)
+      deadLettered[String(labels.target)] = value;
+    return { stages, retries, deadLettered, dlq: await this.deadLetters() };
   }
 
   /** The Prometheus text exposition, and its content type. */

@@ -52,6 +52,20 @@ export type FailedRowRecord = { run: string } & Record<string, unknown>;
 
 export type RunLog = 'events' | 'errors';
 
+export type RunState = 'running' | 'interrupted' | 'failed' | 'completed' | 'incomplete';
+
+/**
+ * What a listed run is: one without a summary is running while a process holds the state
+ * directory, else cut short (the next `etl run` or `etl up` on the directory finishes it); a
+ * summary says failed (the file could not be read to its end), completed (every row settled) or
+ * incomplete (rows neither loaded nor failed: dead-lettered, say).
+ */
+export function runState(summary: RunSummary & { unfinished?: true }, stateDirHeld: boolean): RunState {
+  if (summary.unfinished) return stateDirHeld ? 'running' : 'interrupted';
+  if (summary.error) return 'failed';
+  return summary.completed ? 'completed' : 'incomplete';
+}
+
 const recordedRunSchema = z.object({
   run: z.string(),
   file: z.string(),

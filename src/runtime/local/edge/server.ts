@@ -13,6 +13,7 @@
  * - `GET /_etl/health`                     -> the stack's names and services, as JSON (not an AWS API)
  * - `GET /_localstack/health`              -> the same in LocalStack's shape, for tools that wait on it
  * - `GET /_etl/metrics`                     -> the stack's metrics in the Prometheus text format
+ * - `/_etl/` and `/_etl/api/...`             -> the live dashboard (dashboard/dashboard.ts)
  * - everything else                        -> S3 REST (path style, or `<bucket>.localhost`)
  *
  * The port is bound before the services start, so a port in use fails fast; until they are attached
@@ -23,6 +24,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Dashboard } from '../dashboard/dashboard.ts';
 import type { DynamoDbProxy } from './dynamodb-proxy.ts';
 import {
   AwsApiError,
@@ -72,6 +74,8 @@ export interface EdgeHandlers {
   health: () => unknown;
   /** The Prometheus exposition of the stack's metrics. */
   metrics?: () => Promise<{ contentType: string; text: string }>;
+  /** The live dashboard: the page under `/_etl/` and its JSON under `/_etl/api/`. */
+  dashboard?: Dashboard;
   /** Unexpected failures (the client gets an InternalFailure). */
   onError?: (error: unknown) => void;
 }
@@ -239,6 +243,16 @@ export class EdgeServer {
       target === undefined && (req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(path)
         ? path
         : undefined;
+    // The dashboard is a page for browsers, unsigned like health (the Origin check above still holds).
+    if (target === undefined && Dashboard.owns(path)) {
+      const dashboard = this.handlers?.dashboard;
+      if (dashboard) dashboard.handle(req, res);
+      else {
+        req.resume();
+        sendJson(res, 503, { status: 'starting' }, 'application/json');
+      }
+      return;
+    }
     const unsigned = health ? undefined : this.guard.refuseUnsigned(req, protocol);
     if (unsigned) {
       refuse(unsigned);

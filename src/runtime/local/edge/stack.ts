@@ -38,6 +38,7 @@ import { EdgeServer } from './server.ts';
 import { SqsApi } from './sqs-api.ts';
 import { progressLine, ProgressTracker } from '../progress.ts';
 import { etlServiceStates } from './services.ts';
+import { Dashboard, DASHBOARD_PATH } from '../dashboard/dashboard.ts';
 
 export const DEFAULT_EDGE_PORT = 4566;
 export const DEFAULT_EDGE_HOST = '127.0.0.1';
@@ -121,6 +122,7 @@ export function tallyLine(report: RunReport): string {
 
 export class LocalStack {
   private closing: Promise<void> | undefined;
+  private dashboard: Dashboard | undefined;
   /**
    * Runs a crashed process left unfinished are finished first (their S3 objects read through the
    * edge); then the landing folder is watched. Resolves with the recovered runs' reports.
@@ -255,11 +257,19 @@ export class LocalStack {
         log,
         warn,
       );
+      const dashboard = new Dashboard({
+        pipeline: started,
+        // The failed rows' CSV reads the object version a run read, through the edge.
+        openObject: (descriptor) => stack.reopen(descriptor) as AsyncIterable<Buffer>,
+        onError: (error) => warn(`dashboard: internal error: ${describe(error)}`),
+      });
+      stack.dashboard = dashboard;
       edge.attach({
         s3,
         dynamodb,
         events,
         sqs,
+        dashboard,
         health: () => stack.describe(),
         metrics: () => started.metrics.exposition(),
         onError: (error) => warn(`edge: internal error: ${describe(error)}`),
@@ -277,6 +287,11 @@ export class LocalStack {
 
   get endpoint(): string {
     return this.edge.endpoint;
+  }
+
+  /** The live dashboard's page. */
+  get dashboardUrl(): string {
+    return `${this.edge.endpoint}${DASHBOARD_PATH}`;
   }
 
   private progressTimer: NodeJS.Timeout | undefined;
@@ -314,6 +329,7 @@ export class LocalStack {
     return {
       status: 'ready',
       endpoint: this.endpoint,
+      dashboard: this.dashboardUrl,
       bucket: this.bucket,
       table: this.tableName,
       eventBus: this.busName,
@@ -353,7 +369,7 @@ export class LocalStack {
   }
 
   /** Opens a recorded source again: a file, or an S3 object (through the edge, that version only). */
-  private reopen(descriptor: SourceDescriptor): CsvInput | undefined {
+  reopen(descriptor: SourceDescriptor): CsvInput | undefined {
     if (descriptor.kind === 'file')
       return existsSync(descriptor.path) ? createReadStream(descriptor.path) : undefined;
     const client = this.clients.s3;
@@ -386,6 +402,8 @@ export class LocalStack {
       }
       // Long polls end now (empty), before the port closes.
       this.pipeline.queues.close();
+      // Its event streams never end by themselves: end them so the port closes at once.
+      await this.dashboard?.close();
       await this.edge.close();
       await this.sqs.close();
       this.clients.dynamodb.close();
