@@ -4,12 +4,15 @@
  * shows up as a run that moves to completed, its failed row is listed with its reason (and in the
  * CSV download), and dead-lettered events are redriven from the page.
  */
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTable } from '../../src/runtime/local/dynalite.ts';
+import { tempDir } from '../support/cli.ts';
 import { fiveAttempts } from '../support/definitions.ts';
 import { startTestStack, type TestStack } from '../edge/support.ts';
 
@@ -27,16 +30,16 @@ function csv(rows: number, badRow?: number): string {
 
 /** A run's row on the page: its cells by field. */
 async function runCells(page: Page, file: string): Promise<Record<string, string> | undefined> {
-  return page.evaluate((name) => {
+  // Run in the page (a string: this project's TypeScript has no DOM types).
+  return page.evaluate(`(() => {
     for (const tr of document.querySelectorAll('#runs tbody tr')) {
-      if (tr.querySelector('td')?.textContent !== name) continue;
-      const cells: Record<string, string> = {};
-      for (const el of tr.querySelectorAll('[data-field]'))
-        cells[(el as HTMLElement).dataset.field as string] = el.textContent ?? '';
+      if (tr.querySelector('td')?.textContent !== ${JSON.stringify(file)}) continue;
+      const cells = {};
+      for (const el of tr.querySelectorAll('[data-field]')) cells[el.dataset.field] = el.textContent;
       return cells;
     }
     return undefined;
-  }, file);
+  })()`);
 }
 
 async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
@@ -219,5 +222,76 @@ describe('the dashboard API, over HTTP', () => {
     expect((await fetch(`${t.stack.endpoint}/_etl/assets/../../package.json`)).status).not.toBe(200);
     expect((await fetch(`${t.stack.endpoint}/_etl/assets/dashboard.ts`)).status).toBe(404);
     expect((await fetch(`${t.stack.endpoint}/_etl/api/runs/..%2F..%2Fetc/errors`)).status).toBe(404);
+  });
+});
+
+describe('etl run --dashboard', () => {
+  it('serves the page while the run goes on, then pushes its final numbers and stops with it', async () => {
+    const dir = tempDir('etl-dashboard-run-');
+    const file = join(dir, 'rows.csv');
+    writeFileSync(file, csv(3_000));
+    // 500 writes a second: the run lasts 6 s at least, time enough to connect.
+    const child = spawn(
+      process.execPath,
+      [
+        'bin/etl.js',
+        'run',
+        file,
+        '--json',
+        '--dashboard',
+        '--max-writes-per-second',
+        '500',
+        '--state-dir',
+        join(dir, 'state'),
+      ],
+      { env: { ...process.env, FORCE_COLOR: '0' } },
+    );
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const objects = (): { type: string; [k: string]: unknown }[] =>
+      stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { type: string });
+    try {
+      const url = (
+        await waitFor(
+          async () => objects().find((o) => o.type === 'dashboard'),
+          (found) => found !== undefined,
+          'the dashboard URL',
+        )
+      )?.url as string;
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/_etl\/$/);
+      expect((await fetch(url)).status).toBe(200);
+      // The event stream until the run's end: its last snapshot holds the final numbers.
+      const stream = await fetch(`${url}api/stream`);
+      const text = await stream.text();
+      expect(text).toContain('event: end');
+      const snapshots = text
+        .split('\n\n')
+        .filter((m) => m.startsWith('event: snapshot'))
+        .map((m) => JSON.parse(m.slice(m.indexOf('data: ') + 6)) as { runs: Record<string, unknown>[] });
+      expect(await exited).toBe(0);
+      const report = objects().find((o) => o.type === 'run') as unknown as {
+        run: string;
+        counts: Record<string, number>;
+      };
+      expect(snapshots.at(-1)?.runs).toEqual([
+        expect.objectContaining({
+          run: report.run,
+          state: 'completed',
+          extracted: report.counts.extracted,
+          loaded: report.counts.loaded,
+          failed: 0,
+          percent: 100,
+        }),
+      ]);
+      expect(report.counts.loaded).toBe(3_000);
+      // Seen running before the end, from the same stream.
+      expect(snapshots.some((s) => s.runs[0]?.state === 'running')).toBe(true);
+    } finally {
+      child.kill();
+    }
   });
 });
