@@ -108,6 +108,8 @@ export interface RunSource {
   run: string;
   descriptor: SourceDescriptor;
   open: () => CsvInput;
+  /** The input's size in bytes when known (an S3 object's): progress is then told of the bytes read. */
+  size?: number;
   /** The run's mapping (the pipeline definition's when absent). */
   mapping?: Mapping;
 }
@@ -359,7 +361,7 @@ export class LocalPipeline {
         source: this.definition.source,
         run,
         file,
-        input: source.open(),
+        input: this.countedInput(run, source),
         publisher: rows,
         mapping,
         ...this.cipherFor(mapping),
@@ -405,6 +407,27 @@ export class LocalPipeline {
       ...(repeatedKeys ? { repeatedKeys } : {}),
       ...(warnings.length > 0 ? { warnings } : {}),
     };
+  }
+
+  /** The source's input, its bytes counted for progress when its size is known (runFile counts its own). */
+  private countedInput(run: string, source: RunSource): CsvInput {
+    const input = source.open();
+    if (source.size === undefined || this.reading.has(run)) return input;
+    const reading = { read: 0, size: source.size };
+    this.reading.set(run, reading);
+    const forget = (): void => {
+      if (this.reading.get(run) === reading) this.reading.delete(run);
+    };
+    return (async function* () {
+      try {
+        for await (const chunk of input) {
+          reading.read += (chunk as Buffer).length;
+          yield chunk as Buffer;
+        }
+      } finally {
+        forget();
+      }
+    })();
   }
 
   /**

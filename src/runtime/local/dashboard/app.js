@@ -5,7 +5,7 @@
 
 const API = 'api/';
 const CHART_POINTS = 600;
-const TAIL_KEPT = 100;
+const TAIL_KEPT = 25;
 const COLORS = ['#2563eb', '#16a34a', '#d97706', '#9333ea', '#dc2626', '#0891b2'];
 
 const state = {
@@ -167,7 +167,12 @@ function makeChart(stages, history) {
       height: 220,
       series: [
         {},
-        ...stages.map((stage, i) => ({ label: stage, stroke: COLORS[i % COLORS.length], width: 2 })),
+        ...stages.map((stage, i) => ({
+          label: stage,
+          stroke: COLORS[i % COLORS.length],
+          width: 2,
+          points: { show: false },
+        })),
       ],
       axes: [{}, { size: 70 }],
       scales: { y: { range: (_u, _min, max) => [0, Math.max(10, max * 1.1)] } },

@@ -427,13 +427,19 @@ async function runObject(
 ): Promise<RunReport> {
   const etag = object.etag ?? (await headS3ObjectEtag(client, object));
   const version = object.versionId ? { versionId: object.versionId } : {};
-  const { body } = await openS3Object(client, { bucket: object.bucket, key: object.key, etag, ...version });
+  const { body, contentLength } = await openS3Object(client, {
+    bucket: object.bucket,
+    key: object.key,
+    etag,
+    ...version,
+  });
   try {
     return await pipeline.runSource({
       file: s3Url(object),
       run: runIdForObject(object.bucket, object.key, etag, object.versionId),
       descriptor: { kind: 's3', bucket: object.bucket, key: object.key, etag, ...version },
       open: () => body,
+      ...(contentLength === undefined ? {} : { size: contentLength }),
     });
   } catch (error) {
     body.destroy();
