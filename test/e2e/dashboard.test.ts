@@ -112,6 +112,12 @@ describe('the dashboard in Chromium', () => {
       failed: '1',
       percent: '100%',
     });
+    // Every row's extraction event matched the transform rule; every transformed row's, the load rule.
+    const matched = (rule: string) =>
+      page.locator(`#rules tr[data-rule="${rule}"] [data-field="matched"]`).textContent();
+    expect(await matched('transformRule')).toBe(ROWS.toLocaleString('en'));
+    expect(await matched('loadRule')).toBe((ROWS - 1).toLocaleString('en'));
+    expect(await matched('errorRule')).toBe('1');
     // Pushed, not reloaded: the same page saw the run in progress, short of its end.
     expect(running.length).toBeGreaterThan(0);
     expect(running.some((percent) => parseFloat(percent) < 100)).toBe(true);
@@ -222,6 +228,7 @@ describe('the dashboard API, over HTTP', () => {
     expect((await fetch(`${t.stack.endpoint}/_etl/assets/../../package.json`)).status).not.toBe(200);
     expect((await fetch(`${t.stack.endpoint}/_etl/assets/dashboard.ts`)).status).toBe(404);
     expect((await fetch(`${t.stack.endpoint}/_etl/api/runs/..%2F..%2Fetc/errors`)).status).toBe(404);
+    expect((await fetch(`${t.stack.endpoint}/_etl/api/runs/%E0%A4%A/errors`)).status).toBe(404);
   });
 });
 

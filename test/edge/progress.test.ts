@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED_MAPPING } from '../../src/pipeline/mapping.ts';
+import { runIdForObject } from '../../src/pipeline/run-id.ts';
 import { RunStore } from '../../src/runtime/local/runs.ts';
 import { statePaths } from '../../src/runtime/local/state.ts';
 import { etl, tempDir } from '../support/cli.ts';
@@ -50,6 +51,35 @@ describe('how far runs are, while they run', () => {
     expect(percents).toEqual([...percents].sort((a, b) => a - b));
     const tally = t.lines.findIndex((l) => l.startsWith(prefix) && l.includes('extracted 4000'));
     expect(tally).toBeGreaterThan(t.lines.indexOf(progress.at(-1) as string));
+  });
+
+  it("an S3 object's run reports the bytes read of the object's size, so its percent is of the whole", async () => {
+    const body = Buffer.from(csvOf(2_000));
+    const half = Math.floor(body.length / 2);
+    const pipeline = t.stack.pipeline;
+    const run = runIdForObject('bucket', 'sized.csv', '"etag"');
+    const seen: unknown[] = [];
+    const report = await pipeline.runSource({
+      file: 's3://bucket/sized.csv',
+      run,
+      descriptor: { kind: 's3', bucket: 'bucket', key: 'sized.csv', etag: '"etag"' },
+      size: body.length,
+      open: () =>
+        (async function* () {
+          yield body.subarray(0, half);
+          // Asked for the rest: the first half is read (its progress shows once the observer tallied a row).
+          seen.push(
+            await eventually(
+              async () => pipeline.activeProgress().find((p) => p.run === run),
+              (progress) => progress !== undefined,
+              'the run in progress',
+            ),
+          );
+          yield body.subarray(half);
+        })(),
+    });
+    expect(seen).toEqual([expect.objectContaining({ run, bytesRead: half, bytesTotal: body.length })]);
+    expect(report.counts).toMatchObject({ extracted: 2_000, loaded: 2_000 });
   });
 
   it('etl runs lists a run in progress with its counts so far, then as completed', async () => {

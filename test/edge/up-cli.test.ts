@@ -39,6 +39,7 @@ describe('etl up', () => {
     try {
       const up = await until('up');
       expect(up).toMatchObject({ bucket: 'landing-bucket', table: 'TransformedData' });
+      expect(up.dashboard).toBe(`${up.endpoint as string}/_etl/`);
       const s3 = new S3Client({
         endpoint: up.endpoint as string,
         region: 'us-east-1',

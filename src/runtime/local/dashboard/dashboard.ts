@@ -296,7 +296,12 @@ export class Dashboard {
     }
     const errors = /^\/_etl\/api\/runs\/([^/]+)\/(errors|errors\.csv)$/.exec(path);
     if (errors) {
-      const run = decodeURIComponent(errors[1] as string);
+      let run = '';
+      try {
+        run = decodeURIComponent(errors[1] as string);
+      } catch {
+        // A malformed escape names no run.
+      }
       if (!isSafeRunId(run) || !this.pipeline.runs.hasSource(run)) {
         send(res, 404, { error: `no run ${run}` });
         return;
