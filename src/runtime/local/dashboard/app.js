@@ -134,7 +134,9 @@ function drawRules(rules) {
 }
 
 function drawTail(entries) {
-  state.tail = [...entries.reverse(), ...state.tail].slice(0, TAIL_KEPT);
+  const shown = new Set(state.tail.map((e) => e.id));
+  const fresh = entries.filter((e) => !shown.has(e.id)).reverse();
+  state.tail = [...fresh, ...state.tail].slice(0, TAIL_KEPT);
   replaceRows(
     $('tail').tBodies[0],
     state.tail.map((e) => {

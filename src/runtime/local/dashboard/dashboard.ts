@@ -363,17 +363,44 @@ export class Dashboard {
     );
   }
 
-  /** The latest snapshot, or a first one. */
+  /** The latest snapshot while the page is watched, else a fresh one (the rates as of the last tick). */
   private async current(): Promise<Snapshot> {
-    return this.latest ?? (await this.sample(false));
+    if (this.latest) return this.latest;
+    const now = Date.now();
+    const point = this.history.at(-1) ?? [Math.floor(now / 1000), ...this.stages.map(() => 0)];
+    return this.snapshot(
+      now,
+      await this.pipeline.metrics.snapshot(),
+      this.pipeline.activeProgress(),
+      point,
+      false,
+    );
   }
 
+  /**
+   * Once a second: the throughput point (kept for the chart's history, watched or not), and for the
+   * pages watching, a snapshot. Nobody watching, the runs' records are not read.
+   */
   private async tick(): Promise<void> {
     if (this.sampling) return;
     this.sampling = true;
     try {
-      const snapshot = await this.sample(true);
-      if (this.clients.size === 0) return;
+      const now = Date.now();
+      const metrics = await this.pipeline.metrics.snapshot();
+      const active = this.pipeline.activeProgress();
+      // A run's rate counts from when it is first seen, watched or not.
+      for (const progress of active)
+        if (!this.trackers.has(progress.run)) this.trackers.set(progress.run, new ProgressTracker());
+      const activeRuns = new Set(active.map((p) => p.run));
+      for (const run of this.trackers.keys()) if (!activeRuns.has(run)) this.trackers.delete(run);
+      const point = this.throughput(now, metrics, active);
+      this.history.push(point);
+      if (this.history.length > HISTORY_POINTS) this.history.shift();
+      if (this.clients.size === 0) {
+        this.latest = undefined;
+        return;
+      }
+      const snapshot = (this.latest = await this.snapshot(now, metrics, active, point, true));
       const message = `event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`;
       for (const client of this.clients) {
         // A client that does not keep up misses snapshots rather than piling them up here.
@@ -387,13 +414,15 @@ export class Dashboard {
     }
   }
 
-  /** Reads everything once; `advance`: a tick (rates move on, the tail is consumed). */
-  private async sample(advance: boolean): Promise<Snapshot> {
-    const now = Date.now();
-    const metrics = await this.pipeline.metrics.snapshot();
-    const active = this.pipeline.activeProgress();
+  /** What the page shows; `consumeTail`: the tail entries sent are not sent again. */
+  private async snapshot(
+    now: number,
+    metrics: MetricsSnapshot,
+    active: RunProgress[],
+    throughput: number[],
+    consumeTail: boolean,
+  ): Promise<Snapshot> {
     const runs = await this.runViews(active, now);
-    const throughput = this.throughput(now, metrics, active);
     const loads = this.pipeline.bus.targetLoads();
     const targets = Object.entries(loads).map(([target, load]) => ({
       target,
@@ -407,15 +436,9 @@ export class Dashboard {
       .listRules()
       .map((r) => ({ name: r.name, target: r.target, matched: this.matched.get(r.name) ?? 0 }));
     const fresh = this.tail.filter((e) => e.seq > this.sentTailSeq).slice(-TAIL_PER_SNAPSHOT);
+    if (consumeTail) this.sentTailSeq = this.tailSeq;
     const tail = fresh.map(({ seq: _, ...entry }) => entry);
-    const snapshot: Snapshot = { time: now, runs, throughput, stages: this.stages, targets, rules, tail };
-    if (advance) {
-      this.sentTailSeq = this.tailSeq;
-      this.history.push(throughput);
-      if (this.history.length > HISTORY_POINTS) this.history.shift();
-      this.latest = snapshot;
-    }
-    return snapshot;
+    return { time: now, runs, throughput, stages: this.stages, targets, rules, tail };
   }
 
   /** Inputs a second per stage since the last tick: extract from the runs' tallies, the rest from the metrics. */
