@@ -5,14 +5,16 @@
  * CSV download), and dead-lettered events are redriven from the page.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTable } from '../../src/runtime/local/dynalite.ts';
-import { tempDir } from '../support/cli.ts';
+import { etl, tempDir } from '../support/cli.ts';
 import { fiveAttempts } from '../support/definitions.ts';
 import { startTestStack, type TestStack } from '../edge/support.ts';
 
@@ -299,6 +301,33 @@ describe('etl run --dashboard', () => {
       expect(snapshots.some((s) => s.runs[0]?.state === 'running')).toBe(true);
     } finally {
       child.kill();
+    }
+  });
+});
+
+describe('etl run --dashboard PORT on a port in use', () => {
+  it('says so in one line, exit 2, before running anything', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const state = join(tempDir('etl-dashboard-busy-'), 'state');
+      const result = await etl([
+        'run',
+        'data/test_data.csv',
+        '--dashboard',
+        String(port),
+        '--state-dir',
+        state,
+      ]);
+      expect(result.code).toBe(2);
+      expect(result.stderr.trim()).toBe(
+        `etl: --dashboard: port ${port} on 127.0.0.1 is already in use; name another port, or none for a free one`,
+      );
+      const runs = join(state, 'runs');
+      expect(existsSync(runs) ? readdirSync(runs) : []).toEqual([]);
+    } finally {
+      taken.close();
     }
   });
 });
