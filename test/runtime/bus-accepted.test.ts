@@ -1,5 +1,6 @@
 // The bus's onAccepted hook (the dashboard's rule counts and event tail): every event PutEvents
-// accepted, with the rules it matched; refused entries are not told; a listener stops when asked.
+// accepted, with the rules it matched (each once, whatever its targets); refused entries are not
+// told; a listener stops when asked.
 import { describe, expect, it } from 'vitest';
 import { definePipeline } from '../../src/pipeline/definition.ts';
 import { LocalEventBus } from '../../src/runtime/local/bus.ts';
@@ -14,6 +15,10 @@ describe('LocalEventBus.onAccepted', () => {
     for (const target of Object.keys(definition.delivery))
       bus.addTarget(target, async () => undefined, definition.delivery[target as 'load']);
     for (const rule of definition.rules) bus.putRule(rule.name, rule.eventPattern, rule.target);
+    // A rule with two targets is matched once; a disabled rule matches nothing.
+    const elsewhere = { source: ['someone.else'] };
+    bus.setRule({ name: 'both', eventPattern: elsewhere, targets: ['transform', 'load'], enabled: true });
+    bus.setRule({ name: 'off', eventPattern: elsewhere, targets: ['observe'], enabled: false });
     const told: { detailType: string; rules: readonly string[] }[] = [];
     const stop = bus.onAccepted((event, rules) => told.push({ detailType: event['detail-type'], rules }));
 
@@ -25,7 +30,7 @@ describe('LocalEventBus.onAccepted', () => {
     expect(result.FailedEntryCount).toBe(1);
     expect(told).toEqual([
       { detailType: 's3RecordExtraction', rules: ['transformRule', 'observeRule'] },
-      { detailType: 'other', rules: [] },
+      { detailType: 'other', rules: ['both'] },
     ]);
 
     stop();

@@ -355,8 +355,11 @@ export class LocalEventBus {
     for (const [i, a] of accepted.entries()) this.enqueue(a.targets, a.event, seq === 0 ? 0 : seq + i, now);
     if (this.acceptedListeners.size > 0) {
       for (const { event } of accepted) {
-        const rules = this.router.matchNames(event);
-        for (const listener of this.acceptedListeners) listener(event, rules);
+        // The router matches routes (a rule's per target): name each matching rule once.
+        const rules = new Set(
+          this.router.matchNames(event).map((route) => this.routes.get(route)?.rule ?? route),
+        );
+        for (const listener of this.acceptedListeners) listener(event, [...rules]);
       }
     }
     return results;

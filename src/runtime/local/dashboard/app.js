@@ -124,7 +124,7 @@ function drawRules(rules) {
     rules.map((r) => {
       const tr = document.createElement('tr');
       tr.dataset.rule = r.name;
-      tr.append(cell(r.name), cell(r.target));
+      tr.append(cell(r.enabled ? r.name : `${r.name} (disabled)`), cell(r.targets.join(', ')));
       const matched = cell(number(r.matched), 'n');
       matched.dataset.field = 'matched';
       tr.append(matched);

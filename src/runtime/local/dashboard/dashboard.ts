@@ -94,7 +94,8 @@ export interface Snapshot {
     deadLettered: number;
     dlq: number;
   }[];
-  rules: { name: string; target: string; matched: number }[];
+  /** Every rule on the bus (the pipeline's and users'), with the events it matched since the start. */
+  rules: { name: string; targets: string[]; enabled: boolean; matched: number }[];
   tail: TailEntry[];
 }
 
@@ -432,9 +433,12 @@ export class Dashboard {
       deadLettered: metrics.deadLettered[target] ?? 0,
       dlq: metrics.dlq[target] ?? 0,
     }));
-    const rules = this.pipeline.bus
-      .listRules()
-      .map((r) => ({ name: r.name, target: r.target, matched: this.matched.get(r.name) ?? 0 }));
+    const rules = this.pipeline.bus.listRules().map((r) => ({
+      name: r.name,
+      targets: [...r.targets],
+      enabled: r.enabled,
+      matched: this.matched.get(r.name) ?? 0,
+    }));
     const fresh = this.tail.filter((e) => e.seq > this.sentTailSeq).slice(-TAIL_PER_SNAPSHOT);
     if (consumeTail) this.sentTailSeq = this.tailSeq;
     const tail = fresh.map(({ seq: _, ...entry }) => entry);
