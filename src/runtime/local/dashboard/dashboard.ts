@@ -181,7 +181,8 @@ export class Dashboard {
   private readonly timer: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
   private readonly matched = new Map<string, number>();
-  private readonly tail: (TailEntry & { seq: number })[] = [];
+  /** The newest accepted events, a ring: entry `seq % TAIL_SIZE` (the entries are built when sent). */
+  private readonly tail: { event: AnyEvent; rules: readonly string[] }[] = [];
   private tailSeq = 0;
   private sentTailSeq = 0;
   private readonly history: number[][] = [];
@@ -231,19 +232,26 @@ export class Dashboard {
 
   private accepted(event: AnyEvent, rules: readonly string[]): void {
     for (const rule of rules) this.matched.set(rule, (this.matched.get(rule) ?? 0) + 1);
-    // Names only: the detail's run and row, never its values.
-    const entry = {
-      seq: ++this.tailSeq,
-      id: event.id,
-      time: event.time,
-      source: event.source,
-      detailType: event['detail-type'],
-      run: text(field(event.detail, 'run')),
-      row: rowNumber(field(event.detail, 'row')),
-      rules: [...rules],
-    };
-    if (this.tail.length >= TAIL_SIZE) this.tail.shift();
-    this.tail.push(entry);
+    // Kept by reference (a million-row run puts millions): read when a snapshot is sent.
+    this.tail[this.tailSeq++ % TAIL_SIZE] = { event, rules };
+  }
+
+  /** The tail entries accepted after `seq`, oldest first, at most `max`: names only, never values. */
+  private tailSince(seq: number, max: number): TailEntry[] {
+    const entries: TailEntry[] = [];
+    for (let n = Math.max(seq, this.tailSeq - Math.min(max, TAIL_SIZE)); n < this.tailSeq; n++) {
+      const { event, rules } = this.tail[n % TAIL_SIZE] as { event: AnyEvent; rules: readonly string[] };
+      entries.push({
+        id: event.id,
+        time: event.time,
+        source: event.source,
+        detailType: event['detail-type'],
+        run: text(field(event.detail, 'run')),
+        row: rowNumber(field(event.detail, 'row')),
+        rules: [...rules],
+      });
+    }
+    return entries;
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -439,9 +447,8 @@ export class Dashboard {
       enabled: r.enabled,
       matched: this.matched.get(r.name) ?? 0,
     }));
-    const fresh = this.tail.filter((e) => e.seq > this.sentTailSeq).slice(-TAIL_PER_SNAPSHOT);
+    const tail = this.tailSince(this.sentTailSeq, TAIL_PER_SNAPSHOT);
     if (consumeTail) this.sentTailSeq = this.tailSeq;
-    const tail = fresh.map(({ seq: _, ...entry }) => entry);
     return { time: now, runs, throughput, stages: this.stages, targets, rules, tail };
   }
 
