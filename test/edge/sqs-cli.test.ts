@@ -115,6 +115,14 @@ describe('aws sqs (the Query protocol) against the local stack', () => {
     expect(all.QueueUrls).toContain(`http://127.0.0.1:${t.stack.edge.port}/000000000000/transform-dlq`);
   });
 
+  it('receives from an empty queue and lists none: empty results the CLI can read', async () => {
+    const { QueueUrl } = await run('create-queue', '--queue-name', 'cli-empty');
+    const received = await run('receive-message', '--queue-url', QueueUrl as string);
+    expect(received).toEqual({});
+    expect(await run('list-queues', '--queue-name-prefix', 'none-such-')).toEqual({});
+    expect(await run('get-queue-attributes', '--queue-url', QueueUrl as string)).toEqual({});
+  });
+
   it("answers errors with SQS's codes, as the CLI prints them", async () => {
     const missing = await aws(t.stack.endpoint, ['sqs', 'get-queue-url', '--queue-name', 'nowhere']);
     expect(missing.code).not.toBe(0);

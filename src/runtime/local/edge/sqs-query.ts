@@ -133,11 +133,27 @@ function xmlOf(action: string, value: unknown): string {
   return xml;
 }
 
+/** Actions whose answer is only its metadata: every other answer has its `<ActionResult>`, even empty. */
+const NO_RESULT = new Set([
+  'DeleteMessage',
+  'DeleteQueue',
+  'PurgeQueue',
+  'SetQueueAttributes',
+  'ChangeMessageVisibility',
+  'TagQueue',
+  'UntagQueue',
+  'AddPermission',
+  'RemovePermission',
+]);
+
 /** An answer in the Query protocol's XML. */
 export function queryResponse(action: string, output: Body, requestId: string): string {
-  const result = Object.keys(output).length
-    ? `<${action}Result>${xmlOf(action, output)}</${action}Result>`
-    : '';
+  // A client finds the result by its wrapper: an empty ReceiveMessage still answers
+  // `<ReceiveMessageResult/>` (the AWS CLI fails on a response without it).
+  const result =
+    NO_RESULT.has(action) && Object.keys(output).length === 0
+      ? ''
+      : `<${action}Result>${xmlOf(action, output)}</${action}Result>`;
   return (
     `<?xml version="1.0" encoding="UTF-8"?>\n<${action}Response xmlns="${NAMESPACE}">${result}` +
     `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`
