@@ -425,12 +425,17 @@ export class LocalEventBus {
     return new Promise((resolve) => this.pipelineIdleWaiters.push(resolve));
   }
 
-  /** Events queued or in flight, per target. */
   /** Deliveries retried and events dead-lettered since the bus started. */
   stats(): { retried: number; deadLettered: number } {
     return { retried: this.retriedTotal, deadLettered: this.deadLetteredTotal };
   }
 
+  /** Events a target holds: queued, in flight or waiting for a retry. */
+  held(target: string): number {
+    return this.targets.get(target)?.held ?? 0;
+  }
+
+  /** Events queued or in flight, per target. */
   depth(): Record<string, number> {
     const depth: Record<string, number> = {};
     for (const [name, q] of this.targets) depth[name] = q.length + q.inFlightEvents;
