@@ -862,12 +862,24 @@ describe('stopping with a user target still retrying', () => {
         await t.close();
       }
       const tried = endpoint.requests.length;
-      endpoint.statuses = [];
+      // Still down at the next start: the start (its recovery) does not wait for the user target.
       t = await startTestStack({ stateDir });
       try {
         await eventually(
           async () => endpoint.requests.length,
           (n) => n > tried,
+          'a retry after restart',
+        );
+      } finally {
+        await t.close();
+      }
+      const triedAgain = endpoint.requests.length;
+      endpoint.statuses = [];
+      t = await startTestStack({ stateDir });
+      try {
+        await eventually(
+          async () => endpoint.requests.length,
+          (n) => n > triedAgain,
           'the delivery after restart',
         );
         await t.stack.pipeline.bus.whenIdle();

@@ -12,7 +12,13 @@ import type { PutEventsEntry } from '../../src/pipeline/events.ts';
 import { RuleIndex } from '../../src/patterns/index.ts';
 import { type DeadLetter, LocalEventBus } from '../../src/runtime/local/bus.ts';
 import { Journal } from '../../src/runtime/local/journal.ts';
-import { UserRules, UserRulesFileError, userTargetName } from '../../src/runtime/local/user-rules.ts';
+import {
+  UserRules,
+  UserRulesFileError,
+  userTargetDelivery,
+  userTargetName,
+} from '../../src/runtime/local/user-rules.ts';
+import { backoffDelayMs } from '../../src/adapters/backoff.ts';
 
 const delivery = (overrides: Partial<TargetDelivery> = {}): TargetDelivery => ({
   concurrency: 2,
@@ -144,6 +150,21 @@ describe('a user target that is down', () => {
       ['user~r~down'],
       ['user~r~down'],
     ]);
+  });
+});
+
+describe("a user target's default retry policy", () => {
+  it('spreads its 185 retries over about a day, as AWS does', () => {
+    const policy = userTargetDelivery({ Id: 't', Arn: 'arn:aws:logs:us-east-1:000000000000:log-group:g' });
+    expect(policy.maxAttempts).toBe(186);
+    const policyBackoff = { baseDelayMs: policy.retryBaseDelayMs, maxDelayMs: policy.retryMaxDelayMs };
+    let expectedMs = 0;
+    // Full jitter waits half the cap on average.
+    for (let attempt = 1; attempt < policy.maxAttempts; attempt++)
+      expectedMs += backoffDelayMs(attempt, policyBackoff, () => 0.5);
+    const hours = expectedMs / 3_600_000;
+    expect(hours).toBeGreaterThan(20);
+    expect(hours).toBeLessThanOrEqual(24);
   });
 });
 

@@ -110,7 +110,7 @@ export const USER_TARGET_MAX_RETRY_DELAY_MS = 15 * 60_000;
 export const USER_TARGET_MAX_HELD = 10_000;
 
 /** How a user target is delivered to: one event at a time as AWS does, a few at once, AWS's retry defaults. */
-function deliveryOf(target: UserTarget): TargetDelivery {
+export function userTargetDelivery(target: UserTarget): TargetDelivery {
   return {
     concurrency: 4,
     batchSize: 10,
@@ -426,7 +426,7 @@ export class UserRules {
     for (const target of rule.Targets) {
       const name = userTargetName(rule.Name, target.Id);
       if (this.bus.hasTarget(name)) {
-        this.bus.setTargetDelivery(name, deliveryOf(target));
+        this.bus.setTargetDelivery(name, userTargetDelivery(target));
         continue;
       }
       // The handler looks its target up at each delivery: PutTargets may change it meanwhile.
@@ -435,7 +435,7 @@ export class UserRules {
         const found = now?.Targets.find((t) => t.Id === target.Id);
         return now && found ? { rule: now, target: found } : undefined;
       };
-      this.bus.addTarget(name, userTargetHandler(this, current), deliveryOf(target), {
+      this.bus.addTarget(name, userTargetHandler(this, current), userTargetDelivery(target), {
         onDeadLetter: (letter) => userTargetDeadLetter(this, current, letter),
         maxHeld: this.options.maxHeldPerTarget ?? USER_TARGET_MAX_HELD,
       });
