@@ -168,6 +168,37 @@ describe("a user target's default retry policy", () => {
   });
 });
 
+describe('a recovered event', () => {
+  it('keeps the time the bus received it, not its own (client-set) time, for its age and ingestion time', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bus-received-'));
+    const first = busWithFailingUserTarget({ journal: new Journal({ dir }) });
+    const before = Date.now();
+    // An event stamped two days ago: older than the target's maximum event age if counted from then.
+    const twoDaysAgo = new Date(before - 2 * 86_400_000);
+    await first.bus.putEvents([{ ...put('app', 1), Time: twoDaysAgo }]);
+    await first.bus.whenPipelineIdle();
+    first.bus.abandon(['user~r~down']);
+    await first.bus.whenIdle();
+
+    const journal = new Journal({ dir });
+    const bus = new LocalEventBus({ router: new RuleIndex<string>(), journal });
+    const received: number[] = [];
+    const letters: DeadLetter[] = [];
+    bus.addTarget('pipeline', async () => {}, delivery());
+    bus.addTarget(
+      'user~r~down',
+      async (_events, receivedAt) => void received.push(...(receivedAt ?? [])),
+      delivery({ maxEventAgeSeconds: 3_600 }),
+      { maxHeld: 10, onDeadLetter: (letter) => letters.push(letter) },
+    );
+    await bus.recover(journal.pending());
+    await bus.whenIdle();
+    expect(letters).toEqual([]);
+    expect(received).toHaveLength(1);
+    expect(received[0]).toBeGreaterThanOrEqual(before);
+  });
+});
+
 describe('abandon()', () => {
   it('cancels the retries, leaves the events unacknowledged, and the next start delivers them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bus-abandon-'));
@@ -215,6 +246,15 @@ describe('abandon()', () => {
     for (let i = 0; i < 3; i++) await bus.putEvents([put('pipe', i)]);
     await bus.whenIdle();
     expect(checkpointSeq(dir)).toBe(3);
+  });
+
+  it('keeps the checkpoint behind an event that arrives for the target after it was abandoned', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bus-late-'));
+    const { bus } = busWithFailingUserTarget({ journal: new Journal({ dir }) });
+    bus.abandon(['user~r~down']);
+    await bus.putEvents([put('app', 1)]);
+    await bus.whenIdle();
+    expect(await pendingSeqs(new Journal({ dir }))).toEqual([{ seq: 1, targets: ['user~r~down'] }]);
   });
 
   it("lets the pipeline's batches in flight finish: whenIdle waits for them", async () => {

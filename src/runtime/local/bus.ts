@@ -377,11 +377,11 @@ export class LocalEventBus {
       results.push({ FailedEntryCount: failed, Entries: resultEntries });
     }
     let seq = 0;
+    const now = Date.now();
     if (this.journal && accepted.length > 0) {
       // Written before any target can see the events: an accepted event survives a crash.
-      seq = this.journal.append(accepted);
+      seq = this.journal.append(accepted.map((a) => ({ ...a, receivedAt: now })));
     }
-    const now = Date.now();
     for (const [i, a] of accepted.entries()) this.enqueue(a.targets, a.event, seq === 0 ? 0 : seq + i, now);
     if (this.acceptedListeners.size > 0) {
       for (const { event } of accepted) {
@@ -481,7 +481,7 @@ export class LocalEventBus {
    * that had not acknowledged them. Waits for capacity, so recovering a large backlog stays bounded.
    */
   async recover(
-    records: AsyncIterable<{ seq: number; targets: string[]; event: AnyEvent }>,
+    records: AsyncIterable<{ seq: number; targets: string[]; event: AnyEvent; receivedAt?: number }>,
   ): Promise<number> {
     let recovered = 0;
     // Not idle until the journal is read to its end: an idle bus moves the journal's checkpoint,
@@ -490,7 +490,9 @@ export class LocalEventBus {
     try {
       for await (const record of records) {
         await this.waitForCapacity();
-        this.enqueue(record.targets, record.event, record.seq, Date.parse(record.event.time), 'defer');
+        // Lines journaled before the receive time was kept: the event's own time.
+        const receivedAt = record.receivedAt ?? Date.parse(record.event.time);
+        this.enqueue(record.targets, record.event, record.seq, receivedAt, 'defer');
         recovered++;
       }
     } finally {
@@ -526,8 +528,9 @@ export class LocalEventBus {
 
   private enqueueJournaled(targets: string[], event: AnyEvent): void {
     if (targets.length === 0) return;
-    const seq = this.journal ? this.journal.append([{ targets, event }]) : 0;
-    this.enqueue(targets, event, seq, Date.now());
+    const now = Date.now();
+    const seq = this.journal ? this.journal.append([{ targets, event, receivedAt: now }]) : 0;
+    this.enqueue(targets, event, seq, now);
   }
 
   /**
@@ -544,8 +547,11 @@ export class LocalEventBus {
   ): void {
     for (const target of targets) {
       const queue = this.targets.get(target);
-      // Left in the journal for the next start.
-      if (queue?.abandoned) continue;
+      if (queue?.abandoned) {
+        // Left in the journal for the next start: the checkpoint must stay behind it.
+        if (seq) this.keepCheckpoint = true;
+        continue;
+      }
       if (!queue) {
         // A target removed since the event was journaled (a user target, across a restart): acknowledged,
         // or the journal's checkpoint would wait for it forever.
