@@ -319,6 +319,12 @@ describe('user rules file', () => {
     expect(() => openRules(dir, bus)).toThrow(
       /user-rules\.json: rule broken has an event pattern the bus refuses/,
     );
+
+    writeFileSync(
+      join(dir, 'user-rules.json'),
+      document([{ ...sqsRule, Name: 'not-json', EventPattern: '{"source": [', Targets: [] }]),
+    );
+    expect(() => openRules(dir, bus)).toThrow(/rule not-json has an event pattern the bus refuses/);
   });
 
   it('is written for its owner only: it holds API keys and passwords', () => {
