@@ -27,7 +27,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Journal } from '../../src/runtime/local/journal.ts';
 import type { QueueSink } from '../../src/runtime/local/queue-sink.ts';
 import { statePaths } from '../../src/runtime/local/state.ts';
-import { userTargetName } from '../../src/runtime/local/user-rules.ts';
+import { UserRulesFileError, userTargetName } from '../../src/runtime/local/user-rules.ts';
 import { eventually, scanTable, SEED_SOURCE, startTestStack, type TestStack } from './support.ts';
 
 const REGION = 'us-east-1';
@@ -906,5 +906,30 @@ describe('a user rules file', () => {
         `^${statePaths(stateDir).userRules.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a user rules file \\(.*\\); fix or delete it$`,
       ),
     );
+  });
+
+  it('names the rule whose stored pattern the bus refuses, in one line, rather than failing the start raw', async () => {
+    const first = await startTestStack();
+    const stateDir = first.stateDir;
+    await first.close();
+    const rule = {
+      Name: 'edited',
+      EventPattern: '{"source": "my.app"}',
+      State: 'ENABLED',
+      Targets: [{ Id: 'log', Arn: `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:g` }],
+    };
+    writeFileSync(
+      statePaths(stateDir).userRules,
+      JSON.stringify({ version: 1, rules: [rule], connections: [], apiDestinations: [] }),
+    );
+    const refused = await startTestStack({ stateDir }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(UserRulesFileError);
+    expect((refused as Error).message).toMatch(
+      /: rule edited has an event pattern the bus refuses \(.+\); fix/,
+    );
+    expect((refused as Error).message).not.toContain('\n');
   });
 });
