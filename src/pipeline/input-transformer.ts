@@ -3,10 +3,12 @@
  * the event) and `InputTransformer` (`InputPathsMap` + `InputTemplate`), as the EventBridge user
  * guide's "input transformation" describes them. Pure: the local bus's user targets use it.
  *
- * Quoting, as AWS does it: in a JSON template (one that starts with `{`, `[` or `"`), a variable
- * inside a JSON string is inserted as string content (escaped), one outside as its JSON value (a
- * string with its quotes). Any other template is text: variables are inserted as their text.
- * A variable whose path the event lacks is `null` outside quotes and empty inside them.
+ * In a JSON template (one that starts with `{`, `[` or `"`) a variable outside a JSON string is
+ * inserted as its JSON value (a string with its quotes), one inside as text; any other template is
+ * text, variables inserted as their text (the user guide's examples). Two local differences, so that
+ * a JSON template always makes valid JSON: a value inside a JSON string is escaped (AWS documents
+ * that it "doesn't escape values extracted by Input Path"), and a variable whose path the event
+ * lacks is `null` outside quotes and empty inside them (on AWS the variable "isn't created").
  */
 import { AwsApiError } from './errors.ts';
 

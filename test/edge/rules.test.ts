@@ -27,7 +27,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Journal } from '../../src/runtime/local/journal.ts';
 import type { QueueSink } from '../../src/runtime/local/queue-sink.ts';
 import { statePaths } from '../../src/runtime/local/state.ts';
-import { userTargetName } from '../../src/runtime/local/user-rules.ts';
+import { UserRulesFileError, userTargetName } from '../../src/runtime/local/user-rules.ts';
 import { eventually, scanTable, SEED_SOURCE, startTestStack, type TestStack } from './support.ts';
 
 const REGION = 'us-east-1';
@@ -88,6 +88,8 @@ class Endpoint {
   readonly requests: { method: string; headers: IncomingMessage['headers']; body: string }[] = [];
   private server: Server | undefined;
   statuses: number[] = [];
+  /** Answers an error with a body that never ends (written until the client goes away). */
+  endlessErrorBody = false;
 
   async start(): Promise<string> {
     this.server = createServer((req, res) => {
@@ -99,7 +101,14 @@ class Endpoint {
           headers: req.headers,
           body: Buffer.concat(chunks).toString(),
         });
-        res.writeHead(this.statuses.shift() ?? 200).end();
+        const status = this.statuses.shift() ?? 200;
+        if (!this.endlessErrorBody || status < 400) return void res.writeHead(status).end();
+        res.writeHead(status);
+        const chunk = `${'x'.repeat(1023)}\n`;
+        const write = (): void => {
+          if (!res.destroyed) setImmediate(() => (res.write(chunk) ? write() : res.once('drain', write)));
+        };
+        write();
       });
     });
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
@@ -530,7 +539,7 @@ describe('your own rules on the running bus', () => {
       expect(letter?.attributes?.ERROR_MESSAGE).toMatch(/^stage load failed the event: invalid: /);
     });
 
-    it('dead-letters to the DeadLetterConfig queue once the RetryPolicy is exhausted, with AWS attributes', async () => {
+    it('dead-letters an event for a queue that does not exist at once, as NO_RESOURCE, with AWS attributes', async () => {
       sink.create('dlq');
       await rule('exhausting', { source: [APP] }, [
         {
@@ -553,10 +562,13 @@ describe('your own rules on the running bus', () => {
       expect(letter?.attributes).toMatchObject({
         RULE_ARN: `arn:aws:events:${REGION}:${ACCOUNT}:rule/${t.stack.busName}/exhausting`,
         TARGET_ARN: queueArn('never-created'),
-        EXHAUSTED_RETRY_CONDITION: 'MaximumRetryAttemptsExhausted',
-        RETRY_ATTEMPTS: '2',
+        ERROR_CODE: 'NO_RESOURCE',
+        // Not retried (AWS: "if a target resource no longer exists, no retry attempts will happen").
+        RETRY_ATTEMPTS: '0',
       });
-      expect(letter?.attributes?.ERROR_MESSAGE).toMatch(/NonExistentQueue/);
+      // The retry policy did not end it: no EXHAUSTED_RETRY_CONDITION.
+      expect(letter?.attributes).not.toHaveProperty('EXHAUSTED_RETRY_CONDITION');
+      expect(letter?.attributes?.ERROR_MESSAGE).toMatch(/does not exist/);
     });
   });
 
@@ -658,6 +670,8 @@ describe('your own rules on the running bus', () => {
       expect(sink.messages('http-dlq')).toEqual([]);
 
       endpoint.statuses = [400];
+      // The body is not read to its end: a prefix goes into the message, the rest is cancelled.
+      endpoint.endlessErrorBody = true;
       await t.events.send(new PutEventsCommand({ Entries: [appEvent({ n: 2 })] }));
       const [letter] = await eventually(
         async () => sink.messages('http-dlq'),
@@ -667,8 +681,50 @@ describe('your own rules on the running bus', () => {
       await t.stack.pipeline.bus.whenIdle();
       // Not retried: one request for the event.
       expect(endpoint.requests.filter((r) => r.body === '{"n":2}')).toHaveLength(1);
-      expect(letter?.attributes?.ERROR_MESSAGE).toMatch(/answered HTTP 400/);
-      expect(letter?.attributes?.RETRY_ATTEMPTS).toBe('0');
+      endpoint.endlessErrorBody = false;
+      expect(letter?.attributes?.ERROR_MESSAGE).toMatch(/answered HTTP 400: x{500}/);
+      expect((letter?.attributes?.ERROR_MESSAGE ?? '').length).toBeLessThan(1_000);
+      expect(letter?.attributes).toMatchObject({ ERROR_CODE: 'INVALID_PARAMETER', RETRY_ATTEMPTS: '0' });
+      expect(letter?.attributes).not.toHaveProperty('EXHAUSTED_RETRY_CONDITION');
+    });
+
+    it('dead-letters an event whose retries run out with MaximumRetryAttempts and the error code', async () => {
+      sink.create('retry-dlq');
+      const connection = await t.events.send(
+        new CreateConnectionCommand({
+          Name: 'flaky',
+          AuthorizationType: 'API_KEY',
+          AuthParameters: { ApiKeyAuthParameters: { ApiKeyName: 'x-api-key', ApiKeyValue: 'k' } },
+        }),
+      );
+      const destination = await t.events.send(
+        new CreateApiDestinationCommand({
+          Name: 'flaky',
+          ConnectionArn: connection.ConnectionArn,
+          InvocationEndpoint: url,
+          HttpMethod: 'POST',
+        }),
+      );
+      await rule('to-flaky', { source: [APP] }, [
+        {
+          Id: 'flaky',
+          Arn: destination.ApiDestinationArn,
+          RetryPolicy: { MaximumRetryAttempts: 1 },
+          DeadLetterConfig: { Arn: queueArn('retry-dlq') },
+        },
+      ]);
+      endpoint.statuses = [502, 502];
+      await t.events.send(new PutEventsCommand({ Entries: [appEvent({ n: 3 })] }));
+      const [letter] = await eventually(
+        async () => sink.messages('retry-dlq'),
+        (m) => m.length === 1,
+        'the dead letter',
+      );
+      expect(letter?.attributes).toMatchObject({
+        ERROR_CODE: 'THIRD_PARTY_FAILURE',
+        EXHAUSTED_RETRY_CONDITION: 'MaximumRetryAttempts',
+        RETRY_ATTEMPTS: '1',
+      });
     });
   });
 });
@@ -806,12 +862,24 @@ describe('stopping with a user target still retrying', () => {
         await t.close();
       }
       const tried = endpoint.requests.length;
-      endpoint.statuses = [];
+      // Still down at the next start: the start (its recovery) does not wait for the user target.
       t = await startTestStack({ stateDir });
       try {
         await eventually(
           async () => endpoint.requests.length,
           (n) => n > tried,
+          'a retry after restart',
+        );
+      } finally {
+        await t.close();
+      }
+      const triedAgain = endpoint.requests.length;
+      endpoint.statuses = [];
+      t = await startTestStack({ stateDir });
+      try {
+        await eventually(
+          async () => endpoint.requests.length,
+          (n) => n > triedAgain,
           'the delivery after restart',
         );
         await t.stack.pipeline.bus.whenIdle();
@@ -838,5 +906,30 @@ describe('a user rules file', () => {
         `^${statePaths(stateDir).userRules.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a user rules file \\(.*\\); fix or delete it$`,
       ),
     );
+  });
+
+  it('names the rule whose stored pattern the bus refuses, in one line, rather than failing the start raw', async () => {
+    const first = await startTestStack();
+    const stateDir = first.stateDir;
+    await first.close();
+    const rule = {
+      Name: 'edited',
+      EventPattern: '{"source": "my.app"}',
+      State: 'ENABLED',
+      Targets: [{ Id: 'log', Arn: `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:g` }],
+    };
+    writeFileSync(
+      statePaths(stateDir).userRules,
+      JSON.stringify({ version: 1, rules: [rule], connections: [], apiDestinations: [] }),
+    );
+    const refused = await startTestStack({ stateDir }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(UserRulesFileError);
+    expect((refused as Error).message).toMatch(
+      /: rule edited has an event pattern the bus refuses \(.+\); fix/,
+    );
+    expect((refused as Error).message).not.toContain('\n');
   });
 });

@@ -131,7 +131,7 @@ describe('input transformer: quoting and values', () => {
       expected: { v: 'say "hi"\n' },
     },
     {
-      name: 'a string inside quotes is escaped',
+      name: 'a string inside quotes is escaped (a local choice: AWS does not escape)',
       template: '{"v": "<<text>>"}',
       expected: { v: '<say "hi"\n>' },
     },
@@ -151,13 +151,17 @@ describe('input transformer: quoting and values', () => {
       expected: { v: { x: [1] }, l: [1, { a: 'b' }] },
     },
     {
-      name: 'an object inside quotes is its JSON text, escaped',
+      name: 'an object inside quotes is its JSON text, escaped (a local choice: AWS does not escape)',
       template: '{"v": "obj=<obj>"}',
       expected: { v: 'obj={"x":[1]}' },
     },
-    { name: 'a missing path is null outside quotes', template: '{"v": <missing>}', expected: { v: null } },
     {
-      name: 'a missing path is empty inside quotes',
+      name: 'a missing path is null outside quotes (a local choice: AWS creates no variable)',
+      template: '{"v": <missing>}',
+      expected: { v: null },
+    },
+    {
+      name: 'a missing path is empty inside quotes (a local choice: AWS creates no variable)',
       template: '{"v": "[<missing>]"}',
       expected: { v: '[]' },
     },

@@ -43,6 +43,13 @@ export interface BatchOutcome {
   reasons?: ReadonlyMap<string, string>;
   /** Failed events not worth retrying (an HTTP target's 4xx): dead-lettered at once, as on AWS. */
   notRetryable?: ReadonlySet<string>;
+  /** A failed event's error code, for its dead letter (a user target's ERROR_CODE). */
+  codes?: ReadonlyMap<string, string>;
+  /**
+   * Events this process cannot deliver at all (an SQS target when no queues are served): neither
+   * retried nor acknowledged, so the next start that can deliver them finds them in the journal.
+   */
+  deferred?: ReadonlySet<string>;
 }
 
 export type { PutEventsResult, PutEventsResultEntry };
@@ -72,14 +79,26 @@ export interface DeadLetter {
   event: AnyEvent;
   attempts: number;
   reason: string;
-  /** What ended the retries: the attempts, the event's age, or a failure not worth retrying. */
-  exhausted?: 'attempts' | 'age' | 'not-retryable';
+  /**
+   * What ended the retries: the attempts, the event's age, a failure not worth retrying, or the
+   * target already holding its bound of events (TargetOptions.maxHeld).
+   */
+  exhausted?: 'attempts' | 'age' | 'not-retryable' | 'overflow';
+  /** The target's error code for the failure, when it gave one. */
+  code?: string;
 }
 
 /** A target's own settings beyond its delivery. */
 export interface TargetOptions {
   /** Its dead letters go here instead of the bus's onDeadLetter (a user target's DeadLetterConfig). */
   onDeadLetter?: (letter: DeadLetter) => void;
+  /**
+   * Makes it a target bounded on its own (a user target): its events do not count toward the
+   * high-water mark or the pipeline's idleness (whenPipelineIdle), so a target that is down cannot
+   * hold back the pipeline's producers; it holds at most this many events (queued, in flight or
+   * waiting for a retry), and an event beyond that is dead-lettered at once (`overflow`).
+   */
+  maxHeld?: number;
 }
 
 export interface LocalEventBusOptions {
@@ -117,6 +136,8 @@ class TargetQueue {
   abandoned = false;
   /** Its retries waiting for their time. */
   readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Events queued, in flight or waiting for a retry. */
+  held = 0;
 
   constructor(
     readonly name: string,
@@ -126,6 +147,11 @@ class TargetQueue {
     readonly options: TargetOptions = {},
   ) {
     this.deliveries = new PQueue({ concurrency: delivery.concurrency });
+  }
+
+  /** Bounded on its own (TargetOptions.maxHeld): not one of the pipeline's targets. */
+  get ownBound(): boolean {
+    return this.options.maxHeld !== undefined;
   }
 
   get length(): number {
@@ -167,17 +193,20 @@ export class LocalEventBus {
   /** Each route's rule and target (a pipeline rule's route is named as the rule). */
   private readonly routes = new Map<string, { rule: string; target: string }>();
   private readonly highWaterMark: number;
+  /** The pipeline's targets' events queued, in flight or waiting for a retry (targets bounded on their own not counted). */
   private pending = 0;
+  /** The pipeline's targets' retries waiting for their time. */
   private retriesScheduled = 0;
   private retriedTotal = 0;
   private deadLetteredTotal = 0;
   /** Journal readers still feeding the queues (recovery). */
   private feeding = 0;
   private pumpScheduled = false;
-  /** Set once targets are abandoned: their events are unacknowledged, so an idle bus is not all done. */
+  /** Set once events are left unacknowledged for the next start (abandoned or deferred): an idle bus is not all done. */
   private keepCheckpoint = false;
   private capacityWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
+  private pipelineIdleWaiters: (() => void)[] = [];
   private readonly onDeadLetter: ((letter: DeadLetter) => void) | undefined;
   private readonly journal: Journal | undefined;
   private readonly acceptedListeners = new Set<AcceptedListener>();
@@ -236,12 +265,13 @@ export class LocalEventBus {
       const queue = this.targets.get(name);
       if (!queue || queue.abandoned) continue;
       queue.abandoned = true;
-      this.keepCheckpoint = true;
-      this.pending -= queue.drain().length;
+      // Only events it holds stay behind in the journal; a target holding none leaves the checkpoint free.
+      if (queue.held > 0) this.keepCheckpoint = true;
+      this.count(queue, -queue.drain().length);
       for (const timer of queue.retryTimers) {
         clearTimeout(timer);
-        this.retriesScheduled--;
-        this.pending--;
+        if (!queue.ownBound) this.retriesScheduled--;
+        this.count(queue, -1);
       }
       queue.retryTimers.clear();
     }
@@ -347,11 +377,11 @@ export class LocalEventBus {
       results.push({ FailedEntryCount: failed, Entries: resultEntries });
     }
     let seq = 0;
+    const now = Date.now();
     if (this.journal && accepted.length > 0) {
       // Written before any target can see the events: an accepted event survives a crash.
-      seq = this.journal.append(accepted);
+      seq = this.journal.append(accepted.map((a) => ({ ...a, receivedAt: now })));
     }
-    const now = Date.now();
     for (const [i, a] of accepted.entries()) this.enqueue(a.targets, a.event, seq === 0 ? 0 : seq + i, now);
     if (this.acceptedListeners.size > 0) {
       for (const { event } of accepted) {
@@ -380,18 +410,32 @@ export class LocalEventBus {
     return new Promise((resolve) => this.capacityWaiters.push(resolve));
   }
 
-  /** Resolves when no event is queued, in flight or waiting for a retry. */
+  /** Resolves when no event is queued, in flight or waiting for a retry, for any target. */
   whenIdle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Events queued or in flight, per target. */
+  /**
+   * Resolves when the pipeline's own targets hold no event: what a run, a recovery, a redrive or a
+   * replay waits for. Targets bounded on their own (user targets) may still be retrying for hours.
+   */
+  whenPipelineIdle(): Promise<void> {
+    if (this.isPipelineIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.pipelineIdleWaiters.push(resolve));
+  }
+
   /** Deliveries retried and events dead-lettered since the bus started. */
   stats(): { retried: number; deadLettered: number } {
     return { retried: this.retriedTotal, deadLettered: this.deadLetteredTotal };
   }
 
+  /** Events a target holds: queued, in flight or waiting for a retry. */
+  held(target: string): number {
+    return this.targets.get(target)?.held ?? 0;
+  }
+
+  /** Events queued or in flight, per target. */
   depth(): Record<string, number> {
     const depth: Record<string, number> = {};
     for (const [name, q] of this.targets) depth[name] = q.length + q.inFlightEvents;
@@ -437,7 +481,7 @@ export class LocalEventBus {
    * that had not acknowledged them. Waits for capacity, so recovering a large backlog stays bounded.
    */
   async recover(
-    records: AsyncIterable<{ seq: number; targets: string[]; event: AnyEvent }>,
+    records: AsyncIterable<{ seq: number; targets: string[]; event: AnyEvent; receivedAt?: number }>,
   ): Promise<number> {
     let recovered = 0;
     // Not idle until the journal is read to its end: an idle bus moves the journal's checkpoint,
@@ -446,7 +490,9 @@ export class LocalEventBus {
     try {
       for await (const record of records) {
         await this.waitForCapacity();
-        this.enqueue(record.targets, record.event, record.seq, Date.parse(record.event.time));
+        // Lines journaled before the receive time was kept: the event's own time.
+        const receivedAt = record.receivedAt ?? Date.parse(record.event.time);
+        this.enqueue(record.targets, record.event, record.seq, receivedAt, 'defer');
         recovered++;
       }
     } finally {
@@ -482,23 +528,55 @@ export class LocalEventBus {
 
   private enqueueJournaled(targets: string[], event: AnyEvent): void {
     if (targets.length === 0) return;
-    const seq = this.journal ? this.journal.append([{ targets, event }]) : 0;
-    this.enqueue(targets, event, seq, Date.now());
+    const now = Date.now();
+    const seq = this.journal ? this.journal.append([{ targets, event, receivedAt: now }]) : 0;
+    this.enqueue(targets, event, seq, now);
   }
 
-  private enqueue(targets: readonly string[], event: AnyEvent, seq: number, receivedAt: number): void {
+  /**
+   * `overflow`: what becomes of an event for a target already holding its bound (maxHeld): dead-lettered
+   * (a new event), or left unacknowledged in the journal for the next start (a recovered one: a
+   * restart does not turn a backlog into dead letters).
+   */
+  private enqueue(
+    targets: readonly string[],
+    event: AnyEvent,
+    seq: number,
+    receivedAt: number,
+    overflow: 'dead-letter' | 'defer' = 'dead-letter',
+  ): void {
     for (const target of targets) {
       const queue = this.targets.get(target);
-      // Left in the journal for the next start.
-      if (queue?.abandoned) continue;
+      if (queue?.abandoned) {
+        // Left in the journal for the next start: the checkpoint must stay behind it.
+        if (seq) this.keepCheckpoint = true;
+        continue;
+      }
       if (!queue) {
         // A target removed since the event was journaled (a user target, across a restart): acknowledged,
         // or the journal's checkpoint would wait for it forever.
         if (seq) this.journal?.ack(target, [seq]);
         continue;
       }
+      const { maxHeld } = queue.options;
+      if (maxHeld !== undefined && queue.held >= maxHeld) {
+        if (overflow === 'defer' && seq) {
+          this.keepCheckpoint = true;
+          continue;
+        }
+        this.deadLetter(
+          queue,
+          { event, attempts: 0, seq, receivedAt },
+          {
+            reason: `the target already holds ${maxHeld} events it has not delivered (not delivered)`,
+            exhausted: 'overflow',
+          },
+        );
+        if (seq) this.journal?.ack(target, [seq]);
+        continue;
+      }
       queue.push({ event, attempts: 0, seq, receivedAt });
-      this.pending++;
+      this.count(queue, 1);
     }
     this.schedulePump();
   }
@@ -530,6 +608,8 @@ export class LocalEventBus {
     let failedIds: Set<string> | undefined;
     let reasons: ReadonlyMap<string, string> | undefined;
     let notRetryable: ReadonlySet<string> | undefined;
+    let codes: ReadonlyMap<string, string> | undefined;
+    let deferred: ReadonlySet<string> | undefined;
     let reason = '';
     try {
       const outcome = await queue.handler(
@@ -540,6 +620,8 @@ export class LocalEventBus {
         failedIds = new Set(outcome.failedEventIds);
         reasons = outcome.reasons;
         notRetryable = outcome.notRetryable;
+        codes = outcome.codes;
+        deferred = outcome.deferred;
         reason = 'the target reported the event as failed';
       }
     } catch (error) {
@@ -549,11 +631,22 @@ export class LocalEventBus {
     queue.inFlightEvents -= batch.length;
     const done: number[] = [];
     for (const item of batch) {
-      if (failedIds?.has(item.event.id)) {
-        const why = reasons?.get(item.event.id) ?? reason;
-        if (this.retryOrDeadLetter(queue, item, why, notRetryable?.has(item.event.id) ?? false)) continue;
+      const id = item.event.id;
+      if (failedIds?.has(id) && deferred?.has(id) && item.seq) {
+        // Left in the journal for a start that can deliver it.
+        this.count(queue, -1);
+        this.keepCheckpoint = true;
+        continue;
+      }
+      if (failedIds?.has(id)) {
+        const failure = {
+          reason: reasons?.get(id) ?? reason,
+          notRetryable: notRetryable?.has(id) ?? false,
+          ...(codes?.has(id) ? { code: codes.get(id) as string } : {}),
+        };
+        if (this.retryOrDeadLetter(queue, item, failure)) continue;
       } else {
-        this.pending--;
+        this.count(queue, -1);
       }
       if (item.seq) done.push(item.seq);
     }
@@ -568,11 +661,11 @@ export class LocalEventBus {
   private retryOrDeadLetter(
     queue: TargetQueue,
     item: Queued,
-    reason: string,
-    notRetryable: boolean,
+    failure: { reason: string; notRetryable: boolean; code?: string },
   ): boolean {
+    const { reason, notRetryable } = failure;
     if (queue.abandoned) {
-      this.pending--;
+      this.count(queue, -1);
       return true;
     }
     const attempts = item.attempts + 1;
@@ -580,9 +673,8 @@ export class LocalEventBus {
     const delay = backoffDelayMs(attempts, { baseDelayMs: retryBaseDelayMs, maxDelayMs: retryMaxDelayMs });
     const tooOld = Date.now() + delay - item.receivedAt > maxEventAgeSeconds * 1000;
     if (attempts >= maxAttempts || tooOld || notRetryable || queue.removed) {
-      this.pending--;
+      this.count(queue, -1);
       if (queue.removed) return false;
-      this.deadLetteredTotal++;
       const exhausted: NonNullable<DeadLetter['exhausted']> = notRetryable
         ? 'not-retryable'
         : attempts >= maxAttempts
@@ -593,21 +685,22 @@ export class LocalEventBus {
         attempts: `after ${attempts} attempts`,
         age: `past the maximum event age of ${maxEventAgeSeconds} s`,
       }[exhausted];
-      const letter = {
-        target: queue.name,
-        event: item.event,
-        attempts,
-        reason: `${reason} (${why})`,
-        exhausted,
-      };
-      (queue.options.onDeadLetter ?? this.onDeadLetter)?.(letter);
+      this.deadLetter(
+        queue,
+        { ...item, attempts },
+        {
+          reason: `${reason} (${why})`,
+          exhausted,
+          ...(failure.code !== undefined ? { code: failure.code } : {}),
+        },
+      );
       return false;
     }
-    this.retriesScheduled++;
+    if (!queue.ownBound) this.retriesScheduled++;
     this.retriedTotal++;
     const timer = setTimeout(() => {
       queue.retryTimers.delete(timer);
-      this.retriesScheduled--;
+      if (!queue.ownBound) this.retriesScheduled--;
       if (queue.removed) {
         this.dropped(queue, [{ ...item, attempts }]);
         this.settle();
@@ -620,9 +713,29 @@ export class LocalEventBus {
     return true;
   }
 
+  private deadLetter(
+    queue: TargetQueue,
+    item: Queued,
+    letter: Pick<DeadLetter, 'reason' | 'exhausted' | 'code'>,
+  ): void {
+    this.deadLetteredTotal++;
+    (queue.options.onDeadLetter ?? this.onDeadLetter)?.({
+      target: queue.name,
+      event: item.event,
+      attempts: item.attempts,
+      ...letter,
+    });
+  }
+
+  /** Counts events a target takes on (+) or lets go of (-): the pipeline's toward `pending`. */
+  private count(queue: TargetQueue, delta: number): void {
+    queue.held += delta;
+    if (!queue.ownBound) this.pending += delta;
+  }
+
   /** Events a removed target held: no longer pending, acknowledged in the journal. */
   private dropped(queue: TargetQueue, items: readonly Queued[]): void {
-    this.pending -= items.length;
+    this.count(queue, -items.length);
     this.journal?.ack(
       queue.name,
       items.filter((item) => item.seq !== 0).map((item) => item.seq),
@@ -630,8 +743,14 @@ export class LocalEventBus {
     this.settle();
   }
 
-  private isIdle(): boolean {
+  private isPipelineIdle(): boolean {
     return this.pending === 0 && this.retriesScheduled === 0 && this.feeding === 0;
+  }
+
+  private isIdle(): boolean {
+    if (!this.isPipelineIdle()) return false;
+    for (const queue of this.targets.values()) if (queue.held > 0) return false;
+    return true;
   }
 
   private settle(): void {
@@ -640,8 +759,15 @@ export class LocalEventBus {
       this.capacityWaiters = [];
       for (const resolve of waiters) resolve();
     }
-    if (this.isIdle() && !this.keepCheckpoint) this.journal?.checkpoint();
-    if (this.isIdle() && this.idleWaiters.length > 0) {
+    if (this.isPipelineIdle() && this.pipelineIdleWaiters.length > 0) {
+      const waiters = this.pipelineIdleWaiters;
+      this.pipelineIdleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+    // Never past an event a target has not acknowledged, a user target's included.
+    const idle = this.isIdle();
+    if (idle && !this.keepCheckpoint) this.journal?.checkpoint();
+    if (idle && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const resolve of waiters) resolve();

@@ -38,6 +38,8 @@ export interface JournalRecord {
   seq: number;
   targets: string[];
   event: EventEnvelope<unknown>;
+  /** When the bus received the event (epoch ms); absent in lines written before it was kept. */
+  receivedAt?: number;
 }
 
 /** An event to journal, with the targets its rules matched. */
@@ -45,6 +47,11 @@ export interface JournalEntry {
   targets: readonly string[];
   event: EventEnvelope<unknown>;
   detailJson?: string;
+  /**
+   * When the bus received the event (epoch ms): after a restart its age and ingestion time count
+   * from then, not from the event's `time` (which a client may set to any time).
+   */
+  receivedAt?: number;
 }
 
 export interface JournalOptions {
@@ -110,6 +117,7 @@ const journalRecordSchema = z.object({
   seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   targets: z.array(z.string()),
   event: storedEventSchema,
+  receivedAt: z.number().optional(),
 }) satisfies z.ZodType<JournalRecord>;
 
 const checkpointSchema = z.object({ seq: z.number() });
@@ -180,12 +188,12 @@ export class Journal {
   append(entries: readonly JournalEntry[]): number {
     const first = this.reserve(entries.length);
     let text = '';
-    for (const [i, { targets, event, detailJson }] of entries.entries()) {
+    for (const [i, { targets, event, detailJson, receivedAt }] of entries.entries()) {
       const seq = first + i;
       text +=
         detailJson === undefined
-          ? `${JSON.stringify({ seq, targets, event })}\n`
-          : journalLine(seq, targets, event, detailJson);
+          ? `${JSON.stringify({ seq, targets, event, receivedAt })}\n`
+          : journalLine(seq, targets, event, detailJson, receivedAt);
     }
     this.appendLines(first, text);
     return first;
@@ -587,11 +595,13 @@ export function journalLine(
   targets: readonly string[],
   event: EventEnvelope<unknown>,
   detailJson: string,
+  receivedAt?: number,
 ): string {
+  const received = receivedAt === undefined ? '' : `,"receivedAt":${receivedAt}`;
   return (
     `{"seq":${seq},"targets":${JSON.stringify(targets)},"event":{"version":"0","id":"${event.id}",` +
     `"detail-type":${JSON.stringify(event['detail-type'])},"source":${JSON.stringify(event.source)},` +
     `"account":"${event.account}","time":"${event.time}","region":"${event.region}",` +
-    `"resources":${JSON.stringify(event.resources)},"detail":${detailJson}}}\n`
+    `"resources":${JSON.stringify(event.resources)},"detail":${detailJson}}${received}}\n`
   );
 }

@@ -382,7 +382,10 @@ export class LocalPipeline {
       error = e;
     }
     // Completion comes from the observer; if the bus drains first, a row went missing: say so.
-    const counts = await Promise.race([completed, this.bus.whenIdle().then(() => this.tally.counts(run))]);
+    const counts = await Promise.race([
+      completed,
+      this.bus.whenPipelineIdle().then(() => this.tally.counts(run)),
+    ]);
     clearInterval(recordProgress);
     await progressWrite;
     this.completions.delete(run);
@@ -486,7 +489,7 @@ export class LocalPipeline {
         reports.push(await this.abandon(recorded, error instanceof Error ? error.message : String(error)));
       }
     }
-    await this.bus.whenIdle();
+    await this.bus.whenPipelineIdle();
     return reports;
   }
 
@@ -563,7 +566,7 @@ export class LocalPipeline {
         counts.redriven++;
       }
     }
-    await this.bus.whenIdle();
+    await this.bus.whenPipelineIdle();
     for (const [queue, counts] of Object.entries(result))
       counts.deadAgain = await this.deadLetters.count(queue);
     await this.updateTakenUpRuns(touched);
@@ -663,7 +666,7 @@ export class LocalPipeline {
       this.bus.replay(record.event, options.name, rules);
       replayed++;
     }
-    await this.bus.whenIdle();
+    await this.bus.whenPipelineIdle();
     // A replay's events were counted once already: a run without a saved tally keeps its summary.
     await this.updateTakenUpRuns(touched, { addToLegacy: false });
     return replayed;

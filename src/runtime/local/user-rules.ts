@@ -9,7 +9,7 @@
  * (skipped) once it is removed. The pipeline definition's rules are not here: they stay read-only.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { AwsApiError, UserError } from '../../pipeline/errors.ts';
@@ -96,9 +96,21 @@ export const MAX_TARGETS_PER_RULE = 5;
 /** EventBridge's default RetryPolicy: 185 retries over at most 24 hours. */
 export const DEFAULT_MAX_RETRY_ATTEMPTS = 185;
 export const DEFAULT_MAX_EVENT_AGE_SECONDS = 86_400;
+/**
+ * The longest wait between a user target's retries. With full jitter a retry waits half of it on
+ * average, so the default 185 retries take about 23 hours, close to AWS's 24 (the pipeline's own
+ * targets keep their settings from the pipeline definition).
+ */
+export const USER_TARGET_MAX_RETRY_DELAY_MS = 15 * 60_000;
+/**
+ * Events one user target holds at most (queued, in flight or waiting for a retry); beyond that a new
+ * event is dead-lettered at once (ERROR_CODE THROTTLING), a recovered one left in the journal. So a
+ * target that is down keeps memory bounded and never holds back the pipeline.
+ */
+export const USER_TARGET_MAX_HELD = 10_000;
 
 /** How a user target is delivered to: one event at a time as AWS does, a few at once, AWS's retry defaults. */
-function deliveryOf(target: UserTarget): TargetDelivery {
+export function userTargetDelivery(target: UserTarget): TargetDelivery {
   return {
     concurrency: 4,
     batchSize: 10,
@@ -106,7 +118,7 @@ function deliveryOf(target: UserTarget): TargetDelivery {
     maxAttempts: (target.RetryPolicy?.MaximumRetryAttempts ?? DEFAULT_MAX_RETRY_ATTEMPTS) + 1,
     maxEventAgeSeconds: target.RetryPolicy?.MaximumEventAgeInSeconds ?? DEFAULT_MAX_EVENT_AGE_SECONDS,
     retryBaseDelayMs: 100,
-    retryMaxDelayMs: 20_000,
+    retryMaxDelayMs: USER_TARGET_MAX_RETRY_DELAY_MS,
     maxReceiveCount: 1,
   };
 }
@@ -120,6 +132,8 @@ export interface UserRulesOptions {
   file: string;
   /** Where log-group targets write (`StatePaths.logs`). */
   logsDir: string;
+  /** Events one user target holds at most (USER_TARGET_MAX_HELD unless given; tests give less). */
+  maxHeldPerTarget?: number;
   bus: LocalEventBus;
   /** The pipeline definition's rules: listed, never changed here. */
   managedRules: ReadonlySet<string>;
@@ -412,7 +426,7 @@ export class UserRules {
     for (const target of rule.Targets) {
       const name = userTargetName(rule.Name, target.Id);
       if (this.bus.hasTarget(name)) {
-        this.bus.setTargetDelivery(name, deliveryOf(target));
+        this.bus.setTargetDelivery(name, userTargetDelivery(target));
         continue;
       }
       // The handler looks its target up at each delivery: PutTargets may change it meanwhile.
@@ -421,8 +435,9 @@ export class UserRules {
         const found = now?.Targets.find((t) => t.Id === target.Id);
         return now && found ? { rule: now, target: found } : undefined;
       };
-      this.bus.addTarget(name, userTargetHandler(this, current), deliveryOf(target), {
+      this.bus.addTarget(name, userTargetHandler(this, current), userTargetDelivery(target), {
         onDeadLetter: (letter) => userTargetDeadLetter(this, current, letter),
+        maxHeld: this.options.maxHeldPerTarget ?? USER_TARGET_MAX_HELD,
       });
     }
     this.bus.setRule({
@@ -442,7 +457,9 @@ export class UserRules {
     const { file } = this.options;
     mkdirSync(dirname(file), { recursive: true });
     const temp = `${file}.${process.pid}.tmp`;
-    writeFileSync(temp, `${JSON.stringify(this.document, null, 2)}\n`);
+    // It holds connections' API keys and passwords: the owner's only, the temporary file too.
+    writeFileSync(temp, `${JSON.stringify(this.document, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(temp, 0o600);
     renameSync(temp, file);
   }
 }
@@ -460,5 +477,20 @@ function read(file: string): UserRulesDocument {
     throw new UserRulesFileError(
       `${file}: not a user rules file (${result.error.issues[0]?.message}); fix or delete it`,
     );
+  // A pattern the engine refuses (an edited file, or one an older version took) is named here,
+  // rather than failing the start with the engine's exception.
+  for (const rule of result.data.rules) {
+    try {
+      compilePattern(rule.EventPattern);
+    } catch (error) {
+      throw new UserRulesFileError(
+        `${file}: rule ${rule.Name} has an event pattern the bus refuses (${oneLine(error)}); fix the rule in the file or delete it`,
+      );
+    }
+  }
   return result.data;
+}
+
+function oneLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0] as string;
 }

@@ -60,15 +60,35 @@ export function targetKind(arn: string, rules: UserRules): TargetKind | { proble
 
 type Current = () => { rule: UserRule; target: UserTarget } | undefined;
 
-/** A delivery that failed: whether it is worth retrying, and why. */
+/**
+ * The ERROR_CODE values of AWS's dead-letter messages (EventBridge User Guide, "Using dead-letter
+ * queues to process undelivered events") that local deliveries can fail with.
+ */
+export type DeliveryErrorCode =
+  | 'NO_RESOURCE'
+  | 'NO_PERMISSIONS'
+  | 'THROTTLING'
+  | 'TIMEOUT'
+  | 'INVALID_PARAMETER'
+  | 'THIRD_PARTY_FAILURE'
+  | 'SDK_CLIENT_ERROR';
+
+/**
+ * A delivery that failed: whether it is worth retrying, its error code, and why. `defer`: this
+ * process cannot deliver it at all (no SQS queues served): left in the journal for a start that can.
+ */
 class DeliveryFailure extends Error {
   constructor(
     message: string,
     readonly retryable: boolean,
+    readonly code: DeliveryErrorCode,
+    readonly defer = false,
   ) {
     super(message);
   }
 }
+
+const NO_QUEUES = 'the local stack serves no SQS queues in this process';
 
 const rateLimiters = new WeakMap<ApiDestination, WriteRateLimiter>();
 
@@ -78,6 +98,8 @@ export function userTargetHandler(rules: UserRules, current: Current): TargetHan
     const failedEventIds: string[] = [];
     const reasons = new Map<string, string>();
     const notRetryable = new Set<string>();
+    const codes = new Map<string, string>();
+    const deferred = new Set<string>();
     for (const [i, event] of events.entries()) {
       const now = current();
       // Removed while the event waited: nothing to deliver to.
@@ -87,10 +109,16 @@ export function userTargetHandler(rules: UserRules, current: Current): TargetHan
       } catch (error) {
         failedEventIds.push(event.id);
         reasons.set(event.id, error instanceof Error ? error.message : String(error));
-        if (error instanceof DeliveryFailure && !error.retryable) notRetryable.add(event.id);
+        if (error instanceof DeliveryFailure) {
+          codes.set(event.id, error.code);
+          if (!error.retryable) notRetryable.add(event.id);
+          if (error.defer) deferred.add(event.id);
+        } else {
+          codes.set(event.id, 'SDK_CLIENT_ERROR');
+        }
       }
     }
-    return { failedEventIds, reasons, notRetryable };
+    return { failedEventIds, reasons, notRetryable, codes, deferred };
   };
 }
 
@@ -106,14 +134,19 @@ async function deliver(
     ruleArn: rules.bus.ruleArn(rule.Name),
     ingestionTime: ingestedAt.toISOString(),
   });
+  // Journaled under `etl up` for an SQS target, recovered by a process without queues: kept for later.
+  if (isQueueArn(target.Arn) && !rules.queueSink)
+    throw new DeliveryFailure(`Target ${target.Arn}: ${NO_QUEUES}`, true, 'NO_RESOURCE', true);
   const kind = targetKind(target.Arn, rules);
-  if ('problem' in kind) throw new DeliveryFailure(kind.problem, false);
+  if ('problem' in kind) throw new DeliveryFailure(kind.problem, false, 'NO_RESOURCE');
   switch (kind.kind) {
     case 'stage':
       return deliverToStage(rules, kind.stage, event, payload);
     case 'queue':
-      // Throws when the queue is gone: retried, then dead-lettered.
-      return rules.queueSink?.send(target.Arn, payload);
+      // A queue that is gone is dead-lettered without retries, as on AWS.
+      if (!rules.queueSink?.has(target.Arn))
+        throw new DeliveryFailure(`the queue ${target.Arn} does not exist`, false, 'NO_RESOURCE');
+      return rules.queueSink.send(target.Arn, payload);
     case 'log-group':
       return appendToLogGroup(rules.logsDir, kind.group, payload);
     case 'api-destination':
@@ -128,7 +161,7 @@ async function deliverToStage(
   payload: string,
 ): Promise<void> {
   const handler = rules.stage(stage);
-  if (!handler) throw new DeliveryFailure(`no stage ${stage}`, false);
+  if (!handler) throw new DeliveryFailure(`no stage ${stage}`, false, 'NO_RESOURCE');
   let input: unknown;
   try {
     input = JSON.parse(payload);
@@ -136,6 +169,7 @@ async function deliverToStage(
     throw new DeliveryFailure(
       `stage ${stage} takes events as JSON, not the text ${JSON.stringify(payload.slice(0, 80))}`,
       false,
+      'INVALID_PARAMETER',
     );
   }
   // The stage takes events: a transformed input that is not one is the stage's to refuse (as a Lambda would).
@@ -147,7 +181,11 @@ async function deliverToStage(
     const reason = outcome.reasons?.values().next().value as string | undefined;
     // An event the stage does not take will not become one: not retried.
     const invalid = reason?.startsWith('invalid') ?? false;
-    throw new DeliveryFailure(`stage ${stage} failed the event${reason ? `: ${reason}` : ''}`, !invalid);
+    throw new DeliveryFailure(
+      `stage ${stage} failed the event${reason ? `: ${reason}` : ''}`,
+      !invalid,
+      invalid ? 'INVALID_PARAMETER' : 'SDK_CLIENT_ERROR',
+    );
   }
 }
 
@@ -169,7 +207,7 @@ const INVOCATION_TIMEOUT_MS = 5_000;
 
 async function invokeApiDestination(rules: UserRules, arn: string, payload: string): Promise<void> {
   const found = rules.apiDestinationByArn(arn);
-  if (!found) throw new DeliveryFailure(`the API destination ${arn} no longer exists`, false);
+  if (!found) throw new DeliveryFailure(`the API destination ${arn} no longer exists`, false, 'NO_RESOURCE');
   const { destination, connection } = found;
   let limiter = rateLimiters.get(destination);
   if (!limiter) {
@@ -179,6 +217,7 @@ async function invokeApiDestination(rules: UserRules, arn: string, payload: stri
   await limiter.take(1);
   const withBody = destination.HttpMethod !== 'GET' && destination.HttpMethod !== 'HEAD';
   let response: Response;
+  let excerpt = '';
   try {
     response = await fetch(destination.InvocationEndpoint, {
       method: destination.HttpMethod,
@@ -186,16 +225,58 @@ async function invokeApiDestination(rules: UserRules, arn: string, payload: stri
       ...(withBody ? { body: payload } : {}),
       signal: AbortSignal.timeout(INVOCATION_TIMEOUT_MS),
     });
-    await response.arrayBuffer();
+    // The body matters only as a hint in an error message: a capped prefix, the rest never read.
+    if (response.ok) await response.body?.cancel();
+    else excerpt = await bodyPrefix(response, ERROR_EXCERPT_BYTES);
   } catch (error) {
+    const timedOut = error instanceof Error && error.name === 'TimeoutError';
     throw new DeliveryFailure(
       `${destination.InvocationEndpoint}: ${error instanceof Error ? error.message : String(error)}`,
       true,
+      timedOut ? 'TIMEOUT' : 'SDK_CLIENT_ERROR',
     );
   }
   if (response.ok) return;
-  const retryable = response.status === 429 || response.status >= 500;
-  throw new DeliveryFailure(`${destination.InvocationEndpoint} answered HTTP ${response.status}`, retryable);
+  const { status } = response;
+  const retryable = status === 429 || status >= 500;
+  const code: DeliveryErrorCode =
+    status === 429
+      ? 'THROTTLING'
+      : status === 401 || status === 403
+        ? 'NO_PERMISSIONS'
+        : status === 404
+          ? 'NO_RESOURCE'
+          : status >= 500
+            ? 'THIRD_PARTY_FAILURE'
+            : 'INVALID_PARAMETER';
+  throw new DeliveryFailure(
+    `${destination.InvocationEndpoint} answered HTTP ${status}${excerpt ? `: ${excerpt}` : ''}`,
+    retryable,
+    code,
+  );
+}
+
+/** How much of an error response's body goes into the error message. */
+const ERROR_EXCERPT_BYTES = 512;
+
+/** The first `max` bytes of a response's body at most, as one line of text. */
+async function bodyPrefix(response: Response, max: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < max) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    await reader.cancel();
+  }
+  const text = Buffer.concat(chunks).subarray(0, max).toString('utf8');
+  return text.replace(/\s+/g, ' ').trim();
 }
 
 /** The connection's authorization as request headers (API key or basic; the rest is not served). */
@@ -234,18 +315,19 @@ export function userTargetDeadLetter(rules: UserRules, current: Current, letter:
   const attributes = {
     RULE_ARN: rules.bus.ruleArn(rule.Name),
     TARGET_ARN: target.Arn,
-    ERROR_CODE: letter.exhausted === 'not-retryable' ? 'SDK_CLIENT_ERROR' : 'TARGET_ERROR',
+    // A target that already held its bound of events (USER_TARGET_MAX_HELD): it cannot keep up.
+    ERROR_CODE: letter.exhausted === 'overflow' ? 'THROTTLING' : (letter.code ?? 'SDK_CLIENT_ERROR'),
     ERROR_MESSAGE: letter.reason,
-    EXHAUSTED_RETRY_CONDITION:
-      letter.exhausted === 'age'
-        ? 'MaximumEventAgeExhausted'
-        : letter.exhausted === 'attempts'
-          ? 'MaximumRetryAttemptsExhausted'
-          : 'NotRetryable',
+    // Only when the retry policy ended the retries, as on AWS.
+    ...(letter.exhausted === 'age'
+      ? { EXHAUSTED_RETRY_CONDITION: 'MaximumEventAgeInSeconds' }
+      : letter.exhausted === 'attempts'
+        ? { EXHAUSTED_RETRY_CONDITION: 'MaximumRetryAttempts' }
+        : {}),
     RETRY_ATTEMPTS: String(Math.max(0, letter.attempts - 1)),
   };
   try {
-    if (!rules.queueSink) throw new Error('the local stack serves no SQS queues in this process');
+    if (!rules.queueSink) throw new Error(NO_QUEUES);
     rules.queueSink.send(dlq, JSON.stringify(letter.event), attributes);
   } catch (error) {
     rules.warn(
