@@ -29,6 +29,9 @@ const EXPECTED: Record<string, Kind> = {
   DefinitionContextError: 'user',
   NoArchiveError: 'user',
   EdgePortInUseError: 'user',
+  DashboardPortInUseError: 'user',
+  // A user-rules.json that does not read back (hand-edited, or a pattern the bus now refuses).
+  UserRulesFileError: 'user',
   InvalidBucketNameError: 'user',
   // etl scan --table naming a table the state directory does not have.
   NoSuchTableError: 'user',
