@@ -23,6 +23,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   appendFileSync,
   closeSync,
+  fstatSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -363,6 +365,37 @@ function* linesFrom(path: string, start: number): Generator<{ line: Buffer; offs
   }
 }
 
+/**
+ * Cuts a line torn by a crash mid-append off the end of a file, so that the next append starts on
+ * a line of its own (written onto the fragment, an acknowledged message or change would be lost).
+ */
+function cutTornTail(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r+');
+  } catch {
+    return;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const chunk = Buffer.alloc(64 * 1024);
+    let end = size;
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const read = readSync(fd, chunk, 0, end - start, start);
+      const nl = chunk.subarray(0, read).lastIndexOf(10);
+      if (nl !== -1) {
+        end = start + nl + 1;
+        break;
+      }
+      end = start;
+    }
+    if (end < size) ftruncateSync(fd, end);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function parseMessageLine(line: Buffer): MessageLine | undefined {
   try {
     const record = JSON.parse(line.toString('utf8')) as MessageLine;
@@ -489,6 +522,7 @@ export class LocalQueue {
       this.nextSeq = Math.max(this.nextSeq, snapshot.next ?? 1);
       for (const entry of snapshot.entries) this.window.set(entry.seq, entry);
     }
+    cutTornTail(join(this.dir, 'changes.ndjson'));
     for (const line of linesFrom(join(this.dir, 'changes.ndjson'), 0)) {
       let change: Change;
       try {
@@ -514,6 +548,7 @@ export class LocalQueue {
     this.segments.clear();
     for (const first of firsts) {
       const path = join(this.dir, segmentName(first));
+      cutTornTail(path);
       const segment = { size: statSync(path).size, live: 0, newest: 0 };
       this.segments.set(first, segment);
       for (const { line } of linesFrom(path, 0)) {
@@ -539,7 +574,14 @@ export class LocalQueue {
     this.dropEmptySegments();
     // Messages changed since the snapshot were in the window before: take them (and those sent
     // between them) back into it, so that their state counts now.
-    while (this.pending.size > 0 && this.beyond > 0) this.loadMore();
+    // Read on while changes wait and the read pointer moves, even with no unread message left:
+    // deleted messages past it must be passed, or a later loadMore() would bring them back.
+    for (let before = ''; this.pending.size > 0;) {
+      const now = `${this.read.segment}:${this.read.offset}`;
+      if (now === before) break;
+      before = now;
+      this.loadMore();
+    }
     this.pending.clear();
   }
 
