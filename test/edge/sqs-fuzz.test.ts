@@ -129,4 +129,35 @@ describe('SQS requests, fuzzed', () => {
     const health = await rawRequest(port, { method: 'GET', path: '/_etl/health', unsigned: true });
     expect(health.status).toBe(200);
   }, 240_000);
+
+  it('never lets a parameter name reach a prototype, in either protocol', async () => {
+    const port = t.stack.edge.port;
+    const query = (body: string): Promise<{ status: number; body: string }> =>
+      rawRequest(port, {
+        headers: { authorization: SIGNED_FOR_SQS, 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      });
+    const ok = await query(
+      'Action=CreateQueue&QueueName=proto&__proto__.polluted=yes&Attribute.1.constructor.prototype.polluted=yes',
+    );
+    expect(ok.status, ok.body).toBe(200);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // A map entry named __proto__: refused, in the Query protocol and the JSON one.
+    const tagged = await query(
+      `Action=TagQueue&QueueUrl=http://127.0.0.1:${port}/000000000000/proto&Tag.1.Key=__proto__&Tag.1.Value=x`,
+    );
+    expect(tagged.status).toBe(400);
+    expect(tagged.body).toContain('<Code>InvalidParameterValue</Code>');
+    const json = await rawRequest(port, {
+      headers: {
+        authorization: SIGNED_FOR_SQS,
+        'x-amz-target': 'AmazonSQS.SendMessage',
+        'content-type': 'application/x-amz-json-1.0',
+      },
+      body: `{"QueueUrl":"http://127.0.0.1:${port}/000000000000/proto","MessageBody":"m","MessageAttributes":{"__proto__":{"DataType":"String","StringValue":"v"}}}`,
+    });
+    expect(json.status).toBe(400);
+    expect(JSON.parse(json.body).__type).toBe('com.amazonaws.sqs#InvalidParameterValue');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
 });

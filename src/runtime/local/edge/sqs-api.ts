@@ -137,6 +137,12 @@ function stringList(body: Body, member: string): string[] {
   return value as string[];
 }
 
+/** A map key that would set an object's prototype (`__proto__`) rather than a member of it. */
+function assertPlainKey(member: string, key: string): void {
+  if (key === '__proto__')
+    throw sqsError.invalidParameter(`Value ${key} for parameter ${member} is invalid.`);
+}
+
 function stringMap(body: Body, member: string): Record<string, string> {
   const value = body[member];
   if (value === undefined || value === null) return {};
@@ -144,6 +150,7 @@ function stringMap(body: Body, member: string): Record<string, string> {
     throw sqsError.invalidParameter(`Value for parameter ${member} is invalid. Reason: it must be a map.`);
   const map: Record<string, string> = {};
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    assertPlainKey(member, key);
     if (typeof v !== 'string')
       throw sqsError.invalidParameter(
         `Value for parameter ${member}.${key} is invalid. Reason: it must be a string.`,
@@ -160,6 +167,7 @@ function messageAttributes(body: Body, member: string): MessageAttributes | unde
     throw sqsError.invalidParameter(`Value for parameter ${member} is invalid. Reason: it must be a map.`);
   const attributes: MessageAttributes = {};
   for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+    assertPlainKey(member, name);
     const raw = (v ?? {}) as Record<string, unknown>;
     if (typeof raw !== 'object' || typeof raw.DataType !== 'string')
       throw sqsError.invalidParameter(

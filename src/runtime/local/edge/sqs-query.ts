@@ -33,18 +33,22 @@ const MAPS: Record<string, [string, string, string]> = {
 
 type Tree = { [key: string]: Tree | string };
 
-/** The parameters as a tree of their dotted names. */
+/** Names that would reach an object's prototype rather than a member of it. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The parameters as a tree of their dotted names (a parameter naming a prototype is ignored). */
 function tree(params: URLSearchParams): Tree {
-  const root: Tree = {};
+  const root: Tree = Object.create(null) as Tree;
   for (const [key, value] of params) {
     const parts = key.split('.');
+    if (parts.some((part) => PROTOTYPE_KEYS.has(part))) continue;
     let node = root;
     for (const [i, part] of parts.entries()) {
       if (i === parts.length - 1) {
         if (typeof node[part] !== 'object') node[part] = value;
       } else {
         let next = node[part];
-        if (typeof next !== 'object') node[part] = next = {};
+        if (typeof next !== 'object') node[part] = next = Object.create(null) as Tree;
         node = next;
       }
     }
@@ -69,7 +73,7 @@ function toJsonShape(node: Tree): Body {
     if (list) body[list] = numbered(value).map((v) => (typeof v === 'string' ? v : toJsonShape(v)));
     else if (map) {
       const [member, keyField, valueField] = map;
-      const entries: Body = {};
+      const entries = Object.create(null) as Body;
       for (const entry of numbered(value)) {
         if (typeof entry === 'string') continue;
         const name = entry[keyField];
