@@ -15,6 +15,7 @@ import {
   GetQueueUrlCommand,
   InvalidAttributeName,
   ListDeadLetterSourceQueuesCommand,
+  CancelMessageMoveTaskCommand,
   ListMessageMoveTasksCommand,
   ListQueuesCommand,
   ListQueueTagsCommand,
@@ -448,6 +449,69 @@ describe('the SQS API of the local stack', () => {
       SourceArn: dlqArn,
     });
     expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl: url }))).Messages?.[0]?.Body).toBe('poison');
+  });
+
+  it('moves a queue that is its own dead-letter queue once round, and refuses a move onto itself', async () => {
+    const arn = 'arn:aws:sqs:us-east-1:000000000000:ouroboros';
+    const url = await create('ouroboros', { VisibilityTimeout: '0' });
+    await sqs.send(
+      new SetQueueAttributesCommand({
+        QueueUrl: url,
+        Attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: arn, maxReceiveCount: 1 }) },
+      }),
+    );
+    for (const body of ['a', 'b', 'c'])
+      await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
+    // Received once each, then found received too often: each goes to its DLQ, the same queue.
+    await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
+    await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
+
+    const same = await failure(
+      sqs.send(new StartMessageMoveTaskCommand({ SourceArn: arn, DestinationArn: arn })),
+    );
+    expect(same.name).toBe('InvalidParameterValue');
+    // Back to their origin, itself: the three there at the start move, once.
+    await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: arn }));
+    const [task] =
+      (
+        await eventually(
+          () => sqs.send(new ListMessageMoveTasksCommand({ SourceArn: arn })),
+          (r) => r.Results?.[0]?.Status === 'COMPLETED',
+          'the move task',
+        )
+      ).Results ?? [];
+    expect(task).toMatchObject({ ApproximateNumberOfMessagesMoved: 3, ApproximateNumberOfMessagesToMove: 3 });
+    const left = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }));
+    expect(left.Attributes?.ApproximateNumberOfMessages).toBe('3');
+  });
+
+  it('hears a cancel between the batches of a move task, and keeps its rate', async () => {
+    const dlqArn = 'arn:aws:sqs:us-east-1:000000000000:slow-dlq';
+    const dlqUrl = await create('slow-dlq');
+    const url = await create('slow', {
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }),
+    });
+    for (let i = 0; i < 5; i++)
+      await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: `m${i}` }));
+    const { TaskHandle } = await sqs.send(
+      new StartMessageMoveTaskCommand({
+        SourceArn: dlqArn,
+        DestinationArn: 'arn:aws:sqs:us-east-1:000000000000:slow',
+        MaxNumberOfMessagesPerSecond: 1,
+      }),
+    );
+    const cancelled = await sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle }));
+    // One a second: cancelled before the last of the five could move.
+    expect(cancelled.ApproximateNumberOfMessagesMoved).toBeLessThan(5);
+    const [task] = (await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn }))).Results ?? [];
+    expect(task?.Status).toBe('CANCELLED');
+    const count = async (queueUrl: string): Promise<number> =>
+      Number(
+        (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] })))
+          .Attributes?.ApproximateNumberOfMessages,
+      );
+    expect((await count(url)) + (await count(dlqUrl))).toBe(5);
+    expect(await count(dlqUrl)).toBeGreaterThan(0);
   });
 });
 

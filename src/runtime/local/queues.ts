@@ -938,14 +938,18 @@ export class LocalQueue {
     return { visible, inFlight, delayed };
   }
 
-  /** Every message left, for a move task: their bodies, attributes and origin; each removed once `take` accepts it. */
-  drain(take: (message: SendInput) => boolean): number {
+  /**
+   * Up to `max` messages, oldest first, for a move task: their bodies, attributes and origin; each
+   * removed once `take` accepts it. Returns how many were taken (fewer: none left, or `take` refused).
+   */
+  drain(take: (message: SendInput) => boolean, max: number): number {
     let moved = 0;
-    for (;;) {
+    while (moved < max) {
       if (this.window.size === 0 && this.beyond > 0) this.loadMore();
       const entries = [...this.window.values()];
       if (entries.length === 0) return moved;
       for (const entry of entries) {
+        if (moved >= max) return moved;
         const line = this.lineOf(entry);
         if (!line) {
           this.remove(entry);
@@ -964,6 +968,7 @@ export class LocalQueue {
       }
       if (this.beyond === 0 && this.window.size === 0) return moved;
     }
+    return moved;
   }
 
   /** The origins of the messages in the window (for a move task's destination), at most `limit` looked at. */

@@ -21,6 +21,7 @@ import {
   type MessageAttributeValue,
   QUEUE_ATTRIBUTE_RANGES,
   type QueueStore,
+  type SendInput,
   sqsError,
   validateQueueAttribute,
 } from '../queues.ts';
@@ -238,12 +239,15 @@ const QUEUE_URL_SCHEME = 'http';
 const DLQ_RETENTION_SECONDS = 1_209_600;
 const QUEUE_RETENTION_SECONDS = 345_600;
 const DEAD_LETTER_POLL_MS = 200;
+/** Messages a move task without a rate moves between two looks at the event loop. */
+const MOVE_BATCH = 100;
 
 export class SqsApi {
   private readonly letterStates = new Map<string, Map<string, LetterState>>();
   private readonly tasks: MoveTask[] = [];
   private readonly purgedAt = new Map<string, number>();
   private readonly started = Date.now();
+  private closing = false;
 
   constructor(
     private readonly store: QueueStore,
@@ -858,15 +862,28 @@ export class SqsApi {
         .filter((n) => this.store.get(n)?.redrivePolicy?.deadLetterTargetArn === sourceArn);
       if (sources.length === 0) throw notADeadLetterQueue();
       if (destinationArn !== undefined) this.resolveArn(destinationArn, 'DestinationArn');
+      if (destinationArn === sourceArn)
+        throw sqsError.invalidParameter('Source queue arn and destination queue arn cannot be the same.');
+      // The messages there now: those moving back in (a queue that is its own dead-letter queue) wait.
       toMove = source.queue.size;
       run = async (task) => {
-        task.moved = source.queue.drain((message) => {
-          const to = destinationArn ?? message.origin ?? this.store.arnOf(sources[0] as string);
+        const take = (message: SendInput): boolean => {
           if (task.status !== 'RUNNING') return false;
+          const to = destinationArn ?? message.origin ?? this.store.arnOf(sources[0] as string);
           const { origin: _origin, ...rest } = message;
           this.store.sendMessage(to, rest);
           return true;
-        });
+        };
+        for (let left = task.toMove; left > 0 && task.status === 'RUNNING' && !this.closing;) {
+          const moved = source.queue.drain(take, Math.min(left, task.rate ?? MOVE_BATCH));
+          task.moved += moved;
+          left -= moved;
+          if (moved === 0) break;
+          // Between batches: a cancel is heard, and a rate is kept (a batch of `rate` a second).
+          await new Promise((resolve) =>
+            task.rate === undefined ? setImmediate(resolve) : setTimeout(resolve, 1000),
+          );
+        }
       };
     } else throw notADeadLetterQueue();
     const task: MoveTask = {
@@ -938,6 +955,7 @@ export class SqsApi {
 
   /** Waits for every move task under way (the stack is stopping). */
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.tasks.map((t) => t.done));
   }
 }
