@@ -145,4 +145,24 @@ describe('the dead-letter store', () => {
     expect(await store.remove('observe', new Set([keyed[0]?.key as string]))).toBe(0);
     expect(readdirSync(dir).sort()).toEqual(['load.ndjson']);
   });
+
+  it('never lets a removal and a redrive of the same queue interleave: each sees the other whole', async () => {
+    for (let round = 0; round < 20; round++) {
+      const dir = join(tempDir(), 'dlq');
+      const store = new DeadLetterStore(dir);
+      for (const id of ['a', 'b', 'c']) store.append(letter('load', id));
+      const [, b] = await collect(store.keyed('load'));
+      const removing = store.remove('load', new Set([b?.key as string]));
+      const redriven: string[] = [];
+      for await (const queue of store.takeForRedrive('load')) {
+        redriven.push(...ids(await collect(queue.letters)));
+        // Dead-lettered again during the redrive: a new queue file, perhaps on the old one's inode.
+        for (const id of ['w', 'x', 'y', 'z']) store.append(letter('load', id));
+      }
+      // The removal asked first comes first: the redrive takes the queue without b.
+      expect(await removing).toBe(1);
+      expect(redriven).toEqual(['a', 'c']);
+      expect(ids(await collect(store.read({ target: 'load' })))).toEqual(['w', 'x', 'y', 'z']);
+    }
+  });
 });

@@ -107,7 +107,10 @@ export class DeadLetterStore {
       let redriving = join(this.dir, name);
       if (name.endsWith('.ndjson')) {
         const moved = join(this.dir, `${queue}.${Date.now()}.redriving`);
-        await rename(redriving, moved);
+        // Never while a removal reads the queue: a new file (perhaps on the same inode) would
+        // have the old one's tail copied from its offset.
+        const from = redriving;
+        await this.serially(queue, () => rename(from, moved));
         redriving = moved;
       }
       yield { target: queue, letters: readRecords(redriving, deadLetterSchema) };
@@ -133,14 +136,17 @@ export class DeadLetterStore {
    */
   remove(target: string, keys: ReadonlySet<string>): Promise<number> {
     // One at a time per queue: each writes the queue afresh from the last one's result.
-    const removal = (this.removals.get(target) ?? Promise.resolve())
-      .catch(() => undefined)
-      .then(() => this.removeNow(target, keys));
-    this.removals.set(target, removal);
-    return removal;
+    return this.serially(target, () => this.removeNow(target, keys));
   }
 
-  private readonly removals = new Map<string, Promise<unknown>>();
+  /** Runs `work` after everything queued before it for this target's queue: removals and redrives' moves. */
+  private serially<T>(target: string, work: () => Promise<T>): Promise<T> {
+    const next = (this.queueWork.get(target) ?? Promise.resolve()).catch(() => undefined).then(work);
+    this.queueWork.set(target, next);
+    return next;
+  }
+
+  private readonly queueWork = new Map<string, Promise<unknown>>();
 
   private async removeNow(target: string, keys: ReadonlySet<string>): Promise<number> {
     const path = this.queuePath(target);
