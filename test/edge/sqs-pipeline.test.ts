@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import {
   CreateQueueCommand,
+  DeleteMessageBatchCommand,
   DeleteMessageCommand,
   DeleteQueueCommand,
   GetQueueAttributesCommand,
@@ -21,7 +22,8 @@ import {
   StartMessageMoveTaskCommand,
   UnsupportedOperation,
 } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DeadLetterStore } from '../../src/runtime/local/dead-letters.ts';
 import { etl } from '../support/cli.ts';
 import { fiveAttempts } from '../support/definitions.ts';
 import { eventually, SEED_SOURCE, startTestStack, type TestStack } from './support.ts';
@@ -212,4 +214,35 @@ describe("the pipeline's queues and dead-letter queues over SQS", () => {
     const none = await etl(['dlq', 'redrive', '--target', 'load', '--state-dir', t.stateDir]);
     expect(none).toMatchObject({ code: 0, stdout: 'no dead-lettered events\n' });
   }, 120_000);
+
+  it("deletes a batch of a DLQ's letters in one removal of the queue file", async () => {
+    await eventually(
+      () => depth('transform-dlq'),
+      ([visible]) => visible === 2,
+      'the dead letters',
+    );
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: `${base}/transform-dlq`, MaxNumberOfMessages: 10 }),
+    );
+    expect(Messages).toHaveLength(2);
+    const removals = vi.spyOn(DeadLetterStore.prototype, 'remove');
+    try {
+      const result = await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: `${base}/transform-dlq`,
+          Entries: [
+            ...Messages.map((m, i) => ({ Id: `m${i}`, ReceiptHandle: m.ReceiptHandle })),
+            { Id: 'bad', ReceiptHandle: 'not-a-handle' },
+          ],
+        }),
+      );
+      expect(result.Successful?.map((e) => e.Id)).toEqual(['m0', 'm1']);
+      expect(result.Failed?.map((e) => [e.Id, e.Code])).toEqual([['bad', 'ReceiptHandleIsInvalid']]);
+      expect(removals).toHaveBeenCalledTimes(1);
+      expect(removals.mock.calls[0]?.[1].size).toBe(2);
+    } finally {
+      removals.mockRestore();
+    }
+    expect(await depth('transform-dlq')).toEqual([0, 0]);
+  });
 });

@@ -89,6 +89,12 @@ export class DeadLetterStore {
     return count;
   }
 
+  /** What identifies a target's queue file as it is now (undefined: none): it changes with every write. */
+  async version(target: string): Promise<string | undefined> {
+    const now = await stat(this.queuePath(target)).catch(() => undefined);
+    return now ? `${now.ino}:${now.size}:${now.mtimeMs}` : undefined;
+  }
+
   private readonly counted = new Map<string, { size: number; mtimeMs: number; count: number }>();
 
   /**

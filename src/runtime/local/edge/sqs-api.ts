@@ -705,6 +705,17 @@ export class SqsApi {
 
   private async deleteMessageBatch(body: Body): Promise<Body> {
     const queue = this.resolveUrl(body);
+    if (queue.kind === 'dlq') {
+      // The batch's letters in one removal: each removal writes the queue file afresh.
+      const keys = new Set<string>();
+      const result = await this.batch(this.entries(body), (entry) => {
+        const { key, current } = this.letterByHandle(queue.target, required(entry, 'ReceiptHandle'));
+        if (current) keys.add(key);
+        return {};
+      });
+      await this.removeLetters(queue.target, keys);
+      return result;
+    }
     return this.batch(this.entries(body), async (entry) => {
       await this.deleteMessage(queue, required(entry, 'ReceiptHandle'));
       return {};
@@ -742,13 +753,27 @@ export class SqsApi {
     signal: AbortSignal | undefined,
   ): Promise<ReturnType<SqsApi['letterMessage']>[]> {
     const deadline = Date.now() + waitSeconds * 1000;
+    let scanned: string | undefined;
     for (;;) {
-      const received = await this.receiveLettersNow(target, max, visibility);
+      // Read the queue again only once it changed or a letter in flight became visible: a long
+      // poll on a big queue whose letters are all in flight must not reparse it five times a second.
+      const version = await this.pipeline?.deadLetters.version(target);
+      const due = version === undefined || version !== scanned || this.letterDue(target);
+      const received = due ? await this.receiveLettersNow(target, max, visibility) : [];
+      scanned = version;
       if (received.length > 0 || Date.now() >= deadline || signal?.aborted) return received;
       await new Promise((resolve) =>
         setTimeout(resolve, Math.min(DEAD_LETTER_POLL_MS, deadline - Date.now())),
       );
     }
+  }
+
+  /** Whether a letter received before is visible again (or was never received: no state for it). */
+  private letterDue(target: string): boolean {
+    const now = Date.now();
+    for (const state of this.letterStates.get(target)?.values() ?? [])
+      if (state.visibleAt <= now) return true;
+    return false;
   }
 
   private async receiveLettersNow(
@@ -822,8 +847,14 @@ export class SqsApi {
   private async deleteLetter(target: string, handle: string): Promise<void> {
     const { key, current } = this.letterByHandle(target, handle);
     if (!current) return; // an earlier receive's handle, or a letter deleted already: as SQS, nothing to do
-    await this.pipeline?.deadLetters.remove(target, new Set([key]));
-    this.letterStates.get(target)?.delete(key);
+    await this.removeLetters(target, new Set([key]));
+  }
+
+  private async removeLetters(target: string, keys: ReadonlySet<string>): Promise<void> {
+    if (keys.size === 0) return;
+    await this.pipeline?.deadLetters.remove(target, keys);
+    const states = this.letterStates.get(target);
+    for (const key of keys) states?.delete(key);
   }
 
   // ---- message move tasks (DLQ redrive) ----
