@@ -85,7 +85,7 @@ export function registerDelivery(program: Command): void {
     const owner = readLock(statePaths(stateDir).lock);
     // `etl up` owns the state: ask it, through SQS's StartMessageMoveTask, as one would ask AWS.
     const result = owner?.endpoint
-      ? await redriveThroughEndpoint(owner.endpoint, target)
+      ? await redriveThroughEndpoint(owner.endpoint, target, new DeadLetterStore(statePaths(stateDir).dlq))
       : await redriveHere(stateDir, target);
     const targets = Object.entries(result);
     if (json) console.log(JSON.stringify({ targets: result }));
@@ -178,7 +178,11 @@ async function redriveHere(stateDir: string, target: string | undefined): Promis
  * The redrive `etl up` runs for us: a message move task per target's dead-letter queue holding
  * letters, each waited for (ListMessageMoveTasks), then what came back to the queue counted.
  */
-async function redriveThroughEndpoint(endpoint: string, only: string | undefined): Promise<RedriveCounts> {
+async function redriveThroughEndpoint(
+  endpoint: string,
+  only: string | undefined,
+  deadLetters: DeadLetterStore,
+): Promise<RedriveCounts> {
   const client = new SQSClient({
     endpoint,
     region: 'us-east-1',
@@ -189,7 +193,8 @@ async function redriveThroughEndpoint(endpoint: string, only: string | undefined
     const targets = Object.keys(definePipeline().delivery).filter((t) => only === undefined || t === only);
     for (const target of targets.sort()) {
       const queue = await deadLetterQueue(client, targetQueueNames(target).deadLetterQueue);
-      if (!queue || queue.letters === 0) continue;
+      // A redrive a crash cut short left letters the queue's depth does not show: they go too.
+      if (!queue || (queue.letters === 0 && !(await deadLetters.hasLeftovers(target)))) continue;
       const { TaskHandle } = await client.send(new StartMessageMoveTaskCommand({ SourceArn: queue.arn }));
       for (;;) {
         const { Results = [] } = await client.send(

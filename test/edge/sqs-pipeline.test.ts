@@ -3,7 +3,7 @@
  * changed from outside), the DLQ's letters received and deleted as messages, redriven with a move
  * task, and `etl dlq redrive` working while `etl up` holds the state directory.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import {
@@ -245,4 +245,30 @@ describe("the pipeline's queues and dead-letter queues over SQS", () => {
     }
     expect(await depth('transform-dlq')).toEqual([0, 0]);
   });
+
+  it('etl dlq redrive through the stack takes the letters a redrive cut short left behind', async () => {
+    expect(await depth('transform-dlq')).toEqual([0, 0]);
+    const leftover = {
+      time: '2026-01-01T00:00:00.000Z',
+      target: 'transform',
+      event: {
+        version: '0',
+        id: 'left-behind',
+        'detail-type': 's3RecordExtraction',
+        source: SEED_SOURCE,
+        account: '000000000000',
+        time: '2026-01-01T00:00:00Z',
+        region: 'us-east-1',
+        resources: [],
+        detail: { status: 'extracted', run: 'poison', row: 9 },
+      },
+      attempts: 5,
+      reason: 'Error: boom (after 5 attempts)',
+    };
+    writeFileSync(join(t.stateDir, 'dlq', 'transform.1000.redriving'), `${JSON.stringify(leftover)}\n`);
+    const text = await etl(['dlq', 'redrive', '--state-dir', t.stateDir]);
+    expect(text.stderr).toBe('');
+    expect(text).toMatchObject({ code: 1, stdout: 'transform: 1 redriven, 1 dead-lettered again\n' });
+    expect(existsSync(join(t.stateDir, 'dlq', 'transform.1000.redriving'))).toBe(false);
+  }, 120_000);
 });

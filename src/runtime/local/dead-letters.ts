@@ -95,6 +95,13 @@ export class DeadLetterStore {
     return now ? `${now.ino}:${now.size}:${now.mtimeMs}` : undefined;
   }
 
+  /** Whether a redrive a crash cut short left a target's queue behind (`<target>.<ms>.redriving`). */
+  async hasLeftovers(target: string): Promise<boolean> {
+    return (await this.names()).some(
+      (name) => name.endsWith('.redriving') && QUEUE_FILE.exec(name)?.[1] === target,
+    );
+  }
+
   private readonly counted = new Map<string, { size: number; mtimeMs: number; count: number }>();
 
   /**
