@@ -210,6 +210,44 @@ describe('CreateArchive, UpdateArchive and DeleteArchive on a bus started withou
   });
 });
 
+describe('an archive created after events went by', () => {
+  let t: TestStack;
+  beforeAll(async () => {
+    t = await startTestStack();
+  });
+  afterAll(async () => t?.close());
+
+  it('replays nothing from before it existed, though the journal still holds those events', async () => {
+    const busArn = (await t.events.send(new DescribeEventBusCommand({ Name: 'eventbridge-etl' }))).Arn ?? '';
+    const from = new Date(Date.now() - 60_000);
+    // An archive before it, deleted: the events it kept are still in the journal's segments.
+    await t.events.send(new CreateArchiveCommand({ ArchiveName: 'earlier', EventSourceArn: busArn }));
+    await loadSample(t, 'before-the-archive.csv');
+    await t.events.send(new DeleteArchiveCommand({ ArchiveName: 'earlier' }));
+    // In the next second: events of the load's second are not taken for the archive's.
+    const second = Math.floor(Date.now() / 1000);
+    await eventually(
+      async () => Math.floor(Date.now() / 1000),
+      (now) => now > second,
+      'the next second',
+    );
+    const { ArchiveArn } = await t.events.send(
+      new CreateArchiveCommand({ ArchiveName: 'late', EventSourceArn: busArn }),
+    );
+    await t.events.send(
+      new StartReplayCommand({
+        ReplayName: 'from-before',
+        EventSourceArn: ArchiveArn,
+        EventStartTime: from,
+        EventEndTime: new Date(),
+        Destination: { Arn: busArn },
+      }),
+    );
+    expect((await replayed(t, 'from-before')).State).toBe('COMPLETED');
+    expect(await scanTable(t)).toEqual([]);
+  });
+});
+
 describe('CreateArchive on a stack in memory', () => {
   it('is refused with a message that says why: there is no journal to keep', async () => {
     const t = await startTestStack({ inMemory: true });
