@@ -160,4 +160,40 @@ describe('SQS requests, fuzzed', () => {
     expect(JSON.parse(json.body).__type).toBe('com.amazonaws.sqs#InvalidParameterValue');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
+
+  it("answers an unknown JSON operation with the JSON protocol's UnknownOperationException", async () => {
+    const response = await rawRequest(t.stack.edge.port, {
+      headers: {
+        authorization: SIGNED_FOR_SQS,
+        'x-amz-target': 'AmazonSQS.NoSuchThing',
+        'content-type': 'application/x-amz-json-1.0',
+      },
+      body: '{}',
+    });
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.body).__type).toBe('com.amazonaws.sqs#UnknownOperationException');
+  });
+
+  it('leaves characters XML 1.0 cannot hold out of a Query answer that echoes them', async () => {
+    const port = t.stack.edge.port;
+    const created = await rawRequest(port, {
+      headers: { authorization: SIGNED_FOR_SQS, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'Action=CreateQueue&QueueName=echo',
+    });
+    expect(created.status).toBe(200);
+    const name = 'odd\u0001\u001f\uffffname';
+    const response = await rawRequest(port, {
+      headers: { authorization: SIGNED_FOR_SQS, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        Action: 'SetQueueAttributes',
+        QueueUrl: `http://127.0.0.1:${port}/000000000000/echo`,
+        'Attribute.1.Name': name,
+        'Attribute.1.Value': '1',
+      }).toString(),
+    });
+    expect(response.status).toBe(400);
+    expect(response.body).toContain('oddname');
+    // eslint-disable-next-line no-control-regex -- control characters are what it looks for
+    expect(response.body).not.toMatch(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\uffff]/);
+  });
 });

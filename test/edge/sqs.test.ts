@@ -258,7 +258,8 @@ describe('the SQS API of the local stack', () => {
         }),
       ),
     );
-    expect(stale).toBeInstanceOf(MessageNotInflight);
+    expect(stale.name).toBe('InvalidParameterValue');
+    expect(stale.message).toMatch(/The receipt handle has expired/);
     const fourth = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, VisibilityTimeout: 600 })))
       .Messages?.[0];
     expect(fourth?.MessageId).toBe(first?.MessageId);

@@ -77,6 +77,11 @@ export const sqsError = {
       `The input receipt handle "${handle}" is not a valid receipt handle.`,
       404,
     ),
+  expiredHandle: (handle: string): AwsApiError =>
+    new AwsApiError(
+      'InvalidParameterValue',
+      `Value ${handle} for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.`,
+    ),
   notInFlight: (): AwsApiError =>
     new AwsApiError('AWS.SimpleQueueService.MessageNotInflight', 'The message referred to is not in flight.'),
   unsupported: (message: string): AwsApiError =>
@@ -868,7 +873,9 @@ export class LocalQueue {
   changeVisibility(handle: string, seconds: number): void {
     this.assertLive();
     const { entry, current } = this.byHandle(handle);
-    if (!entry || !current || entry.visibleAt <= Date.now()) throw sqsError.notInFlight();
+    // An earlier receive's handle: expired, as SQS says (not the message's state).
+    if (entry && !current) throw sqsError.expiredHandle(handle);
+    if (!entry || entry.visibleAt <= Date.now()) throw sqsError.notInFlight();
     entry.visibleAt = Date.now() + seconds * 1000;
     this.change({ s: entry.seq, v: entry.visibleAt, c: entry.count, f: entry.first, r: entry.nonce });
     if (seconds === 0) this.wake();

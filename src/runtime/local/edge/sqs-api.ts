@@ -725,7 +725,8 @@ export class SqsApi {
   private changeVisibility(queue: Resolved, handle: string, seconds: number): void {
     if (queue.kind === 'user') queue.queue.changeVisibility(handle, seconds);
     else if (queue.kind === 'dlq') {
-      const { state } = this.letterByHandle(queue.target, handle);
+      const { state, current } = this.letterByHandle(queue.target, handle);
+      if (state && !current) throw sqsError.expiredHandle(handle);
       if (!state || state.visibleAt <= Date.now()) throw sqsError.notInFlight();
       state.visibleAt = Date.now() + seconds * 1000;
     } else this.managed(queue, 'ChangeMessageVisibility');

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AwsApiError, JSON_1_0, requestId } from './errors.ts';
-import { jsonErrorName, type SqsApi } from './sqs-api.ts';
+import { jsonErrorName, SQS_OPERATIONS, type SqsApi } from './sqs-api.ts';
 import { queryErrorResponse, queryResponse, readQueryRequest } from './sqs-query.ts';
 
 /** SendMessageBatch takes 10 messages of up to 1 MiB in all, escaped in JSON: room for that. */
@@ -84,6 +84,9 @@ export async function serveSqsJson(
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body))
       throw new AwsApiError('SerializationException', 'The request body must be a JSON object');
+    // The JSON protocol's code for it (the Query protocol's is InvalidAction).
+    if (!(SQS_OPERATIONS as readonly string[]).includes(operation))
+      throw new AwsApiError('UnknownOperationException', `The operation ${operation} is not known.`);
     const output = await api.handle(operation, body as Record<string, unknown>, context(req, res));
     send(res, 200, JSON_1_0, JSON.stringify(output));
   } catch (error) {

@@ -101,8 +101,19 @@ export function readQueryRequest(params: URLSearchParams): { action: string; bod
 
 const NAMESPACE = 'http://queue.amazonaws.com/doc/2012-11-05/';
 
+/**
+ * What XML 1.0 cannot hold even as a character reference: C0 controls but tab, LF and CR, U+FFFE,
+ * U+FFFF and lone surrogates. Left out of answers (an echoed name, say): a client's parser would
+ * refuse the whole document.
+ */
+const NOT_XML = new RegExp(
+  // eslint-disable-next-line no-control-regex -- control characters are what it finds
+  '[\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\uFFFE\\uFFFF]|[\\uD800-\\uDBFF](?![\\uDC00-\\uDFFF])|(?<![\\uD800-\\uDBFF])[\\uDC00-\\uDFFF]',
+  'g',
+);
+
 function escape(text: string): string {
-  return text.replace(/[<>&'"\r]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return text.replace(NOT_XML, '').replace(/[<>&'"\r]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** The element each item of a JSON list is written as, per action where it differs. */
