@@ -210,6 +210,19 @@ describe('the queue store', () => {
     expect((await third?.receive({ max: 10 }))?.map((m) => m.body)).toEqual(['acknowledged after restart']);
   });
 
+  it('computes the MD5OfMessageAttributes other SQS implementations publish in their tests', () => {
+    // sqslite (wcharczuk/sqslite, md5_test.go) and LocalStack (test_sqs_message_attrs_md5).
+    expect(
+      md5OfMessageAttributes({
+        ordinal: { DataType: 'Number', StringValue: '1' },
+        category: { DataType: 'String', StringValue: 'test' },
+      }),
+    ).toBe('d21ae90c49061e927f57df5f5d72be1f');
+    expect(md5OfMessageAttributes({ timestamp: { DataType: 'Number', StringValue: '1493147359900' } })).toBe(
+      '235c5c510d26fb653d073faed50ae77c',
+    );
+  });
+
   it('computes MD5OfMessageAttributes as SQS documents it: names sorted, each part length-prefixed', () => {
     const part = (bytes: Buffer): Buffer => {
       const length = Buffer.alloc(4);
