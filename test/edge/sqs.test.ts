@@ -34,6 +34,7 @@ import {
   StartMessageMoveTaskCommand,
   TagQueueCommand,
   BatchEntryIdsNotDistinct,
+  BatchRequestTooLong,
   TooManyEntriesInBatchRequest,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -363,6 +364,15 @@ describe('the SQS API of the local stack', () => {
     expect(
       await failure(sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: eleven }))),
     ).toBeInstanceOf(TooManyEntriesInBatchRequest);
+    // Attributes count toward a batch's 1 MiB: bodies of 1,000,000 bytes, 300,000 more in attributes.
+    const heavy = Array.from({ length: 5 }, (_, i) => ({
+      Id: `h${i}`,
+      MessageBody: 'b'.repeat(200_000),
+      MessageAttributes: { pad: { DataType: 'String', StringValue: 'a'.repeat(60_000) } },
+    }));
+    expect(
+      await failure(sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: heavy }))),
+    ).toBeInstanceOf(BatchRequestTooLong);
 
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }),

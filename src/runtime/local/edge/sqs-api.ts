@@ -186,6 +186,20 @@ function messageAttributes(body: Body, member: string): MessageAttributes | unde
   return attributes;
 }
 
+/** The bytes message attributes add to a batch (names, types, values), whatever their shape: each entry's own checks come later. */
+function attributesSize(attributes: unknown): number {
+  if (typeof attributes !== 'object' || attributes === null) return 0;
+  let size = 0;
+  for (const [name, value] of Object.entries(attributes)) {
+    const { DataType, StringValue, BinaryValue } = (value ?? {}) as Record<string, unknown>;
+    size += Buffer.byteLength(name);
+    if (typeof DataType === 'string') size += Buffer.byteLength(DataType);
+    if (typeof StringValue === 'string') size += Buffer.byteLength(StringValue);
+    if (typeof BinaryValue === 'string') size += Buffer.from(BinaryValue, 'base64').length;
+  }
+  return size;
+}
+
 /** The name a queue URL (`http://host/<account>/<name>`) names; NonExistentQueue for another account. */
 function queueNameOf(url: string, account: string): string {
   let path: string;
@@ -627,7 +641,10 @@ export class SqsApi {
     this.userQueue(queue, 'SendMessageBatch');
     const entries = this.entries(body);
     const size = entries.reduce(
-      (sum, e) => sum + Buffer.byteLength(typeof e.MessageBody === 'string' ? e.MessageBody : ''),
+      (sum, e) =>
+        sum +
+        Buffer.byteLength(typeof e.MessageBody === 'string' ? e.MessageBody : '') +
+        attributesSize(e.MessageAttributes),
       0,
     );
     if (size > 1_048_576)
