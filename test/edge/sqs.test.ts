@@ -502,7 +502,7 @@ describe('the SQS API of the local stack', () => {
     const url = await create('slow', {
       RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }),
     });
-    for (let i = 0; i < 5; i++)
+    for (let i = 0; i < 20; i++)
       await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: `m${i}` }));
     const { TaskHandle } = await sqs.send(
       new StartMessageMoveTaskCommand({
@@ -512,8 +512,8 @@ describe('the SQS API of the local stack', () => {
       }),
     );
     const cancelled = await sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle }));
-    // One a second: cancelled before the last of the five could move.
-    expect(cancelled.ApproximateNumberOfMessagesMoved).toBeLessThan(5);
+    // One a second: cancelled long before the last of the twenty could move, however busy the machine.
+    expect(cancelled.ApproximateNumberOfMessagesMoved).toBeLessThan(20);
     const [task] = (await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn }))).Results ?? [];
     expect(task?.Status).toBe('CANCELLED');
     const count = async (queueUrl: string): Promise<number> =>
@@ -521,7 +521,7 @@ describe('the SQS API of the local stack', () => {
         (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] })))
           .Attributes?.ApproximateNumberOfMessages,
       );
-    expect((await count(url)) + (await count(dlqUrl))).toBe(5);
+    expect((await count(url)) + (await count(dlqUrl))).toBe(20);
     expect(await count(dlqUrl)).toBeGreaterThan(0);
   });
 });
