@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { TargetDelivery } from '../../src/pipeline/definition.ts';
 import type { PutEventsEntry } from '../../src/pipeline/events.ts';
 import { RuleIndex } from '../../src/patterns/index.ts';
-import { type DeadLetter, LocalEventBus } from '../../src/runtime/local/bus.ts';
+import { type AnyEvent, type DeadLetter, LocalEventBus } from '../../src/runtime/local/bus.ts';
 import { Journal } from '../../src/runtime/local/journal.ts';
 import {
   UserRules,
@@ -77,6 +77,19 @@ function checkpointSeq(dir: string): number {
     return 0;
   }
 }
+
+/** An event as the bus envelopes it, for a journal written directly. */
+const sampleEvent: AnyEvent = {
+  version: '0',
+  id: 'sample',
+  'detail-type': 'x',
+  source: 'pipe',
+  account: '000000000000',
+  time: '2026-11-30T00:00:00Z',
+  region: 'us-east-1',
+  resources: [],
+  detail: { n: 1 },
+};
 
 async function pendingSeqs(journal: Journal): Promise<{ seq: number; targets: string[] }[]> {
   const records: { seq: number; targets: string[] }[] = [];
@@ -285,6 +298,31 @@ describe('abandon()', () => {
     release();
     await idlePromise;
     expect(done).toEqual([7]);
+  });
+});
+
+describe('removeTarget()', () => {
+  it("cancels the removed target's waiting retries: none fires after the journal is closed and taken over", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bus-removed-'));
+    const journal = new Journal({ dir });
+    const first = busWithFailingUserTarget({ journal });
+    // Retries a second apart: the removal falls while one is waiting.
+    first.bus.setTargetDelivery('user~r~down', delivery({ retryBaseDelayMs: 1_000, retryMaxDelayMs: 1_000 }));
+    await first.bus.putEvents([put('app', 1)]);
+    await until(() => first.attempts() >= 1);
+    await first.bus.whenPipelineIdle();
+    first.bus.setRule({ name: 'r', eventPattern: { source: ['app'] }, targets: [], enabled: true });
+    first.bus.removeTarget('user~r~down');
+    await first.bus.whenIdle();
+    journal.close();
+
+    // The next process's journal, with an event of its own not yet delivered.
+    const next = new Journal({ dir });
+    next.append([{ targets: ['pipeline'], event: { ...sampleEvent, id: 'next-1' } }]);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    next.close();
+    expect(await pendingSeqs(new Journal({ dir }))).toEqual([{ seq: 2, targets: ['pipeline'] }]);
+    expect(first.attempts()).toBe(1);
   });
 });
 

@@ -135,7 +135,8 @@ class TargetQueue {
   /** Set when the process stops without waiting for it: what it holds stays in the journal. */
   abandoned = false;
   /** Its retries waiting for their time. */
-  readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Retries waiting for their delay, with the event each will deliver again. */
+  readonly retryTimers = new Map<NodeJS.Timeout, Queued>();
   /** Events queued, in flight or waiting for a retry. */
   held = 0;
 
@@ -251,7 +252,14 @@ export class LocalEventBus {
       throw new Error(`target ${name} is still a rule's target`);
     this.targets.delete(name);
     queue.removed = true;
-    this.dropped(queue, queue.drain());
+    // Its waiting retries go too: a timer left running would outlive the bus (and its journal).
+    const waiting = [...queue.retryTimers.values()];
+    for (const timer of queue.retryTimers.keys()) {
+      clearTimeout(timer);
+      if (!queue.ownBound) this.retriesScheduled--;
+    }
+    queue.retryTimers.clear();
+    this.dropped(queue, [...queue.drain(), ...waiting]);
   }
 
   /**
@@ -268,7 +276,7 @@ export class LocalEventBus {
       // Only events it holds stay behind in the journal; a target holding none leaves the checkpoint free.
       if (queue.held > 0) this.keepCheckpoint = true;
       this.count(queue, -queue.drain().length);
-      for (const timer of queue.retryTimers) {
+      for (const timer of queue.retryTimers.keys()) {
         clearTimeout(timer);
         if (!queue.ownBound) this.retriesScheduled--;
         this.count(queue, -1);
@@ -709,7 +717,7 @@ export class LocalEventBus {
       queue.push({ ...item, attempts });
       this.pump(queue);
     }, delay);
-    queue.retryTimers.add(timer);
+    queue.retryTimers.set(timer, { ...item, attempts });
     return true;
   }
 

@@ -135,6 +135,8 @@ export class Journal {
   private readonly ackFds = new Map<string, number>();
   private nextSeq: number;
   private checkpointSeq: number;
+  /** Closed: acks and checkpoints are ignored, so a late caller cannot touch files a later process owns. */
+  private closed = false;
   /** Seqs appended by this process that some target has yet to acknowledge. */
   private readonly outstanding = new OutstandingSeqs();
   /** Seqs from before a restart that recovery has read and some target has yet to acknowledge. */
@@ -209,7 +211,8 @@ export class Journal {
   }
 
   ack(target: string, seqs: readonly number[]): void {
-    if (seqs.length === 0) return;
+    // After close, nothing: a late caller must not reopen files another process may now own.
+    if (seqs.length === 0 || this.closed) return;
     let fd = this.ackFds.get(target);
     if (fd === undefined) {
       fd = openSync(join(this.dir, `acks-${target}.bin`), 'a');
@@ -230,6 +233,7 @@ export class Journal {
 
   /** Everything so far is acknowledged (the bus is idle): move the checkpoint, clear the acks. */
   checkpoint(): void {
+    if (this.closed) return;
     // Idle before recovery has read what an earlier process left (etl up serves requests while it
     // recovers): those records are not acknowledged, so the checkpoint must not pass them.
     if (this.recoveryFloor !== Infinity) return;
@@ -327,6 +331,7 @@ export class Journal {
   }
 
   close(): void {
+    this.closed = true;
     if (this.segmentFd !== undefined) closeSync(this.segmentFd);
     this.segmentFd = undefined;
     this.currentSegment = undefined;
