@@ -210,6 +210,30 @@ describe('the queue store', () => {
     expect((await third?.receive({ max: 10 }))?.map((m) => m.body)).toEqual(['acknowledged after restart']);
   });
 
+  it("refuses a move from a queue deleted since (its name made again): the new queue's messages stay", async () => {
+    const dir = join(tempDir('etl-queues-'), 'queues');
+    let store = open(dir);
+    const before = store.create('d', {});
+    for (let i = 0; i < 5; i++) before.send({ body: `old-${i}` });
+    store.delete('d');
+    const again = store.create('d', {});
+    for (let i = 0; i < 5; i++) again.send({ body: `new-${i}` });
+    const moved: string[] = [];
+    // What a move task's next batch does with the queue it began with.
+    expect(() =>
+      before.drain((message) => {
+        moved.push(message.body);
+        return true;
+      }, 5),
+    ).toThrow('The specified queue does not exist.');
+    expect(moved).toEqual([]);
+    store.close();
+    store = open(dir);
+    const bodies = (await drain(store, 'd', { delete: false })).map((m) => m.body);
+    expect(bodies).toEqual(['new-0', 'new-1', 'new-2', 'new-3', 'new-4']);
+    store.close();
+  });
+
   it('computes the MD5OfMessageAttributes other SQS implementations publish in their tests', () => {
     // sqslite (wcharczuk/sqslite, md5_test.go) and LocalStack (test_sqs_message_attrs_md5).
     expect(

@@ -950,6 +950,8 @@ export class LocalQueue {
    * removed once `take` accepts it. Returns how many were taken (fewer: none left, or `take` refused).
    */
   drain(take: (message: SendInput) => boolean, max: number): number {
+    // A move task yields between batches: by its next one the queue may be gone, its name reused.
+    this.assertLive();
     let moved = 0;
     while (moved < max) {
       if (this.window.size === 0 && this.beyond > 0) this.loadMore();

@@ -923,7 +923,9 @@ export class SqsApi {
           this.store.sendMessage(to, rest);
           return true;
         };
-        for (let left = task.toMove; left > 0 && task.status === 'RUNNING' && !this.closing;) {
+        let left = task.toMove;
+        while (left > 0 && task.status === 'RUNNING' && !this.closing) {
+          // A queue deleted meanwhile (perhaps made again under its name) fails the task.
           const moved = source.queue.drain(take, Math.min(left, task.rate ?? MOVE_BATCH));
           task.moved += moved;
           left -= moved;
@@ -933,6 +935,8 @@ export class SqsApi {
             task.rate === undefined ? setImmediate(resolve) : setTimeout(resolve, 1000),
           );
         }
+        if (this.closing && left > 0 && task.status === 'RUNNING')
+          throw new Error('The local stack stopped before the task finished.');
       };
     } else throw notADeadLetterQueue();
     const task: MoveTask = {

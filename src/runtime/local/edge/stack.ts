@@ -400,12 +400,14 @@ export class LocalStack {
       for (const object of dropped) {
         this.warn(`${s3Url(object)}: not run (the stack stopped first); the next etl up runs it`);
       }
-      // Long polls end now (empty), before the port closes.
+      // Move tasks stop at their next batch (asked first, so none runs on a closed queue)...
+      const sqsClosed = this.sqs.close();
+      // ...and long polls end now (empty), before the port closes.
       this.pipeline.queues.close();
       // Its event streams never end by themselves: end them so the port closes at once.
       await this.dashboard?.close();
       await this.edge.close();
-      await this.sqs.close();
+      await sqsClosed;
       this.clients.dynamodb.close();
       this.clients.s3.destroy();
       this.s3.close();
