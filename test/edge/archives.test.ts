@@ -17,6 +17,9 @@ import {
   ListArchivesCommand,
   ListReplaysCommand,
   ListRulesCommand,
+  PutEventsCommand,
+  PutRuleCommand,
+  PutTargetsCommand,
   StartReplayCommand,
   UpdateArchiveCommand,
 } from '@aws-sdk/client-eventbridge';
@@ -245,6 +248,57 @@ describe('an archive created after events went by', () => {
     );
     expect((await replayed(t, 'from-before')).State).toBe('COMPLETED');
     expect(await scanTable(t)).toEqual([]);
+  });
+});
+
+describe('an archive and events whose own time is older than it', () => {
+  let t: TestStack;
+  beforeAll(async () => {
+    t = await startTestStack();
+  });
+  afterAll(async () => t?.close());
+
+  it('keeps an event received after it was created, whatever time the event names', async () => {
+    const busArn = (await t.events.send(new DescribeEventBusCommand({ Name: 'eventbridge-etl' }))).Arn ?? '';
+    const { ArchiveArn } = await t.events.send(
+      new CreateArchiveCommand({ ArchiveName: 'kept', EventSourceArn: busArn }),
+    );
+    await t.events.send(new PutRuleCommand({ Name: 'app', EventPattern: '{"source":["my.app"]}' }));
+    await t.events.send(
+      new PutTargetsCommand({
+        Rule: 'app',
+        Targets: [{ Id: 'log', Arn: 'arn:aws:logs:us-east-1:000000000000:log-group:app' }],
+      }),
+    );
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    await t.events.send(
+      new PutEventsCommand({
+        Entries: [{ Source: 'my.app', DetailType: 'old', Detail: '{"n":1}', Time: anHourAgo }],
+      }),
+    );
+    const log = join(t.stateDir, 'logs', 'app.ndjson');
+    const lines = () => readFileSync(log, 'utf8').trim().split('\n');
+    await eventually(
+      async () => lines().length,
+      (n) => n === 1,
+      'the event in the log group',
+    );
+    await t.events.send(
+      new StartReplayCommand({
+        ReplayName: 'old-time',
+        EventSourceArn: ArchiveArn,
+        EventStartTime: new Date(anHourAgo.getTime() - 60_000),
+        EventEndTime: new Date(),
+        Destination: { Arn: busArn },
+      }),
+    );
+    expect((await replayed(t, 'old-time')).State).toBe('COMPLETED');
+    await eventually(
+      async () => lines().length,
+      (n) => n === 2,
+      'the replayed event in the log group',
+    );
+    expect(JSON.parse(lines()[1] as string)).toMatchObject({ 'replay-name': 'old-time', detail: { n: 1 } });
   });
 });
 

@@ -652,15 +652,15 @@ export class LocalPipeline {
     const rules = options.rules ? new Set(options.rules) : undefined;
     const pattern = this.archiveSettings?.eventPattern;
     const archived = pattern === undefined ? undefined : compilePattern(pattern);
-    // Nothing from before the archive existed (the journal may still hold older events).
-    const created = this.archiveSettings?.creationTime;
-    const from =
-      created === undefined ? options.from : new Date(Math.max(options.from.getTime(), created * 1000));
+    // Nothing the bus received before the archive existed (the journal may still hold older events).
+    // Received, not stamped: an event's `time` is the client's to set.
+    const createdMs = (this.archiveSettings?.creationTime ?? 0) * 1000;
     let replayed = 0;
     const touched = new Map<string, TakenUp>();
-    for await (const record of this.journal.archived(from, options.to)) {
+    for await (const record of this.journal.archived(options.from, options.to)) {
       // Replays are journaled too (for durability); they are not archived events to replay again.
       if ('replay-name' in record.event) continue;
+      if ((record.receivedAt ?? Date.parse(record.event.time)) < createdMs) continue;
       if (options.signal?.aborted) break;
       if (options.filter && !options.filter(record.event)) continue;
       if (archived && !archived.matches(record.event)) continue;
