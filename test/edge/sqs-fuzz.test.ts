@@ -125,7 +125,21 @@ describe('SQS requests, fuzzed', () => {
       }),
       { numRuns: RUNS },
     );
-    expect(statuses.some((s) => s === 200)).toBe(true);
+    expect(statuses).toHaveLength(RUNS);
+    // Still serving: a well-formed request after all of them is answered (random requests need not
+    // include one that succeeds).
+    const listed = await rawRequest(port, {
+      headers: {
+        authorization: SIGNED_FOR_SQS,
+        'x-amz-target': 'AmazonSQS.ListQueues',
+        'content-type': 'application/x-amz-json-1.0',
+      },
+      body: '{}',
+    });
+    expect(listed.status, listed.body).toBe(200);
+    expect(JSON.parse(listed.body).QueueUrls).toContain(
+      `http://127.0.0.1:${port}/000000000000/transform-dlq`,
+    );
     const health = await rawRequest(port, { method: 'GET', path: '/_etl/health', unsigned: true });
     expect(health.status).toBe(200);
   }, 240_000);
