@@ -3,7 +3,6 @@
  * GetBucketVersioning, ListObjectVersions (SDK and `aws s3api list-object-versions`), and the landing
  * bucket's runs named by the version, as on AWS.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,32 +22,10 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIdForObject } from '../../src/pipeline/run-id.ts';
 import { statePaths } from '../../src/runtime/local/state.ts';
-import { eventually, rawRequest, startTestStack, type TestStack } from './support.ts';
+import { awsCli, eventually, rawRequest, startTestStack, type TestStack } from './support.ts';
 
 const SAMPLE = readFileSync('data/test_data.csv');
 const VERSION_ID = /^[A-Za-z0-9_-]{32}$/;
-
-function awsCli(endpoint: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      '/usr/bin/aws',
-      [...args, '--endpoint-url', endpoint, '--region', 'us-east-1', '--output', 'json'],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '/tmp',
-          AWS_ACCESS_KEY_ID: 'test-key',
-          AWS_SECRET_ACCESS_KEY: 'test-secret',
-          AWS_CONFIG_FILE: '/dev/null',
-          AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-          AWS_PAGER: '',
-        },
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 describe('versioned buckets', () => {
   let t: TestStack;

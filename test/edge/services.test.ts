@@ -3,35 +3,9 @@
  * protocol its client parses (never S3's XML); the health endpoints, ours and LocalStack's shape.
  * Driven with the AWS SDK v3 and the AWS CLI v2 over HTTP.
  */
-import { execFile } from 'node:child_process';
 import { ListKeysCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawRequest, startTestStack, type TestStack } from './support.ts';
-
-const AWS_CLI = '/usr/bin/aws';
-
-/** Runs the AWS CLI v2 against the edge with dummy credentials; resolves with its exit code and output. */
-function aws(endpoint: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      AWS_CLI,
-      [...args, '--endpoint-url', endpoint, '--region', 'us-east-1', '--output', 'json'],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '/tmp',
-          AWS_ACCESS_KEY_ID: 'test-key',
-          AWS_SECRET_ACCESS_KEY: 'test-secret',
-          AWS_CONFIG_FILE: '/dev/null',
-          AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-          AWS_PAGER: '',
-        },
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+import { awsCli, rawRequest, startTestStack, type TestStack } from './support.ts';
 
 /** An Authorization header of SigV4's shape with `service` in its credential scope. */
 function signedFor(service: string): string {
@@ -56,7 +30,7 @@ describe('services the stack does not serve', () => {
     [['sts', 'get-caller-identity'], 'GetCallerIdentity', 'STS (sts)'],
     [['sns', 'list-topics'], 'ListTopics', 'SNS (sns)'],
   ])('aws %j is told the service is not served, in its own protocol', async (args, operation, name) => {
-    const result = await aws(t.stack.endpoint, args);
+    const result = await awsCli(t.stack.endpoint, args);
     expect(result.code).not.toBe(0);
     // The CLI adds how many retries it made to some protocols' messages: none (501 is not retried).
     expect(result.stderr.trim()).toMatch(
@@ -144,7 +118,7 @@ describe('services the stack does not serve', () => {
   ])(
     'aws dynamodb %s fails with a message naming the operation, not an empty one',
     async (command, operation, items) => {
-      const result = await aws(t.stack.endpoint, ['dynamodb', command, '--transact-items', items]);
+      const result = await awsCli(t.stack.endpoint, ['dynamodb', command, '--transact-items', items]);
       expect(result.code).not.toBe(0);
       expect(result.stderr.trim()).toMatch(
         new RegExp(
@@ -156,10 +130,14 @@ describe('services the stack does not serve', () => {
   );
 
   it('still serves S3, DynamoDB, EventBridge and SQS to the AWS CLI', async () => {
-    expect((await aws(t.stack.endpoint, ['s3api', 'list-buckets'])).code).toBe(0);
-    expect((await aws(t.stack.endpoint, ['sqs', 'list-queues'])).stdout).toContain('/000000000000/transform');
-    expect((await aws(t.stack.endpoint, ['dynamodb', 'list-tables'])).stdout).toContain('TransformedData');
-    expect((await aws(t.stack.endpoint, ['events', 'list-event-buses'])).stdout).toContain('eventbridge-etl');
+    expect((await awsCli(t.stack.endpoint, ['s3api', 'list-buckets'])).code).toBe(0);
+    expect((await awsCli(t.stack.endpoint, ['sqs', 'list-queues'])).stdout).toContain(
+      '/000000000000/transform',
+    );
+    expect((await awsCli(t.stack.endpoint, ['dynamodb', 'list-tables'])).stdout).toContain('TransformedData');
+    expect((await awsCli(t.stack.endpoint, ['events', 'list-event-buses'])).stdout).toContain(
+      'eventbridge-etl',
+    );
   });
 });
 

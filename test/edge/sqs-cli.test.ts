@@ -3,40 +3,15 @@
  * Query protocol (form-encoded `Action=...`, XML answers). CI installs it (.ci/run); when it is
  * missing, this test fails rather than being skipped.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestStack, type TestStack } from './support.ts';
-
-const AWS_CLI = '/usr/bin/aws';
-
-function aws(endpoint: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      AWS_CLI,
-      [...args, '--endpoint-url', endpoint, '--region', 'us-east-1', '--output', 'json'],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '/tmp',
-          AWS_ACCESS_KEY_ID: 'test-key',
-          AWS_SECRET_ACCESS_KEY: 'test-secret',
-          AWS_CONFIG_FILE: '/dev/null',
-          AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-          AWS_PAGER: '',
-        },
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+import { AWS_CLI, awsCli, startTestStack, type TestStack } from './support.ts';
 
 describe('aws sqs (the Query protocol) against the local stack', () => {
   let t: TestStack;
   const run = async (...args: string[]): Promise<Record<string, unknown>> => {
-    const result = await aws(t.stack.endpoint, ['sqs', ...args]);
+    const result = await awsCli(t.stack.endpoint, ['sqs', ...args]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     return result.stdout.trim() ? (JSON.parse(result.stdout) as Record<string, unknown>) : {};
@@ -124,12 +99,12 @@ describe('aws sqs (the Query protocol) against the local stack', () => {
   });
 
   it("answers errors with SQS's codes, as the CLI prints them", async () => {
-    const missing = await aws(t.stack.endpoint, ['sqs', 'get-queue-url', '--queue-name', 'nowhere']);
+    const missing = await awsCli(t.stack.endpoint, ['sqs', 'get-queue-url', '--queue-name', 'nowhere']);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr.trim()).toBe(
       'An error occurred (AWS.SimpleQueueService.NonExistentQueue) when calling the GetQueueUrl operation: The specified queue does not exist.',
     );
-    const managed = await aws(t.stack.endpoint, [
+    const managed = await awsCli(t.stack.endpoint, [
       'sqs',
       'delete-queue',
       '--queue-url',

@@ -1,4 +1,5 @@
 /** A local stack on a free port with a temp state dir, and real SDK v3 clients pointed at its edge. */
+import { execFile } from 'node:child_process';
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
@@ -158,5 +159,34 @@ export function rawRequest(
     );
     req.on('error', reject);
     req.end(options.body);
+  });
+}
+
+/** Debian's AWS CLI v2 (2.9.19 here): CI installs it (.ci/run); tests that need it fail without it. */
+export const AWS_CLI = '/usr/bin/aws';
+
+/** Runs the AWS CLI v2 against the edge with dummy credentials and no config; its exit code and output. */
+export function awsCli(
+  endpoint: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      AWS_CLI,
+      [...args, '--endpoint-url', endpoint, '--region', 'us-east-1', '--output', 'json'],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '/tmp',
+          AWS_ACCESS_KEY_ID: 'test-key',
+          AWS_SECRET_ACCESS_KEY: 'test-secret',
+          AWS_CONFIG_FILE: '/dev/null',
+          AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+          AWS_PAGER: '',
+        },
+      },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
