@@ -134,7 +134,6 @@ class TargetQueue {
   removed = false;
   /** Set when the process stops without waiting for it: what it holds stays in the journal. */
   abandoned = false;
-  /** Its retries waiting for their time. */
   /** Retries waiting for their delay, with the event each will deliver again. */
   readonly retryTimers = new Map<NodeJS.Timeout, Queued>();
   /** Events queued, in flight or waiting for a retry. */
@@ -253,13 +252,7 @@ export class LocalEventBus {
     this.targets.delete(name);
     queue.removed = true;
     // Its waiting retries go too: a timer left running would outlive the bus (and its journal).
-    const waiting = [...queue.retryTimers.values()];
-    for (const timer of queue.retryTimers.keys()) {
-      clearTimeout(timer);
-      if (!queue.ownBound) this.retriesScheduled--;
-    }
-    queue.retryTimers.clear();
-    this.dropped(queue, [...queue.drain(), ...waiting]);
+    this.dropped(queue, [...queue.drain(), ...this.cancelRetries(queue)]);
   }
 
   /**
@@ -275,13 +268,7 @@ export class LocalEventBus {
       queue.abandoned = true;
       // Only events it holds stay behind in the journal; a target holding none leaves the checkpoint free.
       if (queue.held > 0) this.keepCheckpoint = true;
-      this.count(queue, -queue.drain().length);
-      for (const timer of queue.retryTimers.keys()) {
-        clearTimeout(timer);
-        if (!queue.ownBound) this.retriesScheduled--;
-        this.count(queue, -1);
-      }
-      queue.retryTimers.clear();
+      this.count(queue, -queue.drain().length - this.cancelRetries(queue).length);
     }
     this.settle();
   }
@@ -363,7 +350,16 @@ export class LocalEventBus {
   putRequests(requests: readonly (readonly PutEventsEntry[])[]): PutEventsResult[] {
     for (const entries of requests) validatePutEventsRequest(entries);
     const results: PutEventsResult[] = [];
-    const accepted: { event: AnyEvent; targets: string[]; detailJson: string }[] = [];
+    const accepted: {
+      event: AnyEvent;
+      targets: string[];
+      detailJson: string;
+      receivedAt: number;
+      routes?: string[];
+    }[] = [];
+    const now = Date.now();
+    // With a listener, the routes are matched by name (one match per event, not two).
+    const listening = this.acceptedListeners.size > 0;
     for (const entries of requests) {
       const resultEntries: PutEventsResultEntry[] = [];
       let failed = 0;
@@ -380,24 +376,27 @@ export class LocalEventBus {
         // written compacted; JSON.stringify, which built every in-process entry, never breaks lines.
         const spansLines = builtDetail(e) === undefined && LINE_BREAK.test(e.Detail);
         const detailJson = spansLines ? JSON.stringify(parsed.detail) : e.Detail;
-        accepted.push({ event, targets: this.router.match(event), detailJson });
+        if (listening) {
+          const routes = this.router.matchNames(event);
+          const targets = routes.map((route) => (this.routes.get(route) as { target: string }).target);
+          accepted.push({ event, targets, detailJson, receivedAt: now, routes });
+        } else {
+          accepted.push({ event, targets: this.router.match(event), detailJson, receivedAt: now });
+        }
       }
       results.push({ FailedEntryCount: failed, Entries: resultEntries });
     }
     let seq = 0;
-    const now = Date.now();
     if (this.journal && accepted.length > 0) {
       // Written before any target can see the events: an accepted event survives a crash.
-      seq = this.journal.append(accepted.map((a) => ({ ...a, receivedAt: now })));
+      seq = this.journal.append(accepted);
     }
     for (const [i, a] of accepted.entries()) this.enqueue(a.targets, a.event, seq === 0 ? 0 : seq + i, now);
-    if (this.acceptedListeners.size > 0) {
-      for (const { event } of accepted) {
-        // The router matches routes (a rule's per target): name each matching rule once.
-        const rules = new Set(
-          this.router.matchNames(event).map((route) => this.routes.get(route)?.rule ?? route),
-        );
-        for (const listener of this.acceptedListeners) listener(event, [...rules]);
+    if (listening) {
+      for (const { event, routes = [] } of accepted) {
+        // A route is a rule's per target: name each matching rule once.
+        const rules = [...new Set(routes.map((route) => this.routes.get(route)?.rule ?? route))];
+        for (const listener of this.acceptedListeners) listener(event, rules);
       }
     }
     return results;
@@ -739,6 +738,15 @@ export class LocalEventBus {
   private count(queue: TargetQueue, delta: number): void {
     queue.held += delta;
     if (!queue.ownBound) this.pending += delta;
+  }
+
+  /** Cancels a target's waiting retries; returns the events they would have delivered. */
+  private cancelRetries(queue: TargetQueue): Queued[] {
+    const waiting = [...queue.retryTimers.values()];
+    for (const timer of queue.retryTimers.keys()) clearTimeout(timer);
+    if (!queue.ownBound) this.retriesScheduled -= waiting.length;
+    queue.retryTimers.clear();
+    return waiting;
   }
 
   /** Events a removed target held: no longer pending, acknowledged in the journal. */
