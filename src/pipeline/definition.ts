@@ -53,6 +53,14 @@ export function targetQueueNames(target: string): { queue: string; deadLetterQue
   return { queue: target, deadLetterQueue: `${target}-dlq` };
 }
 
+/** The name of the definition's rule that delivers to `target` (each target has one). */
+export function ruleOfTarget(
+  definition: Pick<PipelineDefinition, 'rules'>,
+  target: string,
+): string | undefined {
+  return definition.rules.find((r) => r.target === target)?.name;
+}
+
 export interface RuleDefinition {
   /** Rule name on the bus (the seed's construct ids). */
   name: string;

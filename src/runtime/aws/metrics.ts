@@ -5,7 +5,7 @@
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { ETL_METRICS, EXTRACT_STAGE, type MetricDefinition } from '../../pipeline/metric-names.ts';
-import type { PipelineDefinition } from '../../pipeline/definition.ts';
+import { type PipelineDefinition, ruleOfTarget } from '../../pipeline/definition.ts';
 import type { InputOutcome } from '../../stages/contract.ts';
 import { countOutcomes } from '../../stages/outcome-counts.ts';
 import { SERVICE_NAME } from './config.ts';
@@ -75,7 +75,7 @@ export function metricsOf(definition: PipelineDefinition): EtlMetrics {
 
 /** The rule of the definition that delivers to this target. */
 export function ruleOf(definition: PipelineDefinition, target: string): TargetOfRule {
-  const rule = definition.rules.find((r) => r.target === target);
-  if (!rule) throw new Error(`no rule of the definition targets ${target}`);
-  return { rule: rule.name, target };
+  const rule = ruleOfTarget(definition, target);
+  if (rule === undefined) throw new Error(`no rule of the definition targets ${target}`);
+  return { rule, target };
 }

@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoItemWriter } from '../../adapters/dynamodb-writer.ts';
 import { WriteRateLimiter } from '../../adapters/write-rate.ts';
-import { definePipeline, type PipelineDefinition } from '../../pipeline/definition.ts';
+import { definePipeline, type PipelineDefinition, ruleOfTarget } from '../../pipeline/definition.ts';
 import { type InputFormat, mappingForInput } from '../../pipeline/input-format.ts';
 import {
   keyAttributes,
@@ -750,7 +750,7 @@ export class LocalPipeline {
     };
     const publisher = this.wrapStagePublisher(this.handlerPublisher());
     // The bus delivers again what the stage driver says to retry, with the bus's backoff.
-    const ruleOf = (name: string): string => rules.find((r) => r.target === name)?.name ?? name;
+    const ruleOf = (name: string): string => ruleOfTarget(this.definition, name) ?? name;
     const target = <D>(name: string, stage: Stage<D>): TargetHandler => {
       const handler: TargetHandler = async (events) => {
         const inputs = events.map((event) => ({ id: event.id, event }));

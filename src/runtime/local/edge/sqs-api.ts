@@ -31,7 +31,8 @@ type Body = Record<string, unknown>;
 
 /** What the SQS API needs of the pipeline: its targets, their depth, their dead letters and redrive. */
 export interface PipelineQueueSource {
-  readonly busName: string;
+  /** A rule's ARN, as the bus names it. */
+  ruleArn(rule: string): string;
   /** The pipeline's targets and the rule that feeds each. */
   readonly targets: readonly { target: string; rule: string; maxReceiveCount: number }[];
   /** Events queued or in flight per target. */
@@ -826,11 +827,10 @@ export class SqsApi {
   private letterMessage(target: string, key: string, letter: DeadLetterRecord, state: LetterState) {
     const body = JSON.stringify(letter.event);
     const rule = this.pipeline?.targets.find((t) => t.target === target)?.rule ?? target;
-    const region = this.store.region;
     const attributes: MessageAttributes = {
       RULE_ARN: {
         DataType: 'String',
-        StringValue: `arn:aws:events:${region}:${this.account}:rule/${this.pipeline?.busName}/${rule}`,
+        StringValue: this.pipeline?.ruleArn(rule) ?? rule,
       },
       TARGET_ARN: { DataType: 'String', StringValue: this.arnOf(targetQueueNames(target).queue) },
       ERROR_CODE: { DataType: 'String', StringValue: 'SDK_CLIENT_ERROR' },

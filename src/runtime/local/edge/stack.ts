@@ -14,7 +14,7 @@ import {
   openS3Object,
   s3Url,
 } from '../../../adapters/s3-object-source.ts';
-import type { PipelineDefinition } from '../../../pipeline/definition.ts';
+import { type PipelineDefinition, ruleOfTarget } from '../../../pipeline/definition.ts';
 import { UserError } from '../../../pipeline/errors.ts';
 import { runIdForObject } from '../../../pipeline/run-id.ts';
 import { ExtractError } from '../../../stages/extract.ts';
@@ -218,10 +218,10 @@ export class LocalStack {
       events.serve(new ArchivesApi(events, started.bus, started.archive ? started : undefined));
       const { definition } = started;
       const sqs = new SqsApi(started.queues, {
-        busName: started.bus.name,
+        ruleArn: (rule) => started.bus.ruleArn(rule),
         targets: Object.entries(definition.delivery).map(([target, delivery]) => ({
           target,
-          rule: definition.rules.find((r) => r.target === target)?.name ?? target,
+          rule: ruleOfTarget(definition, target) ?? target,
           maxReceiveCount: delivery.maxReceiveCount,
         })),
         depth: () => started.bus.depth(),
