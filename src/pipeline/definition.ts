@@ -101,6 +101,13 @@ export interface TargetDelivery {
  * How long a failing event is retried before it is dead-lettered: long enough to ride out a table
  * outage of minutes (EventBridge's own default is 24 h), short enough that a run ends the same day.
  */
+/**
+ * EventBridge's RetryPolicy: at most (and by default) 185 retries, over at most (and by default) 24
+ * hours. The limits PutTargets checks and a user target's defaults.
+ */
+export const EVENTBRIDGE_MAX_RETRY_ATTEMPTS = 185;
+export const EVENTBRIDGE_MAX_EVENT_AGE_SECONDS = 86_400;
+
 export const DEFAULT_MAX_EVENT_AGE_SECONDS = 15 * 60;
 
 export interface PipelineDefinition {
@@ -246,7 +253,7 @@ export function definePipeline(
     batchSize,
     maxBatchingWindowSeconds: batchSize > 10 ? 1 : 0,
     // EventBridge's default attempts; the age limit is what ends retries.
-    maxAttempts: 185,
+    maxAttempts: EVENTBRIDGE_MAX_RETRY_ATTEMPTS,
     maxEventAgeSeconds: options.maxEventAgeSeconds ?? DEFAULT_MAX_EVENT_AGE_SECONDS,
     retryBaseDelayMs: 100,
     // Full jitter under a 20 s cap: retries keep probing an outage without hammering a recovery.

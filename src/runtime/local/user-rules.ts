@@ -13,7 +13,11 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { AwsApiError, UserError } from '../../pipeline/errors.ts';
-import type { TargetDelivery } from '../../pipeline/definition.ts';
+import {
+  EVENTBRIDGE_MAX_EVENT_AGE_SECONDS,
+  EVENTBRIDGE_MAX_RETRY_ATTEMPTS,
+  type TargetDelivery,
+} from '../../pipeline/definition.ts';
 import { compilePattern } from '../../patterns/index.ts';
 import type { LocalEventBus, TargetHandler } from './bus.ts';
 import type { QueueSink } from './queue-sink.ts';
@@ -93,9 +97,6 @@ export interface FailedEntry {
 }
 
 export const MAX_TARGETS_PER_RULE = 5;
-/** EventBridge's default RetryPolicy: 185 retries over at most 24 hours. */
-export const DEFAULT_MAX_RETRY_ATTEMPTS = 185;
-export const DEFAULT_MAX_EVENT_AGE_SECONDS = 86_400;
 /**
  * The longest wait between a user target's retries. With full jitter a retry waits half of it on
  * average, so the default 185 retries take about 23 hours, close to AWS's 24 (the pipeline's own
@@ -115,8 +116,8 @@ export function userTargetDelivery(target: UserTarget): TargetDelivery {
     concurrency: 4,
     batchSize: 10,
     maxBatchingWindowSeconds: 0,
-    maxAttempts: (target.RetryPolicy?.MaximumRetryAttempts ?? DEFAULT_MAX_RETRY_ATTEMPTS) + 1,
-    maxEventAgeSeconds: target.RetryPolicy?.MaximumEventAgeInSeconds ?? DEFAULT_MAX_EVENT_AGE_SECONDS,
+    maxAttempts: (target.RetryPolicy?.MaximumRetryAttempts ?? EVENTBRIDGE_MAX_RETRY_ATTEMPTS) + 1,
+    maxEventAgeSeconds: target.RetryPolicy?.MaximumEventAgeInSeconds ?? EVENTBRIDGE_MAX_EVENT_AGE_SECONDS,
     retryBaseDelayMs: 100,
     retryMaxDelayMs: USER_TARGET_MAX_RETRY_DELAY_MS,
     maxReceiveCount: 1,

@@ -4,6 +4,10 @@
  * constraint messages, its exception codes), then carried out by the UserRules store. The pipeline
  * definition's rules are answered with ManagedRuleException.
  */
+import {
+  EVENTBRIDGE_MAX_EVENT_AGE_SECONDS,
+  EVENTBRIDGE_MAX_RETRY_ATTEMPTS,
+} from '../../../pipeline/definition.ts';
 import { type InputTransformer, validateTargetInput } from '../../../pipeline/input-transformer.ts';
 import type { ApiDestination, Connection, UserRules, UserTarget } from '../user-rules.ts';
 import { AwsApiError, validation } from './errors.ts';
@@ -92,12 +96,17 @@ function parseTarget(raw: unknown, index: number): UserTarget {
     };
   }
   const retryBody = structure(t.RetryPolicy, `Targets[${index}].RetryPolicy`);
-  const attempts = integer(retryBody?.MaximumRetryAttempts, `${at}.retryPolicy.maximumRetryAttempts`, 0, 185);
+  const attempts = integer(
+    retryBody?.MaximumRetryAttempts,
+    `${at}.retryPolicy.maximumRetryAttempts`,
+    0,
+    EVENTBRIDGE_MAX_RETRY_ATTEMPTS,
+  );
   const age = integer(
     retryBody?.MaximumEventAgeInSeconds,
     `${at}.retryPolicy.maximumEventAgeInSeconds`,
     60,
-    86_400,
+    EVENTBRIDGE_MAX_EVENT_AGE_SECONDS,
   );
   const dlqBody = structure(t.DeadLetterConfig, `Targets[${index}].DeadLetterConfig`);
   const dlq = dlqBody ? optionalString(dlqBody, 'Arn') : undefined;
